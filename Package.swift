@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+// KamiRelay — a privacy-first support relay for card-key shops.
+// The folder tree follows the data path: bytes in → TLS → chat session → redaction →
+// bot/agent → sealed transcript. One target per concern.
+import PackageDescription
+
+let package = Package(
+    name: "KamiRelay",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "kamirelay", targets: ["kamirelay"]),
+        .library(name: "Redaction", targets: ["Redaction"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // System libraries: Debian's libsodium 1.0.18 and libssl 3, found through pkg-config.
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
+        ),
+
+        // Finds and masks secrets in chat text. Foundation only: no I/O, no crypto library;
+        // keyed hashing comes in through the `KeyedHasher` protocol.
+        .target(name: "Redaction"),
+
+        // Loads YAML policy files (redaction today) with file/line/field errors.
+        .target(
+            name: "PolicyFiles",
+            dependencies: ["Redaction", .product(name: "Yams", package: "Yams")]
+        ),
+
+        // libsodium wrapper: guarded key memory, keyed BLAKE2b, AEAD, signatures.
+        .target(name: "Sealing", dependencies: ["CSodium", "Redaction"]),
+
+        // The one executable.
+        .executableTarget(
+            name: "kamirelay",
+            dependencies: [
+                "Redaction", "PolicyFiles", "Sealing", "COpenSSL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "RedactionTests", dependencies: ["Redaction", "Sealing", "PolicyFiles"],
+                    resources: [.copy("Corpus")]),
+        .testTarget(name: "PolicyFilesTests", dependencies: ["PolicyFiles", "Redaction"]),
+        .testTarget(name: "SealingTests", dependencies: ["Sealing"]),
+        .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay"]),
+    ]
+)

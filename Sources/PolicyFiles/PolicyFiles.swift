@@ -1,0 +1,2 @@
+import Redaction
+import Yams

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks that print figures and how they were measured (use a release build).",
+        subcommands: [BenchRedactCommand.self]
+    )
+}

@@ -10,10 +10,13 @@ let package = Package(
     products: [
         .executable(name: "kamirelay", targets: ["kamirelay"]),
         .library(name: "Redaction", targets: ["Redaction"]),
+        .library(name: "TLS", targets: ["TLS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // System libraries: Debian's libsodium 1.0.18 and libssl 3, found through pkg-config.
@@ -41,11 +44,26 @@ let package = Package(
         // libsodium wrapper: guarded key memory, keyed BLAKE2b, AEAD, signatures.
         .target(name: "Sealing", dependencies: ["CSodium", "Redaction"]),
 
+        // TLS termination on the system OpenSSL as a SwiftNIO handler: server contexts,
+        // SNI → tenant, hot certificate reload, a development certificate generator.
+        .target(
+            name: "TLS",
+            dependencies: [
+                "COpenSSL", "Sealing",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // The one executable.
         .executableTarget(
             name: "kamirelay",
             dependencies: [
-                "Redaction", "PolicyFiles", "Sealing", "COpenSSL",
+                "Redaction", "PolicyFiles", "Sealing", "COpenSSL", "TLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -55,5 +73,10 @@ let package = Package(
         .testTarget(name: "PolicyFilesTests", dependencies: ["PolicyFiles", "Redaction"]),
         .testTarget(name: "SealingTests", dependencies: ["Sealing"]),
         .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay"]),
+        .testTarget(name: "TLSTests", dependencies: [
+            "TLS", "COpenSSL",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
     ]
 )

@@ -57,11 +57,14 @@ let package = Package(
             ]
         ),
 
+        // A plain blocking OpenSSL client: the independent peer for TLS tests, checks and benchmarks.
+        .target(name: "TLSProbe", dependencies: ["COpenSSL"]),
+
         // The one executable.
         .executableTarget(
             name: "kamirelay",
             dependencies: [
-                "Redaction", "PolicyFiles", "Sealing", "COpenSSL", "TLS",
+                "Redaction", "PolicyFiles", "Sealing", "COpenSSL", "TLS", "TLSProbe",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -74,7 +77,7 @@ let package = Package(
         .testTarget(name: "SealingTests", dependencies: ["Sealing"]),
         .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay"]),
         .testTarget(name: "TLSTests", dependencies: [
-            "TLS", "COpenSSL",
+            "TLS", "TLSProbe", "COpenSSL",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

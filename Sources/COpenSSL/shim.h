@@ -95,6 +95,9 @@ static inline X509 *kamirelay_PEM_read_bio_X509(BIO *b) { return PEM_read_bio_X5
 static inline EVP_PKEY *kamirelay_PEM_read_bio_PrivateKey(BIO *b) { return PEM_read_bio_PrivateKey(b, NULL, kamirelay_refuse_password, NULL); }
 static inline long kamirelay_BIO_get_mem_data(BIO *b, char **pp) { return BIO_get_mem_data(b, pp); }
 
+static inline int kamirelay_sk_X509_num(const STACK_OF(X509) *sk) { return sk_X509_num(sk); }
+static inline X509 *kamirelay_sk_X509_value(const STACK_OF(X509) *sk, int i) { return sk_X509_value(sk, i); }
+
 // Errors.
 static inline int kamirelay_ERR_GET_LIB(unsigned long e) { return ERR_GET_LIB(e); }
 static inline int kamirelay_ERR_GET_REASON(unsigned long e) { return ERR_GET_REASON(e); }

@@ -259,7 +259,7 @@ public final class TLSServerContext: @unchecked Sendable {
         return n
     }
 
-    private static func isValidHostnamePattern(_ name: String) -> Bool {
+    static func isValidHostnamePattern(_ name: String) -> Bool {
         guard !name.isEmpty, name.utf8.count <= 253 else { return false }
         let labels = name.split(separator: ".", omittingEmptySubsequences: false)
         for (i, label) in labels.enumerated() {

@@ -44,6 +44,8 @@ public final class TLSServerHandler: ChannelDuplexHandler {
     private var flushedWrites = 0
     private var handshakeTimeout: Scheduled<Void>?
     private var shutdownTimeout: Scheduled<Void>?
+    private var shutdownTimerArmed = false
+    private var closeNotifySent: EventLoopFuture<Void>?
     private var closePromise: EventLoopPromise<Void>?
     private var receivedCloseNotify = false
     private var sentCloseNotify = false
@@ -297,12 +299,19 @@ public final class TLSServerHandler: ChannelDuplexHandler {
                 }
                 if receivedCloseNotify {
                     closeNow(context: context)
-                } else if shutdownTimeout == nil {
-                    shutdownTimeout = context.eventLoop.assumeIsolated().scheduleTask(
-                        in: .seconds(configuration.shutdownTimeoutSeconds)
-                    ) { [self] in
+                } else if !shutdownTimerArmed {
+                    shutdownTimerArmed = true
+                    // The clock starts once our close_notify (and so all data before it) left:
+                    // a slow reader still gets everything we wrote.
+                    let sent = closeNotifySent ?? context.eventLoop.makeSucceededVoidFuture()
+                    sent.assumeIsolated().whenComplete { [self] _ in
                         guard state == .closing else { return }
-                        closeNow(context: context)
+                        shutdownTimeout = context.eventLoop.assumeIsolated().scheduleTask(
+                            in: .seconds(configuration.shutdownTimeoutSeconds)
+                        ) { [self] in
+                            guard state == .closing else { return }
+                            closeNow(context: context)
+                        }
                     }
                 }
             case .closed:
@@ -365,7 +374,11 @@ public final class TLSServerHandler: ChannelDuplexHandler {
         guard !sentCloseNotify else { return }
         sentCloseNotify = true
         connection.shutdown()
-        writeOutput(context: context)
+        if let cipher = connection.takeOutput(allocator: context.channel.allocator) {
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            closeNotifySent = promise.futureResult
+            context.writeAndFlush(wrapOutboundOut(cipher), promise: promise)
+        }
     }
 
     /// Sends whatever OpenSSL produced (handshake messages, tickets, alerts).

@@ -16,6 +16,8 @@ struct KamiRelay: AsyncParsableCommand {
             RedactCommand.self,
             BenchCommand.self,
             VersionCommand.self,
+            CertsCommand.self,
+            TLSSelfTestServerCommand.self,
         ]
     )
 }

@@ -67,6 +67,7 @@ let package = Package(
                 "Redaction", "PolicyFiles", "Sealing", "COpenSSL", "TLS", "TLSProbe",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

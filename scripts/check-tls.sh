@@ -13,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${1:-$(swift build --show-bin-path)/kamirelay}
-[[ -x "$BIN" ]] || { echo "check-tls: $BIN not found; run 'swift build' first" >&2; exit 2; }
+[[ -x "$BIN" ]] || swift build --product kamirelay
+[[ -x "$BIN" ]] || { echo "check-tls: $BIN not found" >&2; exit 2; }
 command -v openssl >/dev/null || { echo "check-tls: openssl not installed" >&2; exit 2; }
 command -v curl >/dev/null || { echo "check-tls: curl not installed" >&2; exit 2; }
 

@@ -1,0 +1,276 @@
+import ArgumentParser
+import COpenSSL
+import Foundation
+import NIOConcurrencyHelpers
+import TLS
+import TLSProbe
+
+/// `kamirelay bench tls`: full TLS 1.3 handshakes/s (ECDSA P-256) and bulk MB/s through the
+/// handler, against `openssl s_server` (the same libssl, no Swift) on the same machine, in one run.
+struct BenchTLSCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tls",
+        abstract: "TLS handshakes/s and bulk MB/s through the handler vs openssl s_server.",
+        discussion: """
+        Starts each server as its own process on 127.0.0.1 — `kamirelay tls-selftest-server` with 1 \
+        and with 2 event loops, and `openssl s_server` — and drives it with the same blocking \
+        OpenSSL client threads (TLS 1.3, X25519, no resumption, no certificate verification). \
+        Handshake: connect, handshake, close_notify, wait for the server's close. Bulk: one \
+        connection uploads --megabytes in 64 KiB writes; the server decrypts and discards. \
+        Client and server share this machine's cores, so besides wall-clock rates the benchmark \
+        reports the server process's own CPU time (/proc/PID/stat) per handshake and per MB: the \
+        fairer comparison on a small machine. Also runs `openssl speed` for ECDSA P-256 signing and \
+        AES-256-GCM. Use a release build.
+        """
+    )
+
+    @Option(help: "Seconds per handshake measurement.") var seconds: Double = 5
+    @Option(help: "Client threads for the handshake measurement.") var clients: Int = 2
+    @Option(help: "Megabytes uploaded per bulk measurement.") var megabytes: Int = 512
+
+    struct Figures {
+        var name: String
+        var handshakesPerSecond = 0.0
+        var handshakesPerServerCPUSecond = 0.0
+        var megabytesPerSecond = 0.0
+        var megabytesPerServerCPUSecond = 0.0
+    }
+
+    func run() throws {
+        #if DEBUG
+        print("warning: this is a debug build; figures are only meaningful from `swift build -c release`.")
+        #endif
+        let work = NSTemporaryDirectory() + "kamirelay-bench-tls-\(getpid())"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let certificate = try DevelopmentCertificate(hostnames: ["localhost", "127.0.0.1"])
+        try DevelopmentCertificate.writeChain([certificate], to: work + "/cert.pem")
+        try certificate.writePrivateKey(to: work + "/key.pem")
+        let client = try TLSProbeContext(versions: .tls1_3 ... .tls1_3)
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+
+        print("TLS benchmark: ECDSA P-256 certificate, TLS 1.3, \(clients) client thread(s), \(Int(seconds)) s per handshake run, \(megabytes) MB per bulk run")
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(String(cString: OpenSSL_version(OPENSSL_VERSION)))")
+        var results: [Figures] = []
+        for threads in [1, 2] {
+            let port = try freePort()
+            let server = try startProcess(executable, [
+                "tls-selftest-server", "--dir", work + "/kr\(threads)", "--cert", work + "/cert.pem", "--key", work + "/key.pem",
+                "--port", "\(port)", "--threads", "\(threads)", "--app", "discard", "--max-seconds", "600",
+            ])
+            defer { stop(server) }
+            results.append(try measure(name: "kamirelay TLS handler, \(threads) event loop\(threads == 1 ? "" : "s")",
+                                       server: server, port: port, client: client))
+        }
+        do {
+            let port = try freePort()
+            let server = try startProcess("/usr/bin/openssl", [
+                "s_server", "-accept", "\(port)", "-cert", work + "/cert.pem", "-key", work + "/key.pem", "-quiet",
+            ], keepStdinOpen: true)
+            defer { stop(server) }
+            results.append(try measure(name: "openssl s_server (1 thread)", server: server, port: port, client: client))
+        }
+
+        print("")
+        print(pad("server", 42) + pad("hs/s", 10) + pad("hs/CPU-s", 11) + pad("MB/s", 9) + "MB/CPU-s")
+        for r in results {
+            print(pad(r.name, 42) + pad(String(format: "%.0f", r.handshakesPerSecond), 10)
+                  + pad(String(format: "%.0f", r.handshakesPerServerCPUSecond), 11)
+                  + pad(String(format: "%.0f", r.megabytesPerSecond), 9) + String(format: "%.0f", r.megabytesPerServerCPUSecond))
+        }
+        let reference = results[results.count - 1]
+        print("")
+        for r in results.dropLast() {
+            print("\(r.name) vs openssl s_server:")
+            print(String(format: "  handshakes  %.0f%% wall-clock, %.0f%% per server CPU-second (target ≥ 70%%)",
+                         100 * r.handshakesPerSecond / reference.handshakesPerSecond,
+                         100 * r.handshakesPerServerCPUSecond / reference.handshakesPerServerCPUSecond))
+            print(String(format: "  bulk        %.0f%% wall-clock, %.0f%% per server CPU-second (target ≥ 80%%)",
+                         100 * r.megabytesPerSecond / reference.megabytesPerSecond,
+                         100 * r.megabytesPerServerCPUSecond / reference.megabytesPerServerCPUSecond))
+        }
+        print("")
+        print("openssl speed (same libssl, one core, no TLS framing):")
+        for line in opensslSpeed(["-seconds", "2", "ecdsap256"]).filter({ $0.contains("256 bits ecdsa") }) {
+            print("  " + line.trimmingCharacters(in: .whitespaces))
+        }
+        for line in opensslSpeed(["-seconds", "2", "-bytes", "16384", "-evp", "aes-256-gcm"]).filter({ $0.hasPrefix("AES-256-GCM") }) {
+            print("  AES-256-GCM, 16 KiB blocks (kB/s): " + line.dropFirst("AES-256-GCM".count).trimmingCharacters(in: .whitespaces))
+        }
+        print("")
+        print("reproduce: swift build -c release && $(swift build -c release --show-bin-path)/kamirelay bench tls "
+              + "--seconds \(Int(seconds)) --clients \(clients) --megabytes \(megabytes)")
+    }
+
+    // MARK: Measurements
+
+    private func measure(name: String, server: Process, port: Int, client: TLSProbeContext) throws -> Figures {
+        print("- \(name): ", terminator: "")
+        fflush(nil)
+        try waitForListener(port: port)
+        var figures = Figures(name: name)
+
+        // Warm-up, then handshakes.
+        _ = try handshakes(port: port, client: client, threads: clients, seconds: 0.5)
+        let cpu0 = cpuSeconds(server.processIdentifier)
+        let start = Date()
+        let count = try handshakes(port: port, client: client, threads: clients, seconds: seconds)
+        let elapsed = Date().timeIntervalSince(start)
+        let cpu = cpuSeconds(server.processIdentifier) - cpu0
+        figures.handshakesPerSecond = Double(count) / elapsed
+        figures.handshakesPerServerCPUSecond = cpu > 0 ? Double(count) / cpu : 0
+        print(String(format: "%d handshakes in %.2f s (server CPU %.2f s); ", count, elapsed, cpu), terminator: "")
+        fflush(nil)
+
+        // Bulk upload.
+        let bulkCPU0 = cpuSeconds(server.processIdentifier)
+        let bulkStart = Date()
+        try upload(port: port, client: client, megabytes: megabytes)
+        let bulkElapsed = Date().timeIntervalSince(bulkStart)
+        let bulkCPU = cpuSeconds(server.processIdentifier) - bulkCPU0
+        figures.megabytesPerSecond = Double(megabytes) / bulkElapsed
+        figures.megabytesPerServerCPUSecond = bulkCPU > 0 ? Double(megabytes) / bulkCPU : 0
+        print(String(format: "%d MB in %.2f s (server CPU %.2f s)", megabytes, bulkElapsed, bulkCPU))
+        fflush(nil)
+        return figures
+    }
+
+    private func handshakes(port: Int, client: TLSProbeContext, threads: Int, seconds: Double) throws -> Int {
+        let deadline = Date().addingTimeInterval(seconds)
+        let counts = LockedCounter()
+        let group = DispatchGroup()
+        for _ in 0..<max(1, threads) {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                var n = 0
+                while Date() < deadline {
+                    do {
+                        let connection = try BlockingTLSClient(port: port, context: client)
+                        connection.sendCloseNotify()
+                        while (try? connection.read()) != nil {}  // tickets, then the server's close
+                        connection.close()
+                        n += 1
+                    } catch {
+                        counts.recordFailure()
+                    }
+                }
+                counts.add(n)
+            }
+        }
+        group.wait()
+        if counts.failures > 0 { print("(\(counts.failures) failed connections) ", terminator: "") }
+        return counts.value
+    }
+
+    private func upload(port: Int, client: TLSProbeContext, megabytes: Int) throws {
+        let connection = try BlockingTLSClient(port: port, context: client, timeoutSeconds: 60)
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        for i in chunk.indices { chunk[i] = UInt8(truncatingIfNeeded: i &* 131 &+ 17) }
+        try chunk.withUnsafeBytes { bytes in
+            for _ in 0..<(megabytes * 16) { try connection.write(bytes) }
+        }
+        connection.sendCloseNotify()
+        while (try? connection.read()) != nil {}  // the server has read everything once it closes
+        connection.close()
+    }
+
+    // MARK: Processes
+
+    private func startProcess(_ path: String, _ arguments: [String], keepStdinOpen: Bool = false) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = keepStdinOpen ? Pipe() : FileHandle.nullDevice  // s_server quits on stdin EOF
+        try withUnblockedSignals { try process.run() }
+        return process
+    }
+
+    private func stop(_ process: Process) {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Runs `body` (a spawn) with no signals blocked on this thread. Dispatch worker threads block
+    /// most signals and a child inherits the spawning thread's mask: `openssl speed` would then
+    /// never see its SIGALRM, and servers would ignore SIGTERM.
+    private func withUnblockedSignals<R>(_ body: () throws -> R) rethrows -> R {
+        var none = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        return try body()
+    }
+
+    private func waitForListener(port: Int) throws {
+        for _ in 0..<200 {
+            if let probe = try? BlockingTLSClient(port: port, context: TLSProbeContext()) {
+                probe.close()
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw BenchError(description: "server on port \(port) did not start")
+    }
+
+    private func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard ok else { throw BenchError(description: "no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// User + system CPU seconds of a process, all threads, from /proc/PID/stat.
+    private func cpuSeconds(_ pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command name: state is field 3, utime field 14, stime field 15 (1-based).
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    private func opensslSpeed(_ arguments: [String]) -> [String] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = ["speed"] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        // `openssl speed` times its runs with SIGALRM: it must not inherit a blocked mask.
+        guard (try? withUnblockedSignals { try process.run() }) != nil else { return ["(openssl speed failed to start)"] }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    private func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Counters shared by client threads.
+final class LockedCounter: Sendable {
+    private let state = NIOLockedValueBox((total: 0, failed: 0))
+    func add(_ n: Int) { state.withLockedValue { $0.total += n } }
+    func recordFailure() { state.withLockedValue { $0.failed += 1 } }
+    var value: Int { state.withLockedValue { $0.total } }
+    var failures: Int { state.withLockedValue { $0.failed } }
+}

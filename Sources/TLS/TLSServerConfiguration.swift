@@ -88,6 +88,9 @@ public struct TLSServerConfiguration: Sendable {
     public var handshakeTimeoutSeconds: Int64 = 10
     /// How long to wait for the peer's close_notify after sending ours before closing the socket.
     public var shutdownTimeoutSeconds: Int64 = 3
+    /// How long, once a connection is closing, queued data and our close_notify may take to reach
+    /// a peer that stopped reading before the socket is closed anyway.
+    public var closeWriteTimeoutSeconds: Int64 = 30
 
     public init(
         defaultCertificate: TLSCertificateFiles? = nil,

@@ -303,8 +303,7 @@ public final class TLSServerHandler: ChannelDuplexHandler {
                     shutdownTimerArmed = true
                     // The clock starts once our close_notify (and so all data before it) left:
                     // a slow reader still gets everything we wrote.
-                    let sent = closeNotifySent ?? context.eventLoop.makeSucceededVoidFuture()
-                    sent.assumeIsolated().whenComplete { [self] _ in
+                    afterCloseNotifySent(context: context) { [self] in
                         guard state == .closing else { return }
                         shutdownTimeout = context.eventLoop.assumeIsolated().scheduleTask(
                             in: .seconds(configuration.shutdownTimeoutSeconds)
@@ -394,7 +393,30 @@ public final class TLSServerHandler: ChannelDuplexHandler {
         failPendingWrites(TLSError.writeAfterClose)
         let promise = closePromise
         closePromise = nil
-        context.close(promise: promise)
+        // Closing the socket drops unsent writes: let our close_notify (and everything before
+        // it) leave first, but not for longer than the write timeout.
+        afterCloseNotifySent(context: context) {
+            context.close(promise: promise)
+        }
+    }
+
+    /// Runs `body` once our close_notify was written to the socket, or when the close write
+    /// timeout expires (a peer that stopped reading must not pin the connection), whichever is first.
+    private func afterCloseNotifySent(context: ChannelHandlerContext, _ body: @escaping () -> Void) {
+        guard let sent = closeNotifySent else { return body() }
+        var done = false
+        let loop = context.eventLoop.assumeIsolated()
+        let timer = loop.scheduleTask(in: .seconds(configuration.closeWriteTimeoutSeconds)) {
+            guard !done else { return }
+            done = true
+            body()
+        }
+        sent.assumeIsolated().whenComplete { _ in
+            timer.cancel()
+            guard !done else { return }
+            done = true
+            body()
+        }
     }
 
     private func fail(context: ChannelHandlerContext, error: TLSError) {

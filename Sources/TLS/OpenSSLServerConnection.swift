@@ -77,7 +77,8 @@ final class OpenSSLServerConnection {
     func read(into buffer: inout ByteBuffer) -> ReadResult {
         OpenSSLErrorQueue.clear()
         var rc: CInt = 0
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16_384) { out in
+        // SSL_read may return part of a record; OpenSSL keeps the rest for the next call.
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1024) { out in
             rc = SSL_read(ssl, out.baseAddress, CInt(min(out.count, Int(Int32.max))))
             return rc > 0 ? Int(rc) : 0
         }
@@ -108,6 +109,9 @@ final class OpenSSLServerConnection {
     }
 
     var hasOutput: Bool { kamirelay_BIO_ctrl_pending(writeBIO) > 0 }
+
+    /// Ciphertext received but not yet decrypted.
+    var pendingCiphertext: Int { kamirelay_BIO_ctrl_pending(readBIO) }
 
     /// Takes every pending ciphertext byte out of the write BIO.
     func takeOutput(allocator: ByteBufferAllocator) -> ByteBuffer? {

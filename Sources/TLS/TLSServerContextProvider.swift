@@ -1,4 +1,4 @@
-import Dispatch
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 #if canImport(Glibc)
@@ -63,14 +63,15 @@ public final class TLSServerContextProvider: Sendable {
 
     /// Reloads on every SIGHUP until the returned handle is cancelled (or released). Reload
     /// failures are logged and leave the old certificates in service.
-    public func reloadOnSignal(_ signalNumber: Int32 = SIGHUP, queue: DispatchQueue = .global()) -> TLSReloadSignalHandle {
-        signal(signalNumber, SIG_IGN)  // let the dispatch source, not the default action, see it
-        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-        source.setEventHandler { [self] in
-            _ = try? reload()
+    ///
+    /// This installs the process's SIGHUP handler (see `HangupSignalWatcher`). An application that
+    /// handles SIGHUP itself (for example with ServiceLifecycle) should call `reload()` from there
+    /// instead.
+    public func reloadOnHangupSignal() -> TLSReloadSignalHandle {
+        let id = HangupSignalWatcher.shared.add { [weak self] in
+            _ = try? self?.reload()
         }
-        source.resume()
-        return TLSReloadSignalHandle(source: source)
+        return TLSReloadSignalHandle(id: id)
     }
 
     private static func logWarnings(_ context: TLSServerContext, logger: Logger) {
@@ -81,15 +82,78 @@ public final class TLSServerContextProvider: Sendable {
 }
 
 /// Keeps a SIGHUP → reload subscription alive; `cancel()` ends it.
+public final class TLSReloadSignalHandle: Sendable {
+    private let id: UInt64
+
+    init(id: UInt64) { self.id = id }
+
+    public func cancel() { HangupSignalWatcher.shared.remove(id) }
+
+    deinit { cancel() }
+}
+
+/// The write end of the SIGHUP self-pipe; the signal handler's only state.
 ///
-/// `@unchecked Sendable` is sound: the only state is an immutable reference to a dispatch source,
-/// and `DispatchSource.cancel()` is documented as safe to call from any thread.
-public final class TLSReloadSignalHandle: @unchecked Sendable {
-    private let source: any DispatchSourceSignal
+/// `nonisolated(unsafe)` is sound: it is written once, in `HangupSignalWatcher.init`, before the
+/// handler that reads it is installed, and never changes afterwards.
+nonisolated(unsafe) private var hangupPipeWriteEnd: CInt = -1
 
-    init(source: any DispatchSourceSignal) { self.source = source }
+/// Async-signal-safe: one `write(2)` to a non-blocking pipe.
+private let hangupHandler: @convention(c) (CInt) -> Void = { _ in
+    let saved = errno
+    var byte: UInt8 = 1
+    _ = write(hangupPipeWriteEnd, &byte, 1)
+    errno = saved
+}
 
-    public func cancel() { source.cancel() }
+/// Turns SIGHUP into callbacks on an ordinary thread, with the self-pipe trick: a real
+/// `sigaction` handler writes a byte to a pipe, and a watcher thread (with SIGHUP unblocked, so
+/// the signal always has a thread to land on) reads it and runs the callbacks. Unlike a dispatch
+/// signal source with `SIG_IGN`, this does not depend on every other thread blocking SIGHUP.
+final class HangupSignalWatcher: Sendable {
+    static let shared = HangupSignalWatcher()
 
-    deinit { source.cancel() }
+    private let callbacks = NIOLockedValueBox<(next: UInt64, entries: [UInt64: @Sendable () -> Void])>((0, [:]))
+
+    private init() {
+        var ends: [CInt] = [-1, -1]
+        guard pipe(&ends) == 0 else { return }  // no pipe: reloads stay available through reload()
+        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        _ = fcntl(ends[1], F_SETFL, fcntl(ends[1], F_GETFL) | O_NONBLOCK)
+        hangupPipeWriteEnd = ends[1]
+        let readEnd = ends[0]
+        let callbacks = self.callbacks
+        let thread = Thread {
+            var hangup = sigset_t()
+            sigemptyset(&hangup)
+            sigaddset(&hangup, SIGHUP)
+            pthread_sigmask(SIG_UNBLOCK, &hangup, nil)
+            var buffer = [UInt8](repeating: 0, count: 64)
+            while true {
+                let n = read(readEnd, &buffer, buffer.count)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return }
+                for callback in callbacks.withLockedValue({ Array($0.entries.values) }) { callback() }
+            }
+        }
+        thread.name = "kamirelay-sighup"
+        thread.start()
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = hangupHandler
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = SA_RESTART
+        sigaction(SIGHUP, &action, nil)
+    }
+
+    func add(_ callback: @escaping @Sendable () -> Void) -> UInt64 {
+        callbacks.withLockedValue { value in
+            value.next += 1
+            value.entries[value.next] = callback
+            return value.next
+        }
+    }
+
+    func remove(_ id: UInt64) {
+        callbacks.withLockedValue { _ = $0.entries.removeValue(forKey: id) }
+    }
 }

@@ -186,14 +186,16 @@ public final class TLSServerHandler: ChannelDuplexHandler {
     }
 
     private func readApplicationData(context: ChannelHandlerContext) {
-        var buffer = context.channel.allocator.buffer(capacity: 16_384)
-        // Bounded by the ciphertext already fed in: every iteration consumes a record or stops.
+        // Plaintext is never longer than the ciphertext it came from: size the buffer once.
+        let capacity = min(max(connection.pendingCiphertext, 2048), 256 * 1024)
+        var buffer = context.channel.allocator.buffer(capacity: capacity)
+        // Bounded by the ciphertext already fed in: every iteration consumes input or stops.
         loop: while true {
             switch connection.read(into: &buffer) {
             case .bytes:
-                if buffer.readableBytes >= 64 * 1024 {
+                if buffer.writableBytes < 1024 {
                     context.fireChannelRead(wrapInboundOut(buffer))
-                    buffer = context.channel.allocator.buffer(capacity: 16_384)
+                    buffer = context.channel.allocator.buffer(capacity: min(max(connection.pendingCiphertext, 2048), 256 * 1024))
                 }
             case .wantRead:
                 break loop

@@ -57,7 +57,7 @@ struct TLSSelfTestServerCommand: ParsableCommand {
         var logger = Logger(label: "kamirelay.tls")
         logger.logLevel = app == .http ? .info : .warning
         let provider = try TLSServerContextProvider(configuration: configuration, logger: logger)
-        let reloadHandle = provider.reloadOnSignal()
+        let reloadHandle = provider.reloadOnHangupSignal()
         defer { reloadHandle.cancel() }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))

@@ -99,3 +99,30 @@ struct ShutdownTests {
         raw.close()
     }
 }
+
+@Suite("Backpressure")
+struct BackpressureTests {
+    @Test("a client that writes without reading an echo is stopped by TCP, not buffered by the server")
+    func serverStopsReadingWhenItCannotWrite() async throws {
+        let pki = try TestPKI()
+        let files = try pki.leaf("default", hostnames: ["default.test"])
+        let server = try await TestServer(provider: makeProvider { $0.defaultCertificate = files })
+        defer { Task { await server.shutdown() } }
+        let client = try BlockingTLSClient(port: server.port, context: TLSProbeContext(), timeoutSeconds: 2)
+        let chunk = pattern(65_536)
+        var written = 0
+        let limit = 96 * 1_048_576
+        do {
+            while written < limit {
+                try client.write(chunk)
+                written += chunk.count
+            }
+        } catch {
+            // The send timed out: the server stopped reading once its echoes could not be sent.
+        }
+        // Socket buffers on both sides hold some megabytes; without backpressure the server would
+        // read (and queue in memory) everything the client sends.
+        #expect(written < limit, "the server kept reading \(written) bytes it could not echo")
+        client.closeAbruptly()
+    }
+}

@@ -110,7 +110,7 @@ struct TenantAndReloadTests {
         let pki = try TestPKI()
         let files = try pki.leaf("default", hostnames: ["relay.test"])
         let provider = try makeProvider { $0.defaultCertificate = files }
-        let handle = provider.reloadOnSignal()
+        let handle = provider.reloadOnHangupSignal()
         defer { handle.cancel() }
         kill(getpid(), SIGHUP)
         let deadline = ContinuousClock.now + .seconds(5)

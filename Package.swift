@@ -77,7 +77,7 @@ let package = Package(
                     resources: [.copy("Corpus")]),
         .testTarget(name: "PolicyFilesTests", dependencies: ["PolicyFiles", "Redaction"]),
         .testTarget(name: "SealingTests", dependencies: ["Sealing"]),
-        .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay"]),
+        .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay", "TLS"]),
         .testTarget(name: "TLSTests", dependencies: [
             "TLS", "TLSProbe", "COpenSSL",
             .product(name: "NIOCore", package: "swift-nio"),

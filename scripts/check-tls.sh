@@ -8,10 +8,14 @@
 #   - the certificate chain (leaf + intermediate) is served and verifies against the root;
 #   - curl fetches a page over TLS 1.3 and TLS 1.2;
 #   - SIGHUP reloads the certificate: new connections get the new one.
-# Usage: scripts/check-tls.sh [path/to/kamirelay]   (default: the debug build)
+# With --deep, also runs sslyze (pip install sslyze) against Mozilla's "intermediate" and, on a
+# second server with the modern profile, "modern" configurations.
+# Usage: scripts/check-tls.sh [--deep] [path/to/kamirelay]   (default: the debug build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+DEEP=0
+if [[ ${1:-} == --deep ]]; then DEEP=1; shift; fi
 BIN=${1:-$(swift build --show-bin-path)/kamirelay}
 [[ -x "$BIN" ]] || swift build --product kamirelay
 [[ -x "$BIN" ]] || { echo "check-tls: $BIN not found" >&2; exit 2; }
@@ -91,6 +95,21 @@ for v in 1.3 1.2; do
 done
 body=$(curl -sS --max-time 10 --cacert "$WORK/root.pem" --resolve "rsa.selftest:$PORT:127.0.0.1" "https://rsa.selftest:$PORT/" || true)
 [[ $body == "ok tenant=rsa-demo"* ]] && pass "SNI rsa.selftest → tenant rsa-demo" || fail "SNI tenant: '$body'"
+
+if [[ $DEEP -eq 1 ]]; then
+    if ! command -v sslyze >/dev/null; then
+        fail "--deep: sslyze not installed (pip install sslyze)"
+    else
+        verdict=$(sslyze --certinfo_ca_file "$WORK/root.pem" --mozilla_config=intermediate "localhost:$PORT{127.0.0.1}" 2>&1 | grep -E "Compliant|Not compliant|^ +\* " | tail -5 || true)
+        grep -q "OK - Compliant" <<<"$verdict" && pass "sslyze: Mozilla intermediate compliant" || fail "sslyze intermediate: $verdict"
+        "$BIN" tls-selftest-server --dir "$WORK/modern" --profile modern --max-seconds 120 >"$WORK/modern.log" 2>&1 &
+        MODERN_PID=$!
+        for _ in $(seq 1 100); do [[ -s "$WORK/modern/port" ]] && break; sleep 0.1; done
+        verdict=$(sslyze --certinfo_ca_file "$WORK/modern/root.pem" --mozilla_config=modern "localhost:$(cat "$WORK/modern/port"){127.0.0.1}" 2>&1 | grep -E "Compliant|Not compliant|^ +\* " | tail -5 || true)
+        kill "$MODERN_PID" 2>/dev/null || true
+        grep -q "OK - Compliant" <<<"$verdict" && pass "sslyze: Mozilla modern compliant (--profile modern)" || fail "sslyze modern: $verdict"
+    fi
+fi
 
 # Reload: replace the served certificate, SIGHUP, and expect the new one on a new connection.
 fingerprint() { s_client -servername localhost | openssl x509 -noout -fingerprint -sha256 2>/dev/null; }

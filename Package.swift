@@ -10,10 +10,12 @@ let package = Package(
     products: [
         .executable(name: "kamirelay", targets: ["kamirelay"]),
         .library(name: "Redaction", targets: ["Redaction"]),
+        .library(name: "SupportBot", targets: ["SupportBot"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // System libraries: Debian's libsodium 1.0.18 and libssl 3, found through pkg-config.
@@ -41,11 +43,22 @@ let package = Package(
         // libsodium wrapper: guarded key memory, keyed BLAKE2b, AEAD, signatures.
         .target(name: "Sealing", dependencies: ["CSodium", "Redaction"]),
 
+        // The zh/en support bot: intents, FAQ retrieval, sentiment, dialogue, order look-ups.
+        // Foundation + Yams (knowledge-base files); sees only redacted text.
+        .target(name: "SupportBot", dependencies: [.product(name: "Yams", package: "Yams")]),
+
+        // The demo shop's order store (dujiaoka-like orders in SQLite) behind `OrderSource`.
+        .target(
+            name: "SupportBotDemoStore",
+            dependencies: ["SupportBot", "Redaction", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+
         // The one executable.
         .executableTarget(
             name: "kamirelay",
             dependencies: [
                 "Redaction", "PolicyFiles", "Sealing", "COpenSSL",
+                "SupportBot", "SupportBotDemoStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -55,5 +68,6 @@ let package = Package(
         .testTarget(name: "PolicyFilesTests", dependencies: ["PolicyFiles", "Redaction"]),
         .testTarget(name: "SealingTests", dependencies: ["Sealing"]),
         .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay"]),
+        .testTarget(name: "SupportBotTests", dependencies: ["SupportBot", "SupportBotDemoStore", "Redaction", "Sealing"]),
     ]
 )

@@ -82,7 +82,7 @@ public struct BotModel: Sendable {
         let features = Featurizer.features(of: normalized)
         let prediction = classifier.predict(features)
         let best = prediction.best
-        let intent = best.probability >= intentThreshold ? best.label : "out_of_scope"
+        let intent = resolveIntent(best, normalized)
         let faq = bestFAQ(features, intent: intent)
         return Analysis(
             language: normalized.language, replyLanguage: normalized.replyLanguage,
@@ -94,9 +94,17 @@ public struct BotModel: Sendable {
 
     /// The classifier's intent only (no FAQ, sentiment or slots): for evaluation.
     public func classify(_ text: String) -> (intent: String, confidence: Double) {
-        let prediction = classifier.predict(Featurizer.features(of: normalizer.normalize(text)))
-        let best = prediction.best
-        return (best.probability >= intentThreshold ? best.label : "out_of_scope", best.probability)
+        let normalized = normalizer.normalize(text)
+        let best = classifier.predict(Featurizer.features(of: normalized)).best
+        return (resolveIntent(best, normalized), best.probability)
+    }
+
+    /// Out-of-scope below the threshold — except that a message carrying an order number and
+    /// little else is a status question.
+    private func resolveIntent(_ best: (label: String, probability: Double), _ normalized: NormalizedText) -> String {
+        let intent = best.probability >= intentThreshold ? best.label : "out_of_scope"
+        if intent == "out_of_scope", !normalized.orderNumbers.isEmpty { return "order_status" }
+        return intent
     }
 
     /// Entries are ranked by cosine score, with a small preference for entries of the predicted

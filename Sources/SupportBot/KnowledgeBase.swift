@@ -216,3 +216,10 @@ public struct KnowledgeBase: Sendable, Codable {
         }
     }
 }
+
+extension KnowledgeBase {
+    /// The demo shop's knowledge base, embedded in the binary (see ``DemoKnowledgeBase``).
+    public static func demo() throws(LoadError) -> KnowledgeBase {
+        try parse(yaml: DemoKnowledgeBase.yaml, source: "demo (built in)")
+    }
+}

@@ -47,6 +47,8 @@ public struct BotModel: Sendable {
     let faqIndex: FAQIndex
     let sentiment = SentimentAnalyzer()
     let products: PhraseMatcher<String>
+    /// Each intent's first FAQ entry (its general answer).
+    let primaryEntry: [String: Int]
     public let intentThreshold: Double
     public let faqThreshold: Double
 
@@ -61,10 +63,15 @@ public struct BotModel: Sendable {
                 examples.append((Featurizer.features(of: normalizer.normalize(utterance)), name))
             }
         }
-        classifier = IntentClassifier.train(examples: examples, options: options)
+        classifier = IntentClassifier.train(examples: examples, outOfScopeLabel: "out_of_scope", options: options)
         faqIndex = FAQIndex(variants: knowledgeBase.faq.map { entry in
             entry.questions.map { Featurizer.features(of: normalizer.normalize($0)) }
         })
+        var primary: [String: Int] = [:]
+        for (index, entry) in knowledgeBase.faq.enumerated() {
+            if let intent = entry.intent, primary[intent] == nil { primary[intent] = index }
+        }
+        primaryEntry = primary
         var products = PhraseMatcher<String>()
         for product in knowledgeBase.catalogue {
             for name in [product.name.zh, product.name.en] + (product.aliases ?? []) {
@@ -73,7 +80,8 @@ public struct BotModel: Sendable {
             }
         }
         self.products = products
-        intentThreshold = knowledgeBase.thresholds?.intent ?? 0.45
+        // The tenant's threshold if it sets one, else the one cross-validation picked.
+        intentThreshold = knowledgeBase.thresholds?.intent ?? classifier.suggestedThreshold ?? 0.45
         faqThreshold = knowledgeBase.thresholds?.faq ?? 0.4
     }
 
@@ -83,11 +91,18 @@ public struct BotModel: Sendable {
         let prediction = classifier.predict(features)
         let best = prediction.best
         let intent = resolveIntent(best, normalized)
-        let faq = bestFAQ(features, intent: intent)
+        let faq = bestFAQ(features, prediction: prediction)
+        // Answer above the threshold; or, at half of it, when the entry belongs to the intent the
+        // classifier is sure about (two independent signals agree).
+        var faqConfident = (faq?.score ?? 0) >= faqThreshold
+        if let faq, !faqConfident, faq.score >= faqThreshold / 2, best.probability >= 0.6,
+           knowledgeBase.faq.first(where: { $0.id == faq.id })?.intent == intent {
+            faqConfident = true
+        }
         return Analysis(
             language: normalized.language, replyLanguage: normalized.replyLanguage,
             intent: intent, confidence: best.probability, rankedIntents: Array(prediction.ranked.prefix(3)),
-            faq: faq, faqConfident: (faq?.score ?? 0) >= faqThreshold,
+            faq: faq, faqConfident: faqConfident,
             sentiment: sentiment.analyze(normalized, original: text),
             slots: slots(normalized, original: text), normalized: normalized.debugDescription)
     }
@@ -107,17 +122,29 @@ public struct BotModel: Sendable {
         return intent
     }
 
-    /// Entries are ranked by cosine score, with a small preference for entries of the predicted
-    /// intent (the classifier has seen more examples than the FAQ has question variants).
-    private func bestFAQ(_ features: [UInt64], intent: String) -> (id: String, score: Double)? {
-        let candidates = faqIndex.search(features, limit: 5)
-        let ranked = candidates.map { candidate -> (Int, Double, Double) in
-            let entry = knowledgeBase.faq[candidate.entry]
-            let bonus = entry.intent == intent && intent != "out_of_scope" ? 0.08 : 0
-            return (candidate.entry, candidate.score, candidate.score + bonus)
-        }.max { $0.2 != $1.2 ? $0.2 < $1.2 : $0.0 > $1.0 }
-        guard let (entry, score, _) = ranked else { return nil }
-        return (knowledgeBase.faq[entry].id, score)
+    /// Entries are ranked by cosine score plus the classifier's probability for the entry's
+    /// intent (the classifier has seen far more examples than the FAQ has question variants), with
+    /// a nudge towards each intent's first-listed entry, which is its general answer.
+    private func bestFAQ(_ features: [UInt64], prediction: IntentClassifier.Prediction) -> (id: String, score: Double)? {
+        var cosine: [Int: Double] = [:]
+        for candidate in faqIndex.search(features, limit: faqIndex.entryCount) { cosine[candidate.entry] = candidate.score }
+        var probability: [String: Double] = [:]
+        for (label, p) in prediction.ranked { probability[label] = p }
+        var candidates = Set(cosine.keys)
+        if let primary = primaryEntry[prediction.best.label] { candidates.insert(primary) }
+        var best: (entry: Int, score: Double, rank: Double)?
+        for entry in candidates.sorted() {
+            let score = cosine[entry] ?? 0
+            let intent = knowledgeBase.faq[entry].intent
+            var rank = score
+            if let intent, intent != "out_of_scope" {
+                rank += 0.3 * (probability[intent] ?? 0)
+                if primaryEntry[intent] == entry { rank += 0.05 }
+            }
+            if rank > (best?.rank ?? 0) { best = (entry, score, rank) }
+        }
+        guard let best else { return nil }
+        return (knowledgeBase.faq[best.entry].id, best.score)
     }
 
     private func slots(_ normalized: NormalizedText, original: String) -> Slots {

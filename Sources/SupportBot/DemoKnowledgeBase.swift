@@ -27,7 +27,7 @@ variables:
 order_number: {length: 16, alphabet: upper_alnum}
 
 thresholds:
-  intent: 0.4
+  # intent: (omitted: the out-of-scope threshold is chosen by cross-validation at start-up)
   faq: 0.35
   slotTimeoutMinutes: 10
 
@@ -44,13 +44,14 @@ synonyms:
   - [发票, 开票, 收据, invoice, invoices, receipt, fapiao, vat invoice]
   - [支付宝, alipay]
   - [微信, wechat, weixin, vx, wx]
-  - [人工, 人工客服, 真人客服, 真人, 活人, human, agent, real person, live agent, live chat, staff, operator]
+  - [人工, 人工客服, 真人客服, 真人, 活人, human, agent, real person, a person, live agent, live chat, staff, operator]
   - [没收到, 没有收到, 未收到, 收不到, 没到, 没发, 没有发, didn't receive, did not receive, didnt receive, not received, haven't received, havent received, never received, didn't get, didnt get, did not get, haven't got, havent got, not arrived, hasn't arrived, never arrived, never came]
   - [无效, 不能用, 用不了, 无法使用, 失效, 不可用, 没用, invalid, not working, doesn't work, doesnt work, does not work, not valid, won't work, wont work]
-  - [已被使用, 被用过, 已使用, 被使用, 被人用了, 被用了, already used, already redeemed, been used, used already]
+  - [已被使用, 被用过, 已使用, 被使用, 被人用了, 被用了, 已经用过, 用过了, already used, already redeemed, been used, used already]
   - [订单, order, orders]
   - [付款, 支付, 付钱, 付了钱, pay, paid, payment]
   - [查询密码, 查单密码, 订单密码, query password, lookup password, order password]
+  - [密码, password, passwd, pwd]
   - [客服时间, 上班时间, 营业时间, 工作时间, opening hours, business hours, working hours, office hours]
   - [批量, 大量, 批发, bulk, wholesale, in bulk]
 
@@ -87,6 +88,9 @@ intents:
       - 刚下的订单显示什么状态
       - 想知道订单有没有成功
     en:
+      - "what's going on with my order"
+      - any update on my order
+      - can you see my order
       - check my order
       - what's the status of my order
       - can you look up my order
@@ -99,6 +103,8 @@ intents:
   - name: card_not_received
     keywords: [没收到, 没有收到, 未收到, 没发货, 卡密呢, not received, didn't receive, no key]
     zh:
+      - 多久发货
+      - 把卡密直接发聊天里
       - 付款了但是没收到卡密
       - 我已经付钱了怎么没有卡密
       - 买了东西没发货
@@ -116,6 +122,8 @@ intents:
       - 订单完成了但我没看到卡密
       - 邮件一直没来
     en:
+      - how fast is delivery
+      - send me the key in this chat
       - I paid but didn't receive the key
       - where is my card key
       - payment done but no code
@@ -128,6 +136,8 @@ intents:
   - name: card_invalid
     keywords: [无效, 不能用, 用不了, 已被使用, 被用过, 兑换失败, invalid, not working, already used]
     zh:
+      - 兑换码被用过了
+      - 激活码提示已使用
       - 卡密无效
       - 这个卡密用不了
       - 兑换的时候提示卡密已被使用
@@ -145,6 +155,8 @@ intents:
       - 序列号错误无法激活
       - 兑换提示地区不符
     en:
+      - "the code you gave me isn't valid"
+      - redeem says used
       - the key is invalid
       - code says already redeemed
       - the card key doesn't work
@@ -157,6 +169,9 @@ intents:
   - name: recharge_failed
     keywords: [充值失败, 充值异常, 没到账, 充不进去, 直充, top up failed, recharge failed]
     zh:
+      - 充的游戏点券没到账
+      - 会员没到账
+      - Q币充值没到
       - 充值失败了
       - 充值异常
       - 充值一直没到账
@@ -203,6 +218,8 @@ intents:
       - 能不能退到原支付账户
       - 退款申请提交了吗
     en:
+      - can I have a refund
+      - is a refund possible
       - I want a refund
       - can I get my money back
       - how do I request a refund
@@ -215,6 +232,7 @@ intents:
   - name: cancel_order
     keywords: [取消订单, 取消, 撤销, cancel]
     zh:
+      - 帮我撤掉这个单
       - 取消订单
       - 我想取消这个订单
       - 怎么取消订单
@@ -241,6 +259,8 @@ intents:
   - name: payment_issue
     keywords: [支付失败, 付款失败, 扣款, 扣了两次, 重复扣款, 显示未支付, 付不了, payment failed, charged twice]
     zh:
+      - 付款被拒绝
+      - 银行卡付款不成功
       - 支付失败
       - 付款一直失败
       - 扣款了但是订单显示未支付
@@ -258,6 +278,8 @@ intents:
       - 付款成功了但是显示未付款
       - 扫码付款没反应
     en:
+      - my payment was declined
+      - card declined
       - payment failed
       - I was charged twice
       - money deducted but order shows unpaid
@@ -270,6 +292,8 @@ intents:
   - name: payment_methods
     keywords: [支付方式, 怎么付款, 支持支付宝, 支持微信, 信用卡, 付款方式, payment methods, paypal, usdt, credit card]
     zh:
+      - 信用卡和花呗都可以吗
+      - 支持银联吗
       - 支持哪些支付方式
       - 可以用支付宝吗
       - 能用微信付款吗
@@ -285,6 +309,8 @@ intents:
       - 只能扫码支付吗
       - 可以货到付款吗
     en:
+      - can I pay with visa or mastercard
+      - "payment options?"
       - what payment methods do you accept
       - can I pay with PayPal
       - do you take credit cards
@@ -320,6 +346,11 @@ intents:
   - name: purchase_help
     keywords: [怎么买, 如何购买, 怎么下单, 批量, 优惠券, 有货吗, how to buy, bulk, coupon, in stock]
     zh:
+      - 美区账号能用吗
+      - 这个卡在哪个区能用
+      - 卖完了吗
+      - 没有账号能买吗
+      - 点卡怎么充到账号里
       - 怎么购买
       - 如何下单
       - 第一次买不会操作
@@ -337,6 +368,11 @@ intents:
       - 这个卡是哪个地区的
       - 商品有使用期限吗
     en:
+      - which country can use this
+      - is there stock
+      - "sold out?"
+      - do I have to register
+      - how do I use the gift card
       - how do I buy
       - how to place an order
       - is this product in stock
@@ -349,6 +385,7 @@ intents:
   - name: account_help
     keywords: [查询密码, 忘记密码, 邮箱填错, 填错邮箱, 改邮箱, 修改邮箱, forgot password, wrong email]
     zh:
+      - 查单的密码想不起来了
       - 忘记查询密码了
       - 查询密码忘了怎么查订单
       - 下单时邮箱填错了
@@ -364,6 +401,8 @@ intents:
       - 联系方式填错了
       - 下单时手机号填错了
     en:
+      - forgot my password for order lookup
+      - I put a wrong email address when ordering
       - I forgot my query password
       - I entered the wrong email at checkout
       - can you change the email on my order
@@ -375,6 +414,10 @@ intents:
   - name: human_agent
     keywords: [人工, 客服, 真人, 转人工, human, agent, real person]
     zh:
+      - 人工客服什么时候在线
+      - 客服上班时间
+      - 客服在不在
+      - 能找个人聊吗
       - 转人工
       - 我要人工客服
       - 找真人客服
@@ -390,6 +433,10 @@ intents:
       - 人工服务
       - 请给我转接人工
     en:
+      - what are your support hours
+      - can I talk to someone
+      - I want to speak to a person
+      - need a real human
       - talk to a human
       - I want a real person
       - connect me to an agent
@@ -401,6 +448,8 @@ intents:
   - name: complaint
     keywords: [投诉, 差评, 太差, 垃圾, complaint, complain, terrible]
     zh:
+      - 服务真差劲
+      - 这什么垃圾服务
       - 我要投诉
       - 你们服务太差了
       - 我要给差评
@@ -427,6 +476,9 @@ intents:
   - name: fraud_report
     keywords: [骗子, 诈骗, 被骗, 盗号, 冒充, 盗刷, scam, fraud, scammer, stolen]
     zh:
+      - 银行卡被盗刷了
+      - 有人盗用我的微信支付买卡
+      - 冒充客服要验证码
       - 有人冒充你们客服骗我
       - 我被骗了
       - 有人盗用我的账号下单
@@ -442,6 +494,8 @@ intents:
       - 举报一个骗子
       - 账号被盗了有人买了东西
     en:
+      - someone used my account without permission
+      - unauthorised charges on my card
       - someone pretending to be your support scammed me
       - I want to report fraud
       - my card was used without permission on your site
@@ -453,6 +507,13 @@ intents:
   - name: greeting
     keywords: [你好, 您好, 在吗, hello, hi]
     zh:
+      - 在嘛
+      - 在不
+      - 亲在吗
+      - 嗨喽
+      - 哈啰
+      - 早安
+      - 老板你好
       - 你好
       - 您好
       - 在吗
@@ -467,6 +528,10 @@ intents:
       - 老板在吗
       - 客服你好
     en:
+      - yo
+      - hey hey
+      - morning
+      - hello hello
       - hello
       - hi
       - hey there
@@ -477,6 +542,11 @@ intents:
   - name: thanks
     keywords: [谢谢, 感谢, 多谢, thanks, thank you]
     zh:
+      - 蟹蟹
+      - 3q
+      - 感恩
+      - 谢谢老板
+      - 万分感谢
       - 谢谢
       - 谢谢你
       - 多谢
@@ -491,6 +561,11 @@ intents:
       - 好的明白了谢谢
       - 麻烦你了谢谢
     en:
+      - tks
+      - thx a lot
+      - many thanks
+      - cheers
+      - thanks so much
       - thanks
       - thank you
       - thanks a lot
@@ -501,6 +576,11 @@ intents:
   - name: goodbye
     keywords: [再见, 拜拜, 没事了, bye, goodbye]
     zh:
+      - 886
+      - 回见
+      - 下线了
+      - 先撤了
+      - 告辞
       - 再见
       - 拜拜
       - 没事了
@@ -514,6 +594,10 @@ intents:
       - 不用了再见
       - 那就这样吧拜拜
     en:
+      - see you later
+      - later
+      - bye now
+      - good night
       - bye
       - goodbye
       - see you
@@ -523,6 +607,13 @@ intents:
 
   - name: out_of_scope
     zh:
+      - 天气预报
+      - 今天农历几号
+      - 帮我写封情书
+      - 怎么炒股
+      - 你有感情吗
+      - 谁创造了你
+      - 放首歌听听
       - 今天天气怎么样
       - 给我讲个笑话
       - 你是男的还是女的
@@ -556,6 +647,14 @@ intents:
       - 你们老板是谁
       - 我想找工作
     en:
+      - what is the population of china
+      - how to make coffee
+      - do you have feelings
+      - play some music
+      - who made you
+      - "what's 10 times 5"
+      - where do you live
+      - search google for me
       - what's the weather like today
       - tell me a joke
       - write me a python script
@@ -782,6 +881,20 @@ faq:
       zh: 自动发卡 24 小时运行；人工客服时间为{opening_hours}。非工作时间留言，上班后按顺序处理。
       en: Automatic delivery runs 24/7; human support is available {opening_hours}. Leave a message outside those hours and we'll handle it in order.
 
+  - id: how-to-buy
+    intent: purchase_help
+    keywords: [怎么买, 如何购买, 怎么下单, how to buy, place an order]
+    questions:
+      - 怎么购买
+      - 如何下单
+      - 第一次买怎么操作
+      - how do I buy
+      - how to place an order
+    answer:
+      zh: 选择商品和数量，填写接收卡密的邮箱（请仔细核对）和查询密码，选择支付方式付款。付款成功后卡密会立即显示在订单页并发送到邮箱。
+      en: Choose the product and quantity, enter the e-mail that will receive the keys (double-check it) and a query password, then pay. The keys appear on the order page and are e-mailed right after payment.
+
+
   - id: bulk-purchase
     intent: purchase_help
     keywords: [批量, 大量, 代理, bulk, wholesale]
@@ -807,19 +920,6 @@ faq:
     answer:
       zh: 在商品页下单时填写“优惠码”一栏即可，每个订单限用一张，不与其他活动叠加。优惠码通过店铺公告和邮件发放。
       en: Enter the coupon in the "coupon code" field on the product page when ordering; one coupon per order, not combinable with other offers. Coupons are published in shop announcements and e-mails.
-
-  - id: how-to-buy
-    intent: purchase_help
-    keywords: [怎么买, 如何购买, 怎么下单, how to buy, place an order]
-    questions:
-      - 怎么购买
-      - 如何下单
-      - 第一次买怎么操作
-      - how do I buy
-      - how to place an order
-    answer:
-      zh: 选择商品和数量，填写接收卡密的邮箱（请仔细核对）和查询密码，选择支付方式付款。付款成功后卡密会立即显示在订单页并发送到邮箱。
-      en: Choose the product and quantity, enter the e-mail that will receive the keys (double-check it) and a query password, then pay. The keys appear on the order page and are e-mailed right after payment.
 
   - id: how-to-redeem
     intent: purchase_help

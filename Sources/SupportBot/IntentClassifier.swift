@@ -34,9 +34,13 @@ public struct IntentClassifier: Sendable {
     let bias: [Float]
     /// Softmax temperature from cross-validation (1 = uncalibrated).
     public let temperature: Double
+    /// The confidence threshold below which a prediction counts as out of scope that maximised
+    /// out-of-fold accuracy (nil without an out-of-scope class or enough examples).
+    public let suggestedThreshold: Double?
 
     /// Trains on `(features, label)` pairs. Labels are ordered by first appearance.
-    static func train(examples: [(features: [UInt64], label: String)], options: Options = Options()) -> IntentClassifier {
+    static func train(examples: [(features: [UInt64], label: String)], outOfScopeLabel: String? = nil,
+                      options: Options = Options()) -> IntentClassifier {
         var labels: [String] = []
         var labelIndex: [String: Int] = [:]
         for example in examples where labelIndex[example.label] == nil {
@@ -48,11 +52,13 @@ public struct IntentClassifier: Sendable {
 
         let model = fit(features: features, targets: targets, classCount: labels.count, options: options)
         var temperature = 1.0
+        var threshold: Double?
         if options.calibrationFolds >= 2, examples.count >= options.calibrationFolds * 4 {
-            temperature = calibrate(features: features, targets: targets, classCount: labels.count, options: options)
+            (temperature, threshold) = calibrate(features: features, targets: targets, classCount: labels.count,
+                                                 outOfScope: outOfScopeLabel.flatMap { labelIndex[$0] }, options: options)
         }
         return IntentClassifier(labels: labels, vocabulary: model.vocabulary, weights: model.weights,
-                                bias: model.bias, temperature: temperature)
+                                bias: model.bias, temperature: temperature, suggestedThreshold: threshold)
     }
 
     public func predict(_ features: [UInt64]) -> Prediction {
@@ -115,8 +121,10 @@ public struct IntentClassifier: Sendable {
     }
 
     /// Fits the softmax temperature that minimises the negative log-likelihood of out-of-fold
-    /// predictions: the model's raw training-set confidence is over-optimistic.
-    private static func calibrate(features: [[UInt64]], targets: [Int], classCount: Int, options: Options) -> Double {
+    /// predictions (the model's raw training-set confidence is over-optimistic), then the
+    /// out-of-scope threshold that maximises out-of-fold accuracy.
+    private static func calibrate(features: [[UInt64]], targets: [Int], classCount: Int, outOfScope: Int?,
+                                  options: Options) -> (temperature: Double, threshold: Double?) {
         var order = Array(features.indices)
         var random = SplitMix64(seed: options.seed ^ 0xF01D)
         random.shuffle(&order)
@@ -143,7 +151,20 @@ public struct IntentClassifier: Sendable {
             if loss < best.loss { best = (temperature, loss) }
             temperature += 0.05
         }
-        return best.temperature
+        guard let outOfScope else { return (best.temperature, nil) }
+        let calibrated = outOfFold.map { (softmax($0.logits, temperature: best.temperature), $0.target) }
+        var bestThreshold = (value: 0.5, accuracy: -1.0)
+        // Ties go to the higher threshold: when accuracy is equal, refusing is the safer error.
+        for step in 0...24 {
+            let threshold = 0.2 + Double(step) * 0.025
+            let correct = calibrated.filter { probabilities, target in
+                let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
+                return (probabilities[best] >= threshold ? best : outOfScope) == target
+            }.count
+            let accuracy = Double(correct) / Double(calibrated.count)
+            if accuracy >= bestThreshold.accuracy { bestThreshold = (threshold, accuracy) }
+        }
+        return (best.temperature, bestThreshold.value)
     }
 
     // MARK: - Maths

@@ -49,7 +49,7 @@ struct KnowledgeBaseOptions: ParsableArguments {
         let elapsed = clock.measure { model = BotModel(knowledgeBase: kb) }
         let examples = kb.intents.reduce(0) { $0 + $1.intent.zh.count + $1.intent.en.count }
         FileHandle.standardError.write(Data(
-            "trained \(kb.intents.count) intents from \(examples) examples, \(kb.faq.count) FAQ entries in \(elapsed.formattedMilliseconds)\n".utf8))
+            "trained \(kb.intents.count) intents from \(examples) examples, \(kb.faq.count) FAQ entries in \(elapsed.formattedMilliseconds) (temperature \(String(format: "%.2f", model!.classifier.temperature)), out-of-scope below \(String(format: "%.3f", model!.intentThreshold)))\n".utf8))
         return model!
     }
 }
@@ -60,8 +60,9 @@ struct BotClassifyCommand: ParsableCommand {
         abstract: "Classify lines from standard input; print one JSON object per line.",
         discussion: """
         Output fields: language (zh/en/mixed), intent, confidence (calibrated probability of the \
-        best intent), faq (best FAQ entry id and score, or null when below the threshold), \
-        sentiment (anger, anxiety). Input should already be redacted text.
+        best intent), faq (best-ranked FAQ entry: id, cosine score, and whether it clears the \
+        answer threshold; null when nothing matches), sentiment (anger, anxiety, 0–1). Input \
+        should already be redacted text.
         """
     )
 
@@ -76,7 +77,8 @@ struct BotClassifyCommand: ParsableCommand {
             let output = ClassifyOutput(
                 language: analysis.language.rawValue, intent: analysis.intent,
                 confidence: (analysis.confidence * 1000).rounded() / 1000,
-                faq: analysis.faqConfident ? analysis.faq.map { .init(id: $0.id, score: ($0.score * 1000).rounded() / 1000) } : nil,
+                faq: analysis.faq.map { .init(id: $0.id, score: ($0.score * 1000).rounded() / 1000,
+                                              answered: analysis.faqConfident) },
                 sentiment: .init(anger: (analysis.sentiment.anger * 100).rounded() / 100,
                                  anxiety: (analysis.sentiment.anxiety * 100).rounded() / 100))
             print(String(decoding: try encoder.encode(output), as: UTF8.self))
@@ -84,7 +86,7 @@ struct BotClassifyCommand: ParsableCommand {
     }
 
     struct ClassifyOutput: Encodable {
-        struct FAQ: Encodable { var id: String; var score: Double }
+        struct FAQ: Encodable { var id: String; var score: Double; var answered: Bool }
         struct Mood: Encodable { var anger: Double; var anxiety: Double }
         var language: String
         var intent: String

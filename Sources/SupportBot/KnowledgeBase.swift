@@ -196,7 +196,7 @@ public struct KnowledgeBase: Sendable, Codable {
     }
 
     /// Replaces `{name}` with the tenant's variables.
-    func fill(_ template: String, language: ReplyLanguage) -> String {
+    public func fill(_ template: String, language: ReplyLanguage) -> String {
         guard template.contains("{") else { return template }
         var text = template
         for (name, value) in variables { text = text.replacingOccurrences(of: "{\(name)}", with: value[language]) }

@@ -43,7 +43,10 @@ struct KnowledgeBaseOptions: ParsableArguments {
     }
 
     func model() throws -> BotModel {
-        let kb = try load()
+        try model(of: load())
+    }
+
+    func model(of kb: KnowledgeBase) throws -> BotModel {
         let clock = ContinuousClock()
         var model: BotModel?
         let elapsed = clock.measure { model = BotModel(knowledgeBase: kb) }
@@ -132,7 +135,7 @@ struct BotTestCommand: ParsableCommand {
         }
         let utterances = try LabelledUtterance.parse(String(decoding: data, as: UTF8.self))
         let kb = try knowledgeBase.load()
-        let model = try knowledgeBase.model()
+        let model = try knowledgeBase.model(of: kb)
         let intents = kb.intents.map(\.name)
         let unknown = Set(utterances.map(\.intent)).subtracting(intents)
         if !unknown.isEmpty { throw ValidationError("\(file) uses intents the knowledge base lacks: \(unknown.sorted())") }

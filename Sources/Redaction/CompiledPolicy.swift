@@ -4,6 +4,7 @@ struct CompiledPolicy: Sendable {
     let keywords: KeywordMatcher
     /// Digits of the shop's own service numbers (never customer data).
     let serviceNumbers: Set<[UInt8]>
+    let serviceNumberLengths: Set<Int>
     let cardKeyFormats: [RedactionPolicy.Format]
     let nonSecretFormats: [RedactionPolicy.Format]
     /// Keyword contexts of tenant non-secret formats, by keyword text (folded).
@@ -28,6 +29,7 @@ struct CompiledPolicy: Sendable {
                 return CharClass.isDigit(v) ? UInt8(v - 0x30) : nil
             }
         }.filter { !$0.isEmpty })
+        serviceNumberLengths = Set(serviceNumbers.map(\.count))
         cardKeyFormats = policy.cardKeyFormats
         nonSecretFormats = policy.nonSecretFormats
         disabled = policy.disabledTypes

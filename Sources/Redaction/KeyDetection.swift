@@ -97,10 +97,16 @@ extension Scanner {
                                          priority: Candidate.Priority.issuedKey, value: v))
             }
         }
-        if !policy.cardKeyFormats.isEmpty || !policy.nonSecretFormats.isEmpty {
+        let dashedLength = length + j - i
+        func fits(_ p: ShapePattern) -> Bool {
+            let l = p.hasSeparators ? dashedLength : length
+            return l >= p.minLength && l <= p.maxLength
+        }
+        if policy.cardKeyFormats.contains(where: { fits($0.pattern) })
+            || (i == j && policy.nonSecretFormats.contains(where: { fits($0.pattern) })) {
             let dashedForm = dashed(chain, i, j)
             let compactForm = dashedForm.filter { $0 != 0x2D }
-            for format in policy.cardKeyFormats {
+            for format in policy.cardKeyFormats where fits(format.pattern) {
                 let input = format.pattern.hasSeparators ? dashedForm : compactForm
                 if format.pattern.matches(input) {
                     return .secret(Candidate(type: .cardKey, start: s, end: e, confidence: 0.98,
@@ -109,6 +115,9 @@ extension Scanner {
                 }
             }
             for format in policy.nonSecretFormats {
+                // Non-secret shapes are matched strictly: a pattern without separators covers one
+                // token only, so it cannot swallow pieces of a spaced-out card or IBAN.
+                guard format.pattern.hasSeparators || i == j else { continue }
                 let input = format.pattern.hasSeparators ? dashedForm : compactForm
                 if format.pattern.matches(input) {
                     // The same shape right after 卡密 / key is a card key after all.
@@ -124,7 +133,8 @@ extension Scanner {
             }
         }
         // IBAN: two letters, two check digits, up to 30 more letters/digits.
-        if length >= 15, length <= 34, chain[i].length >= 4 {
+        if length >= 15, length <= 34, chain[i].length >= 4, CharClass.isLetter(text[chain[i].start]),
+           CharClass.isLetter(text[chain[i].start + 1]), CharClass.isDigit(text[chain[i].start + 2]) {
             let v = value()
             if CharClass.isLetter(v[0]), CharClass.isLetter(v[1]), CharClass.isDigit(v[2]), CharClass.isDigit(v[3]),
                Checksums.ibanValid(v) {

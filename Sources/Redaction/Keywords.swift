@@ -21,6 +21,26 @@ enum KeywordContext: Int, CaseIterable {
     }
 }
 
+/// A set of ``KeywordContext``s as a bit mask (no allocation in the hot path).
+struct ContextSet: OptionSet {
+    let rawValue: UInt16
+    init(rawValue: UInt16) { self.rawValue = rawValue }
+    init(_ context: KeywordContext) { rawValue = 1 << UInt16(context.rawValue) }
+    static let paymentCard = ContextSet(.paymentCard)
+    static let bankAccount = ContextSet(.bankAccount)
+    static let cvv = ContextSet(.cvv)
+    static let expiry = ContextSet(.expiry)
+    static let pin = ContextSet(.pin)
+    static let oneTimeCode = ContextSet(.oneTimeCode)
+    static let paymentCode = ContextSet(.paymentCode)
+    static let transaction = ContextSet(.transaction)
+    static let phone = ContextSet(.phone)
+    static let residentID = ContextSet(.residentID)
+    static let cardKey = ContextSet(.cardKey)
+    static let cardKeyOrAccount = ContextSet(.cardKeyOrAccount)
+    static let nonSecret = ContextSet(.nonSecret)
+}
+
 /// Built-in keyword lists, in Chinese (simplified and traditional) and English.
 /// Matching is on the shadow text, so ASCII keywords are upper-case here.
 enum BuiltInKeywords {
@@ -76,22 +96,27 @@ struct KeywordMatcher: Sendable {
         var end: Int
     }
 
-    private var startBits: [UInt64]  // 65536 bits
-    private var byFirst: [UInt32: [Keyword]]
+    private var startBits: [UInt64]  // 65536 bits: can this scalar start a keyword?
+    private var ascii: [[Keyword]]     // candidates by first scalar, ASCII
+    private var byFirst: [UInt32: [Keyword]]  // candidates by first scalar, others
 
     init(lists: [KeywordContext: [String]]) {
         startBits = [UInt64](repeating: 0, count: 1024)
+        ascii = [[Keyword]](repeating: [], count: 128)
         byFirst = [:]
-        for (context, words) in lists {
-            for word in words {
+        // Deterministic order (dictionary order is random per process).
+        for context in KeywordContext.allCases {
+            for word in lists[context] ?? [] {
                 let scalars = word.unicodeScalars.map { ShadowText.fold($0.value) }.filter { $0 != ShadowText.removed }
                 guard let first = scalars.first else { continue }
-                let ascii = scalars.allSatisfy { $0 < 0x80 }
-                byFirst[first, default: []].append(Keyword(scalars: scalars, context: context, needsWordBoundary: ascii))
+                let isASCII = scalars.allSatisfy { $0 < 0x80 }
+                let keyword = Keyword(scalars: scalars, context: context, needsWordBoundary: isASCII)
+                if first < 128 { ascii[Int(first)].append(keyword) } else { byFirst[first, default: []].append(keyword) }
                 if first < 65536 { startBits[Int(first >> 6)] |= 1 << UInt64(first & 63) }
             }
         }
         // Longest first, so "银行卡号" wins over "银行卡" at the same position.
+        for i in ascii.indices { ascii[i].sort { $0.scalars.count > $1.scalars.count } }
         for key in byFirst.keys { byFirst[key]!.sort { $0.scalars.count > $1.scalars.count } }
     }
 
@@ -103,7 +128,10 @@ struct KeywordMatcher: Sendable {
         var i = 0
         while i < n {
             let c = text[i]
-            if c < 65536, (startBits[Int(c >> 6)] >> UInt64(c & 63)) & 1 == 1, let candidates = byFirst[c] {
+            guard c < 65536, (startBits[Int(c >> 6)] >> UInt64(c & 63)) & 1 == 1 else { i += 1; continue }
+            // ASCII keywords start at a word boundary: skip letters inside words.
+            if c < 128, i > 0, CharClass.isLetter(c), CharClass.isLetter(text[i - 1]) { i += 1; continue }
+            if let candidates = c < 128 ? ascii[Int(c)] : byFirst[c] {
                 var matchedLength = 0
                 for keyword in candidates {
                     let k = keyword.scalars

@@ -148,7 +148,7 @@ extension Scanner {
         }
 
         // The shop's own numbers and toll-free lines are not customer data.
-        if policy.serviceNumbers.contains(Array(d)) { return .notSecret }
+        if policy.serviceNumberLengths.contains(n), policy.serviceNumbers.contains(Array(d)) { return .notSecret }
         if n == 10, (d.starts(with: [4, 0, 0]) || d.starts(with: [8, 0, 0])) { return .notSecret }
 
         // (a) Exact match against issued card keys (digits-only recharge PINs and the like).
@@ -316,22 +316,25 @@ extension Scanner {
         var j = e
         while j < t.count, t[j] == 0x20 { j += 1 }
         guard j < t.count else { return false }
-        let units: Set<UInt32> = [0x5143 /*元*/, 0x5757 /*块*/, 0x89D2 /*角*/, 0x7F8E /*美*/, 0x5200 /*刀*/,
+        let units = Scanner.unitScalars
+        if units.contains(t[j]) { return true }
+        // English units and currencies: "25 USD", "3 pcs", "10 days".
+        var word: [UInt32] = []
+        while j < t.count, CharClass.isLetter(t[j]), word.count < 8 { word.append(t[j]); j += 1 }
+        return !word.isEmpty && Scanner.unitWords.contains(word)
+    }
+
+    static let unitScalars: Set<UInt32> = [0x5143 /*元*/, 0x5757 /*块*/, 0x89D2 /*角*/, 0x7F8E /*美*/, 0x5200 /*刀*/,
                                   0x25 /*%*/, 0x4E2A /*个*/, 0x5F20 /*张*/, 0x6B21 /*次*/, 0x5929 /*天*/,
                                   0x53F7 /*号*/, 0x6708 /*月*/, 0x5E74 /*年*/, 0x65E5 /*日*/, 0x70B9 /*点*/,
                                   0x79D2 /*秒*/, 0x500D /*倍*/, 0x6298 /*折*/, 0x5C0F /*小*/, 0x5206 /*分*/,
                                   0x4EBA /*人*/, 0x4EF6 /*件*/, 0x6761 /*条*/, 0x9875 /*页*/, 0x5468 /*周*/,
                                   0x4F4D /*位*/, 0x7B14 /*笔*/, 0x5355 /*单*/, 0x6B3E /*款*/, 0x4EFD /*份*/]
-        if units.contains(t[j]) { return true }
-        // English units and currencies: "25 USD", "3 pcs", "10 days".
-        var word: [UInt32] = []
-        while j < t.count, CharClass.isLetter(t[j]), word.count < 8 { word.append(t[j]); j += 1 }
-        let englishUnits: Set<[UInt32]> = Set(["USD", "RMB", "CNY", "HKD", "EUR", "GBP", "PCS", "PC", "DAYS", "DAY",
+
+    static let unitWords: Set<[UInt32]> = Set(["USD", "RMB", "CNY", "HKD", "EUR", "GBP", "PCS", "PC", "DAYS", "DAY",
                                                "HOURS", "HOUR", "MINS", "MIN", "MINUTES", "YUAN", "DOLLARS", "BUCKS",
                                                "TIMES", "CARDS", "CODES", "KEYS", "MONTHS", "YEARS", "GB", "MB", "K"]
-            .map { Array($0.unicodeScalars.map(\.value)) })
-        return !word.isEmpty && englishUnits.contains(word)
-    }
+        .map { Array($0.unicodeScalars.map(\.value)) })
 
     /// A number split across messages: the tail of earlier messages plus this message's
     /// leading groups. Only this message's digits can be masked; the finding says so.

@@ -40,21 +40,21 @@ struct Scanner {
 
     /// The contexts of the nearest keyword (before the span preferred; after only when nothing
     /// relevant stands before). All contexts of hits at that nearest position are returned.
-    func nearestContexts(_ start: Int, _ end: Int, among wanted: Set<KeywordContext>,
-                         before: Int = Scanner.before, after: Int = Scanner.after) -> Set<KeywordContext> {
+    func nearestContexts(_ start: Int, _ end: Int, among wanted: ContextSet,
+                         before: Int = Scanner.before, after: Int = Scanner.after) -> ContextSet {
         var bestBefore = Int.max
-        var result: Set<KeywordContext> = []
-        for h in hits where wanted.contains(h.context) && h.end <= start && start - h.end <= before {
+        var result: ContextSet = []
+        for h in hits where wanted.contains(ContextSet(h.context)) && h.end <= start && start - h.end <= before {
             let d = start - h.end
-            if d < bestBefore { bestBefore = d; result = [h.context] }
-            else if d == bestBefore { result.insert(h.context) }
+            if d < bestBefore { bestBefore = d; result = ContextSet(h.context) }
+            else if d == bestBefore { result.insert(ContextSet(h.context)) }
         }
-        if !result.isEmpty { return result }
+        if !result.isEmpty || after <= 0 { return result }
         var bestAfter = Int.max
-        for h in hits where wanted.contains(h.context) && h.start >= end && h.start - end <= after {
+        for h in hits where wanted.contains(ContextSet(h.context)) && h.start >= end && h.start - end <= after {
             let d = h.start - end
-            if d < bestAfter { bestAfter = d; result = [h.context] }
-            else if d == bestAfter { result.insert(h.context) }
+            if d < bestAfter { bestAfter = d; result = ContextSet(h.context) }
+            else if d == bestAfter { result.insert(ContextSet(h.context)) }
         }
         return result
     }

@@ -12,24 +12,35 @@ extension Scanner {
     /// Product-key groupings every shop sells (Windows/Office 5×5, Steam 5-5-5, 4-4-4-4 gift cards …).
     static let knownShapes: [[Int]] = [[5, 5, 5, 5, 5], [4, 4, 4, 4, 4], [5, 5, 5, 5], [4, 4, 4, 4], [4, 6, 4], [5, 5, 5], [4, 4, 4]]
 
+    /// Whether a token can start at `i`: an ASCII letter or digit, or a Chinese numeral typed
+    /// into a key ("七ev") — only when ASCII follows, so ordinary words (一张) never start one.
+    @inline(__always) func startsToken(_ i: Int) -> Bool {
+        let t = text
+        return CharClass.isAlnum(t[i]) || (CharClass.isChineseDigit(t[i]) && i + 1 < t.count && CharClass.isAlnum(t[i + 1]))
+    }
+
     mutating func scanKeyChains() {
         let t = text
         let n = t.count
         var chain: [Token] = []
         var i = 0
         while i < n {
-            guard CharClass.isAlnum(t[i]) else { i += 1; continue }
+            guard startsToken(i) else { i += 1; continue }
             chain.removeAll(keepingCapacity: true)
             while true {
                 var token = Token(start: i, end: i, digits: 0, letters: 0)
-                while i < n, CharClass.isAlnum(t[i]) {
-                    if CharClass.isDigit(t[i]) { token.digits += 1 } else { token.letters += 1 }
+                while i < n {
+                    let v = t[i]
+                    if CharClass.isDigit(v) { token.digits += 1 }
+                    else if CharClass.isLetter(v) { token.letters += 1 }
+                    else if CharClass.isChineseDigit(v), token.length > 0 || i == token.start { token.digits += 1 }
+                    else { break }
                     i += 1
+                    token.end = i
                 }
-                token.end = i
                 chain.append(token)
                 // One separator joins tokens into a chain ("ABCD-1234", "abcd efgh").
-                if i + 1 < n, CharClass.isSeparator(t[i]), CharClass.isAlnum(t[i + 1]), chain.count < 64 {
+                if i + 1 < n, CharClass.isSeparator(t[i]), startsToken(i + 1), chain.count < 64 {
                     i += 1
                 } else { break }
             }
@@ -37,10 +48,15 @@ extension Scanner {
         }
     }
 
+    /// A shadow scalar as it enters a key value: Chinese numerals become ASCII digits.
+    @inline(__always) func keyScalar(_ v: UInt32) -> UInt32 {
+        CharClass.isChineseDigit(v) ? v - ShadowText.cnDigitBase + 0x30 : v
+    }
+
     func compact(_ chain: [Token], _ i: Int, _ j: Int) -> [UInt32] {
         var out: [UInt32] = []
         out.reserveCapacity(40)
-        for k in i...j { out.append(contentsOf: text[chain[k].start..<chain[k].end]) }
+        for k in i...j { for v in text[chain[k].start..<chain[k].end] { out.append(keyScalar(v)) } }
         return out
     }
 
@@ -48,7 +64,7 @@ extension Scanner {
         var out: [UInt8] = []
         for k in i...j {
             if k > i { out.append(0x2D) }
-            for v in text[chain[k].start..<chain[k].end] { out.append(UInt8(v)) }
+            for v in text[chain[k].start..<chain[k].end] { out.append(UInt8(truncatingIfNeeded: keyScalar(v))) }
         }
         return out
     }
@@ -89,10 +105,10 @@ extension Scanner {
             if let v = compactValue { return v }
             return compact(chain, i, j)
         }
-        if let issued, issued.couldContain(length: length) {
+        if issued?.couldContain(length: length) == true {
             let v = value()
             compactValue = v
-            if issued.contains(normalised: v) {
+            if issued!.contains(normalised: v) {
                 return .secret(Candidate(type: .cardKey, start: s, end: e, confidence: 1.0, rule: "issued-key",
                                          priority: Candidate.Priority.issuedKey, value: v))
             }

@@ -149,10 +149,15 @@ public struct SessionTail: Sendable, Hashable {
 
 /// The card keys a shop has issued, held only as keyed hashes: look-ups are `O(1)` per candidate
 /// and the set never holds a key in clear.
+///
+/// Two layers: a 64-bit SipHash under this process's random seed (Swift's `Hasher`) rejects
+/// almost every candidate in nanoseconds; a hit is confirmed with the caller's keyed hash
+/// (keyed BLAKE2b in KamiRelay), so a prefilter collision can never mask the wrong thing.
 public struct IssuedKeySet: Sendable {
     let hasher: any KeyedHasher
     var digests: Set<[UInt8]> = []
-    /// Normalised lengths present, so most candidates are rejected without hashing.
+    var prefilter: Set<Int> = []
+    /// Normalised lengths present, so most candidates are rejected without hashing at all.
     var lengths: Set<Int> = []
 
     /// - Parameters:
@@ -168,6 +173,7 @@ public struct IssuedKeySet: Sendable {
         let normalised = IssuedKeySet.normalise(key)
         guard normalised.count >= 4 else { return }
         digests.insert(hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }))
+        prefilter.insert(IssuedKeySet.quickHash(normalised))
         lengths.insert(normalised.count)
     }
 
@@ -179,10 +185,17 @@ public struct IssuedKeySet: Sendable {
         key.unicodeScalars.map { ShadowText.fold($0.value) }.filter { CharClass.isAlnum($0) }
     }
 
+    static func quickHash(_ normalised: [UInt32]) -> Int {
+        var h = Hasher()
+        normalised.withUnsafeBytes { h.combine(bytes: $0) }
+        return h.finalize()
+    }
+
     func couldContain(length: Int) -> Bool { lengths.contains(length) }
 
     func contains(normalised: [UInt32]) -> Bool {
-        digests.contains(hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }))
+        guard prefilter.contains(IssuedKeySet.quickHash(normalised)) else { return false }
+        return digests.contains(hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }))
     }
 }
 

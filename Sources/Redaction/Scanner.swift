@@ -74,7 +74,7 @@ struct Scanner {
         let t = text
         var hasDigit = false, hasAt = false, letters = 0
         for v in t {
-            if CharClass.isDigit(v) { hasDigit = true } else if v == 0x40 { hasAt = true }
+            if CharClass.isAnyDigit(v) { hasDigit = true } else if v == 0x40 { hasAt = true }
             else if CharClass.isLetter(v) { letters += 1 }
         }
         // Fast path: no digits, no '@' and too few letters for any key.

@@ -5,8 +5,10 @@ import Foundation
 /// The shadow undoes the usual obfuscations so that one scanner sees one form:
 /// - compatibility forms fold to ASCII (full-width `１２３`, `＠`, `．`, mathematical and enclosed
 ///   alphanumerics — the NFKC mappings that matter for secrets),
-/// - any Unicode decimal digit and the Chinese numerals 〇零一二三四五六七八九幺两壹贰叁肆伍陆柒捌玖
-///   become ASCII digits,
+/// - any Unicode decimal digit becomes an ASCII digit; the Chinese numerals
+///   〇零一二三四五六七八九幺两壹贰叁肆伍陆柒捌玖 become *Chinese digits* (``cnDigitBase`` + value):
+///   digits to the number detectors, but not to e-mail and key detectors, and a soft boundary
+///   inside a number so that "…5678一张" can end before the 一,
 /// - ASCII letters are upper-cased,
 /// - zero-width, bidi-control and other format characters disappear.
 ///
@@ -48,19 +50,22 @@ struct ShadowText {
         return foldRare(v)
     }
 
+    /// Chinese digits live above the Unicode range so no real scalar collides with them.
+    static let cnDigitBase: UInt32 = 0x110000
+
     @inline(__always)
     static func chineseNumeral(_ v: UInt32) -> UInt32? {
         switch v {
-        case 0x96F6 /*零*/: return 0x30
-        case 0x4E00 /*一*/, 0x5E7A /*幺*/, 0x58F9 /*壹*/: return 0x31
-        case 0x4E8C /*二*/, 0x4E24 /*两*/, 0x8D30 /*贰*/: return 0x32
-        case 0x4E09 /*三*/, 0x53C1 /*叁*/: return 0x33
-        case 0x56DB /*四*/, 0x8086 /*肆*/: return 0x34
-        case 0x4E94 /*五*/, 0x4F0D /*伍*/: return 0x35
-        case 0x516D /*六*/, 0x9646 /*陆*/: return 0x36
-        case 0x4E03 /*七*/, 0x67D2 /*柒*/: return 0x37
-        case 0x516B /*八*/, 0x634C /*捌*/: return 0x38
-        case 0x4E5D /*九*/, 0x7396 /*玖*/: return 0x39
+        case 0x96F6 /*零*/: return cnDigitBase
+        case 0x4E00 /*一*/, 0x5E7A /*幺*/, 0x58F9 /*壹*/: return cnDigitBase + 1
+        case 0x4E8C /*二*/, 0x4E24 /*两*/, 0x8D30 /*贰*/: return cnDigitBase + 2
+        case 0x4E09 /*三*/, 0x53C1 /*叁*/: return cnDigitBase + 3
+        case 0x56DB /*四*/, 0x8086 /*肆*/: return cnDigitBase + 4
+        case 0x4E94 /*五*/, 0x4F0D /*伍*/: return cnDigitBase + 5
+        case 0x516D /*六*/, 0x9646 /*陆*/: return cnDigitBase + 6
+        case 0x4E03 /*七*/, 0x67D2 /*柒*/: return cnDigitBase + 7
+        case 0x516B /*八*/, 0x634C /*捌*/: return cnDigitBase + 8
+        case 0x4E5D /*九*/, 0x7396 /*玖*/: return cnDigitBase + 9
         default: return nil
         }
     }
@@ -74,7 +79,7 @@ struct ShadowText {
              0x200B...0x200F, 0x202A...0x202E, 0x2060...0x206F, 0x20E3, 0xFE00...0xFE0F,
              0xFEFF, 0x3164, 0xFFA0, 0xE0000...0xE007F:
             return removed
-        case 0x3007 /*〇*/: return 0x30
+        case 0x3007 /*〇*/: return cnDigitBase
         case 0x3000, 0x00A0, 0x2000...0x200A, 0x202F, 0x205F: return 0x20  // spaces
         case 0x2010...0x2015, 0x2212, 0x30FC: return 0x2D  // dashes, minus, long vowel mark
         case 0x30FB, 0x2022, 0x2027: return 0xB7  // middle dots
@@ -103,7 +108,15 @@ struct ShadowText {
 
 /// Character classes of shadow scalars.
 enum CharClass {
+    /// ASCII digit (after folding: any script's decimal digits).
     @inline(__always) static func isDigit(_ v: UInt32) -> Bool { v &- 0x30 < 10 }
+    /// A Chinese numeral standing for a digit.
+    @inline(__always) static func isChineseDigit(_ v: UInt32) -> Bool { v &- ShadowText.cnDigitBase < 10 }
+    /// Either kind of digit: what number detectors read.
+    @inline(__always) static func isAnyDigit(_ v: UInt32) -> Bool { isDigit(v) || isChineseDigit(v) }
+    @inline(__always) static func digitValue(_ v: UInt32) -> UInt8 {
+        UInt8(truncatingIfNeeded: isDigit(v) ? v - 0x30 : v - ShadowText.cnDigitBase)
+    }
     @inline(__always) static func isLetter(_ v: UInt32) -> Bool { v &- 0x41 < 26 }
     @inline(__always) static func isAlnum(_ v: UInt32) -> Bool { isDigit(v) || isLetter(v) }
     /// Separators customers put inside numbers and keys.

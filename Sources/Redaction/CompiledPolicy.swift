@@ -1,5 +1,5 @@
 /// A policy prepared for scanning: keyword matcher built, service numbers normalised.
-struct CompiledPolicy: Sendable {
+final class CompiledPolicy: Sendable {
     let policy: RedactionPolicy
     let keywords: KeywordMatcher
     /// Digits of the shop's own service numbers (never customer data).
@@ -7,7 +7,6 @@ struct CompiledPolicy: Sendable {
     let serviceNumberLengths: Set<Int>
     let cardKeyFormats: [RedactionPolicy.Format]
     let nonSecretFormats: [RedactionPolicy.Format]
-    /// Keyword contexts of tenant non-secret formats, by keyword text (folded).
     let disabled: Set<SecretType>
 
     init(_ policy: RedactionPolicy) {

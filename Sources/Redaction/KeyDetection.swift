@@ -72,11 +72,15 @@ extension Scanner {
     mutating func scanChain(_ chain: [Token]) {
         var i = 0
         let count = chain.count
+        // lengthBefore[k]: letters and digits in tokens 0..<k.
+        var lengthBefore = [0]
+        lengthBefore.reserveCapacity(count + 1)
+        for token in chain { lengthBefore.append(lengthBefore.last! + token.length) }
         outer: while i < count {
             // Exact and declared formats first, longest window first.
             var j = min(count - 1, i + 7)
             while j >= i {
-                let length = (i...j).reduce(0) { $0 + chain[$1].length }
+                let length = lengthBefore[j + 1] - lengthBefore[i]
                 if length > 64 { j -= 1; continue }
                 if let verdict = exactFormats(chain, i, j, length: length) {
                     switch verdict {
@@ -210,10 +214,7 @@ extension Scanner {
             let length = (i...j).reduce(0) { $0 + chain[$1].length }
             let digits = (i...j).reduce(0) { $0 + chain[$1].digits }
             let letters = length - digits
-            let upperInOriginal = (s..<chain[j].end).allSatisfy { k in
-                let o = shadow.original[Int(shadow.origin[k])].value
-                return !(o >= 0x61 && o <= 0x7A)
-            }
+            let upperInOriginal = !(s..<chain[j].end).contains { shadow.originalIsLowercaseASCII($0) }
             if length >= 6, letters > 0,
                digits > 0 || j > i || (length >= 8 && upperInOriginal) {
                 return propose(j, 0.9, "key+keyword", Candidate.Priority.keywordKey)

@@ -78,24 +78,24 @@ public struct Redactor: Sendable {
     }
 
     func render(text: String, shadow: ShadowText, accepted: [Candidate]) -> RedactionResult {
-        var out = String.UnicodeScalarView()
+        var out: [UInt8] = []
+        out.reserveCapacity(shadow.bytes.count + 16 * accepted.count)
         var findings: [Finding] = []
         findings.reserveCapacity(accepted.count)
-        var cursor = 0
-        let original = shadow.original
+        var cursor = 0  // original scalar index
         for c in accepted {
             let start = Int(shadow.origin[c.start])
             let end = Int(shadow.origin[c.end - 1]) + 1
-            out.append(contentsOf: original[cursor..<start])
+            out.append(contentsOf: shadow.bytes[Int(shadow.scalarStart[cursor])..<Int(shadow.scalarStart[start])])
             let rule = policy.rule(for: c.type)
-            out.append(contentsOf: placeholder(for: c, rule: rule).unicodeScalars)
+            out.append(contentsOf: placeholder(for: c, rule: rule).utf8)
             cursor = end
             findings.append(Finding(type: c.type, start: start, end: end, confidence: c.confidence,
                                     action: rule.action, rule: c.rule,
                                     continuesPreviousMessage: c.continuesPreviousMessage))
         }
-        out.append(contentsOf: original[cursor...])
-        return RedactionResult(text: String(out), findings: findings)
+        out.append(contentsOf: shadow.bytes[Int(shadow.scalarStart[cursor])...])
+        return RedactionResult(text: String(decoding: out, as: UTF8.self), findings: findings)
     }
 
     func placeholder(for c: Candidate, rule: RedactionPolicy.Rule) -> String {
@@ -153,28 +153,30 @@ public struct SessionTail: Sendable, Hashable {
 /// Two layers: a 64-bit SipHash under this process's random seed (Swift's `Hasher`) rejects
 /// almost every candidate in nanoseconds; a hit is confirmed with the caller's keyed hash
 /// (keyed BLAKE2b in KamiRelay), so a prefilter collision can never mask the wrong thing.
-public struct IssuedKeySet: Sendable {
+/// Immutable once built; share one per tenant.
+public final class IssuedKeySet: Sendable {
     let hasher: any KeyedHasher
-    var digests: Set<[UInt8]> = []
-    var prefilter: Set<Int> = []
-    /// Normalised lengths present, so most candidates are rejected without hashing at all.
-    var lengths: Set<Int> = []
+    let digests: Set<[UInt8]>
+    let prefilter: Set<Int>
+    /// Bit k set: some key has normalised length k (1...63). Longer keys set bit 0.
+    let lengthMask: UInt64
 
     /// - Parameters:
     ///   - keys: issued card keys in any typed form (case, dashes and spaces are ignored).
     ///   - hasher: the keyed hash (e.g. keyed BLAKE2b under a per-tenant purpose key).
     public init<S: Sequence>(keys: S, hasher: any KeyedHasher) where S.Element == String {
         self.hasher = hasher
-        for key in keys { insert(key) }
-    }
-
-    /// Adds one issued key.
-    public mutating func insert(_ key: String) {
-        let normalised = IssuedKeySet.normalise(key)
-        guard normalised.count >= 4 else { return }
-        digests.insert(hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }))
-        prefilter.insert(IssuedKeySet.quickHash(normalised))
-        lengths.insert(normalised.count)
+        var digests: Set<[UInt8]> = [], prefilter: Set<Int> = [], mask: UInt64 = 0
+        for key in keys {
+            let normalised = IssuedKeySet.normalise(key)
+            guard normalised.count >= 4 else { continue }
+            digests.insert(hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }))
+            prefilter.insert(IssuedKeySet.quickHash(normalised))
+            mask |= normalised.count < 64 ? 1 << UInt64(normalised.count) : 1
+        }
+        self.digests = digests
+        self.prefilter = prefilter
+        self.lengthMask = mask
     }
 
     /// Number of distinct keys held.
@@ -182,7 +184,11 @@ public struct IssuedKeySet: Sendable {
 
     /// Letters and digits only, upper-case, obfuscations folded — as the scanner sees them.
     static func normalise(_ key: String) -> [UInt32] {
-        key.unicodeScalars.map { ShadowText.fold($0.value) }.filter { CharClass.isAlnum($0) }
+        key.unicodeScalars.map { ShadowText.fold($0.value) }.compactMap { v -> UInt32? in
+            if CharClass.isAlnum(v) { return v }
+            if CharClass.isChineseDigit(v) { return v - ShadowText.cnDigitBase + 0x30 }
+            return nil
+        }
     }
 
     static func quickHash(_ normalised: [UInt32]) -> Int {
@@ -191,7 +197,9 @@ public struct IssuedKeySet: Sendable {
         return h.finalize()
     }
 
-    func couldContain(length: Int) -> Bool { lengths.contains(length) }
+    @inline(__always) func couldContain(length: Int) -> Bool {
+        length < 64 ? (lengthMask >> UInt64(length)) & 1 == 1 : lengthMask & 1 == 1
+    }
 
     func contains(normalised: [UInt32]) -> Bool {
         guard prefilter.contains(IssuedKeySet.quickHash(normalised)) else { return false }

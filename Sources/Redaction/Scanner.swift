@@ -7,7 +7,8 @@ struct Scanner {
     let policy: CompiledPolicy
     let issued: IssuedKeySet?
     let shadow: ShadowText
-    var text: [UInt32] { shadow.scalars }
+    /// The shadow scalars (stored, not computed, so hot loops do not retain the array per access).
+    let text: [UInt32]
     var hits: [KeywordMatcher.Hit] = []
     var candidates: [Candidate] = []
     var protected: [ProtectedSpan] = []
@@ -22,6 +23,7 @@ struct Scanner {
         self.policy = policy
         self.issued = issued
         self.shadow = shadow
+        self.text = shadow.scalars
     }
 
     // MARK: - Keyword context

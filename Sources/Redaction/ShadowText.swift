@@ -16,26 +16,58 @@ import Foundation
 /// shadow masks exactly the original characters (including any zero-width characters inside).
 struct ShadowText {
     /// Normalised scalar values.
-    var scalars: [UInt32] = []
+    var scalars: [UInt32]
     /// For each shadow scalar, the index of its original scalar.
-    var origin: [Int32] = []
-    /// The original scalars (needed to rebuild the output).
-    var original: [Unicode.Scalar] = []
+    var origin: [Int32]
+    /// The original message as UTF-8.
+    var bytes: [UInt8]
+    /// Byte offset of each original scalar, plus the total length at the end.
+    var scalarStart: [Int32]
+
+    /// Number of Unicode scalars in the original.
+    var originalCount: Int { scalarStart.count - 1 }
 
     init(_ text: String) {
-        original.reserveCapacity(text.utf8.count)
-        scalars.reserveCapacity(text.utf8.count)
-        origin.reserveCapacity(text.utf8.count)
-        var index: Int32 = 0
-        for s in text.unicodeScalars {
-            original.append(s)
-            let folded = ShadowText.fold(s.value)
-            if folded != ShadowText.removed {
-                scalars.append(folded)
-                origin.append(index)
+        var text = text
+        bytes = text.withUTF8 { Array($0) }
+        let n = bytes.count
+        var scalars = [UInt32](); scalars.reserveCapacity(n)
+        var origin = [Int32](); origin.reserveCapacity(n)
+        var starts = [Int32](); starts.reserveCapacity(n + 1)
+        bytes.withUnsafeBufferPointer { b in
+            var i = 0
+            var index: Int32 = 0
+            // Swift strings are valid UTF-8, so decoding needs no error paths.
+            while i < n {
+                starts.append(Int32(i))
+                let b0 = UInt32(b[i])
+                var v: UInt32
+                if b0 < 0x80 { v = b0; i += 1 }
+                else if b0 < 0xE0 { v = (b0 & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F); i += 2 }
+                else if b0 < 0xF0 {
+                    v = (b0 & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F); i += 3
+                } else {
+                    v = (b0 & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6 | UInt32(b[i + 3] & 0x3F)
+                    i += 4
+                }
+                let folded = ShadowText.fold(v)
+                if folded != ShadowText.removed {
+                    scalars.append(folded)
+                    origin.append(index)
+                }
+                index += 1
             }
-            index += 1
+            starts.append(Int32(n))
         }
+        self.scalars = scalars
+        self.origin = origin
+        self.scalarStart = starts
+    }
+
+    /// Whether the original character behind shadow position `k` was a lower-case ASCII letter.
+    func originalIsLowercaseASCII(_ k: Int) -> Bool {
+        let b = bytes[Int(scalarStart[Int(origin[k])])]
+        return b >= 0x61 && b <= 0x7A
     }
 
     static let removed: UInt32 = 0xFFFF_FFFF

@@ -87,7 +87,7 @@ public struct IntentClassifier: Sendable {
         // costs O(1) instead of touching every weight.
         var scale: Float = 1
         var order = Array(vectors.indices)
-        var random = SplitMix64(seed: options.seed)
+        var random = DeterministicRandom(seed: options.seed)
         var step: Float = 0
         var probabilities = [Float](repeating: 0, count: classCount)
         for _ in 0..<options.epochs {
@@ -126,7 +126,7 @@ public struct IntentClassifier: Sendable {
     private static func calibrate(features: [[UInt64]], targets: [Int], classCount: Int, outOfScope: Int?,
                                   options: Options) -> (temperature: Double, threshold: Double?) {
         var order = Array(features.indices)
-        var random = SplitMix64(seed: options.seed ^ 0xF01D)
+        var random = DeterministicRandom(seed: options.seed ^ 0xF01D)
         random.shuffle(&order)
         var outOfFold: [(logits: [Float], target: Int)] = []
         for fold in 0..<options.calibrationFolds {
@@ -200,7 +200,7 @@ public struct IntentClassifier: Sendable {
 }
 
 /// A small, fast, seedable generator (SplitMix64) for deterministic shuffles and demo data.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
+public struct DeterministicRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {

@@ -227,11 +227,14 @@ public struct SupportBot: Sendable {
                 answerFAQ(faq.id, &turn)
                 say(Replies.askOrderNumber, &turn)
                 setPending(.orderNumber(intent: intent), &session, now: now, &turn, action: .askedForOrderNumber)
-            } else if let contact = session.verifiedContact, intent == "order_status" || intent == "card_not_received" {
+            } else if let contact = session.verifiedContact, intent == "order_status" {
+                // Personalisation: a verified customer asking about "my orders" sees the recent ones.
                 await listRecentOrders(contact: contact, intent: intent, &turn, &session, now: now)
-            } else if let number = session.orderNumber, analysis.confidence >= 0.6, intent != session.lastIntent {
-                // Same order, new topic ("and can I get a refund?").
+            } else if let number = session.orderNumber, analysis.confidence >= 0.6 {
+                // The order the conversation is about, new topic ("and can I get a refund?").
                 await process(order: number, intent: intent, &turn, &session, now: now)
+            } else if let contact = session.verifiedContact, intent == "card_not_received" {
+                await listRecentOrders(contact: contact, intent: intent, &turn, &session, now: now)
             } else {
                 if intent != "order_status", analysis.faqConfident, let faq = analysis.faq { answerFAQ(faq.id, &turn) }
                 say(Replies.askOrderNumber, &turn)

@@ -57,7 +57,7 @@ public enum DemoOrders {
 
     /// Generates `count` orders. Every status occurs; some customers have several orders.
     public static func generate(count: Int = 60, seed: UInt64 = 20_260_101, now: Date) -> [DemoOrder] {
-        var random = SplitMix64(seed: seed)
+        var random = DeterministicRandom(seed: seed)
         let statusCycle: [OrderStatus] = [.completed, .completed, .completed, .waitingForPayment, .completed, .abnormal,
                                           .expired, .completed, .processing, .failed, .pending, .completed]
         var orders: [DemoOrder] = []
@@ -88,11 +88,11 @@ public enum DemoOrders {
 
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
-    private static func randomString(length: Int, _ random: inout SplitMix64) -> String {
+    private static func randomString(length: Int, _ random: inout DeterministicRandom) -> String {
         String((0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] })
     }
 
-    private static func cardKey(_ shape: KeyShape, _ random: inout SplitMix64) -> String {
+    private static func cardKey(_ shape: KeyShape, _ random: inout DeterministicRandom) -> String {
         switch shape {
         case .steam:
             return (0..<3).map { _ in randomString(length: 5, &random) }.joined(separator: "-")

@@ -50,7 +50,7 @@ struct BenchBotCommand: ParsableCommand {
         // Queries: every example and FAQ question with light edits (a typo, a placeholder, an
         // order number), so the query text is not identical to the indexed text.
         var queries: [String] = []
-        var random = SplitMix64(seed: 99)
+        var random = DeterministicRandom(seed: 99)
         let texts = kb.intents.flatMap { $0.intent.zh + $0.intent.en } + kb.faq.flatMap(\.questions)
         for (index, text) in texts.enumerated() {
             switch index % 4 {

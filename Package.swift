@@ -53,12 +53,15 @@ let package = Package(
             dependencies: ["SupportBot", "Redaction", .product(name: "GRDB", package: "GRDB.swift")]
         ),
 
+        // A shop's own order backend over HTTP/JSON (retries, backoff, circuit breaker).
+        .target(name: "SupportBotHTTPOrders", dependencies: ["SupportBot"]),
+
         // The one executable.
         .executableTarget(
             name: "kamirelay",
             dependencies: [
                 "Redaction", "PolicyFiles", "Sealing", "COpenSSL",
-                "SupportBot", "SupportBotDemoStore",
+                "SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -68,6 +71,7 @@ let package = Package(
         .testTarget(name: "PolicyFilesTests", dependencies: ["PolicyFiles", "Redaction"]),
         .testTarget(name: "SealingTests", dependencies: ["Sealing"]),
         .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay"]),
-        .testTarget(name: "SupportBotTests", dependencies: ["SupportBot", "SupportBotDemoStore", "Redaction", "Sealing"]),
+        .testTarget(name: "SupportBotTests",
+                    dependencies: ["SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders", "Redaction", "Sealing"]),
     ]
 )

@@ -4,6 +4,7 @@ import Redaction
 import Sealing
 import SupportBot
 import SupportBotDemoStore
+import SupportBotHTTPOrders
 
 /// `kamirelay bot …`: try out and measure a tenant's knowledge base.
 struct BotCommand: AsyncParsableCommand {
@@ -191,6 +192,13 @@ struct BotChatCommand: AsyncParsableCommand {
     @Flag(help: "Show what the bot understood after each reply.")
     var debug = false
 
+    @Option(help: ArgumentHelp("""
+        The shop's order backend (HTTP JSON, see Docs/support-bot.md) instead of the demo store. \
+        An auth header is read from the KAMIRELAY_ORDERS_AUTH environment variable \
+        ("Name: value"), never from the command line.
+        """, valueName: "url"))
+    var ordersURL: String?
+
     func run() async throws {
         let model = try knowledgeBase.model()
         let hasher = BLAKE2bKeyedHasher.random()
@@ -200,7 +208,20 @@ struct BotChatCommand: AsyncParsableCommand {
         policy.rules[.phone] = .init(action: .token)
         let redactor = try Redactor(policy: policy, issuedKeys: nil, tokenizer: hasher)
         let orders: any OrderSource
-        if model.knowledgeBase.tenant == DemoKnowledgeBase.tenant {
+        if let ordersURL {
+            guard let url = URL(string: ordersURL), url.scheme == "https" || url.scheme == "http", url.host != nil else {
+                throw ValidationError("--orders-url must be an http(s) URL")
+            }
+            var configuration = HTTPOrderSourceConfiguration(baseURL: url)
+            if let auth = ProcessInfo.processInfo.environment["KAMIRELAY_ORDERS_AUTH"] {
+                let parts = auth.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, !parts[0].isEmpty else {
+                    throw ValidationError("KAMIRELAY_ORDERS_AUTH must look like \"Header-Name: value\"")
+                }
+                configuration.authHeader = (parts[0], parts[1])
+            }
+            orders = HTTPOrderSource(configuration: configuration)
+        } else if model.knowledgeBase.tenant == DemoKnowledgeBase.tenant {
             let demo = DemoOrders.generate(now: Date())
             orders = try DemoOrderStore.seeded(orders: demo, tokenizer: RedactorContactTokenizer(redactor: redactor),
                                                keyHasher: hasher)

@@ -76,12 +76,25 @@ struct Scanner {
 
     mutating func run(tail: SessionTail) -> SessionTail {
         let t = text
-        var hasDigit = false, hasAt = false, letters = 0
+        var hasASCIIDigit = false, hasAt = false, letters = 0
+        // The longest run of digits, letting single separators through ("138 1234"): Chinese text
+        // is full of lone numerals (一张, 一直) that can never make a number on their own.
+        var digitRun = 0, longestDigitRun = 0, lastWasSeparator = false
         for v in t {
-            if CharClass.isAnyDigit(v) { hasDigit = true } else if v == 0x40 { hasAt = true }
-            else if CharClass.isLetter(v) { letters += 1 }
+            if CharClass.isAnyDigit(v) {
+                if CharClass.isDigit(v) { hasASCIIDigit = true }
+                digitRun += 1
+                lastWasSeparator = false
+                if digitRun > longestDigitRun { longestDigitRun = digitRun }
+                continue
+            }
+            if CharClass.isSeparator(v), !lastWasSeparator, digitRun > 0 { lastWasSeparator = true; continue }
+            digitRun = 0
+            lastWasSeparator = false
+            if v == 0x40 { hasAt = true } else if CharClass.isLetter(v) { letters += 1 }
         }
-        // Fast path: no digits, no '@' and too few letters for any key.
+        let hasDigit = longestDigitRun >= 3 || (longestDigitRun > 0 && !tail.isEmpty)
+        // Fast path: no number, no '@' and too few letters for any key.
         if !hasDigit && !hasAt && letters < 6 { return SessionTail() }
         hits = policy.keywords.hits(in: t)
         for h in hits where h.context == .cardKey || h.context == .cardKeyOrAccount || h.context == .pin {
@@ -91,7 +104,7 @@ struct Scanner {
         if hasAt { findEmails() }
         var newTail = SessionTail()
         if hasDigit { newTail = scanNumbers(tail: tail) }
-        if mayHoldKey(hasDigit: hasDigit) { scanKeyChains() }
+        if mayHoldKey(hasDigit: hasASCIIDigit) { scanKeyChains() }
         return newTail
     }
 

@@ -41,6 +41,7 @@ struct ShadowText {
             origin = [Int32](unsafeUninitializedCapacity: n) { originBuffer, originInitialised in
                 starts = [Int32](unsafeUninitializedCapacity: n + 1) { startBuffer, startsInitialised in
                     bytes.withUnsafeBufferPointer { b in
+                      ShadowText.numeralBits.withUnsafeBufferPointer { numerals in
                         var i = 0
                         var index: Int32 = 0
                         var out = 0
@@ -58,7 +59,7 @@ struct ShadowText {
                                     | UInt32(b[i + 3] & 0x3F)
                                 i += 4
                             }
-                            let folded = ShadowText.fold(v)
+                            let folded = ShadowText.fold(v, numerals: numerals)
                             if folded != ShadowText.removed {
                                 scalarBuffer[out] = folded
                                 originBuffer[out] = index
@@ -69,6 +70,7 @@ struct ShadowText {
                         startBuffer[Int(index)] = Int32(n)
                         shadowCount = out
                         originalCount = Int(index)
+                      }
                     }
                     startsInitialised = originalCount + 1
                 }
@@ -91,15 +93,20 @@ struct ShadowText {
     static let removed: UInt32 = 0xFFFF_FFFF
 
     /// The shadow form of one scalar (or `removed`).
-    @inline(__always)
     static func fold(_ v: UInt32) -> UInt32 {
+        numeralBits.withUnsafeBufferPointer { fold(v, numerals: $0) }
+    }
+
+    /// The hot-loop form: the caller holds the numeral bitmap.
+    @inline(__always)
+    static func fold(_ v: UInt32, numerals: UnsafeBufferPointer<UInt64>) -> UInt32 {
         if v < 0x80 {
             return (v >= 0x61 && v <= 0x7A) ? v - 0x20 : v
         }
         if v >= 0x4E00 && v <= 0x9FFF {
             // One bit test rejects all but the 21 ideographs that are numerals.
             let k = Int(v - 0x4E00)
-            guard (numeralBits[k >> 6] >> UInt64(k & 63)) & 1 == 1 else { return v }
+            guard (numerals[k >> 6] >> UInt64(k & 63)) & 1 == 1 else { return v }
             return chineseNumeral(v) ?? v
         }
         return foldRare(v)
@@ -151,7 +158,9 @@ struct ShadowText {
         case 0xFF01...0xFF5E:  // full-width ASCII
             let a = v - 0xFEE0
             return (a >= 0x61 && a <= 0x7A) ? a - 0x20 : a
-        case 0x1F000...0x1FFFF: return v  // emoji: leave alone, fast
+        case 0x1F000...0x1FFFF, 0x3001...0x3006, 0x3008...0x303F, 0xFF5F...0xFFEF, 0x2016...0x2021,
+             0x2023...0x2026, 0x2030...0x205E:
+            return v  // emoji, CJK and general punctuation: nothing to fold, skip the property look-up
         default: break
         }
         guard let scalar = Unicode.Scalar(v) else { return v }

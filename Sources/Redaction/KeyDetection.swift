@@ -75,13 +75,21 @@ extension Scanner {
         // lengthBefore[k]: letters and digits in tokens 0..<k.
         var lengthBefore = [0]
         lengthBefore.reserveCapacity(count + 1)
-        for token in chain { lengthBefore.append(lengthBefore.last! + token.length) }
+        var digitsBefore = [0]
+        digitsBefore.reserveCapacity(count + 1)
+        for token in chain {
+            lengthBefore.append(lengthBefore.last! + token.length)
+            digitsBefore.append(digitsBefore.last! + token.digits)
+        }
         outer: while i < count {
             // Exact and declared formats first, longest window first.
             var j = min(count - 1, i + 7)
             while j >= i {
                 let length = lengthBefore[j + 1] - lengthBefore[i]
-                if length > 64 { j -= 1; continue }
+                // Several tokens form one value only with a digit among them or dashes between
+                // them: runs of ordinary words ("the code is") are not looked up.
+                if length > 64 || (j > i && digitsBefore[j + 1] == digitsBefore[i]
+                                   && !(i..<j).allSatisfy({ text[chain[$0].end] == 0x2D })) { j -= 1; continue }
                 if let verdict = exactFormats(chain, i, j, length: length) {
                     switch verdict {
                     case .secret(let c): propose(c)
@@ -170,7 +178,13 @@ extension Scanner {
     mutating func heuristicKey(_ chain: [Token], _ i: Int) -> Int? {
         let t = text
         let s = chain[i].start
-        let nearest = nearestContexts(s, s, among: [.cardKey, .cardKeyOrAccount, .pin, .nonSecret, .transaction,
+        let first = chain[i]
+        // Most tokens are ordinary words: nothing below can fire for them.
+        let mayBeShape = (first.length == 4 || first.length == 5) && i + 2 < chain.count
+        let mayBeLongKey = first.length >= 12 && first.digits >= 3 && first.letters >= 3
+        let afterKeyword = keyKeywordEnds.contains { $0 <= s && s - $0 <= 10 }
+        guard mayBeShape || mayBeLongKey || afterKeyword else { return nil }
+        let nearest = hits.isEmpty ? [] : nearestContexts(s, s, among: [.cardKey, .cardKeyOrAccount, .pin, .nonSecret, .transaction,
                                                     .oneTimeCode, .phone, .bankAccount], before: 10, after: 0)
         let keyKeyword = (nearest.contains(.cardKey) || nearest.contains(.cardKeyOrAccount) || nearest.contains(.pin))
             && !nearest.contains(.nonSecret) && !nearest.contains(.transaction)
@@ -185,7 +199,7 @@ extension Scanner {
         }
 
         // Known product shapes.
-        if !url {
+        if !url, mayBeShape {
             for shape in Scanner.knownShapes where i + shape.count <= chain.count {
                 let j = i + shape.count - 1
                 guard (0..<shape.count).allSatisfy({ chain[i + $0].length == shape[$0] }) else { continue }

@@ -160,20 +160,24 @@ public final class IssuedKeySet: Sendable {
     let prefilter: Set<Int>
     /// Bit k set: some key has normalised length k (1...63). Longer keys set bit 0.
     let lengthMask: UInt64
+    /// Some key has no digit, so plain words must be looked up too.
+    let hasLettersOnlyKeys: Bool
 
     /// - Parameters:
     ///   - keys: issued card keys in any typed form (case, dashes and spaces are ignored).
     ///   - hasher: the keyed hash (e.g. keyed BLAKE2b under a per-tenant purpose key).
     public init<S: Sequence>(keys: S, hasher: any KeyedHasher) where S.Element == String {
         self.hasher = hasher
-        var digests: Set<[UInt8]> = [], prefilter: Set<Int> = [], mask: UInt64 = 0
+        var digests: Set<[UInt8]> = [], prefilter: Set<Int> = [], mask: UInt64 = 0, lettersOnly = false
         for key in keys {
             let normalised = IssuedKeySet.normalise(key)
             guard normalised.count >= 4 else { continue }
             digests.insert(hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }))
             prefilter.insert(IssuedKeySet.quickHash(normalised))
             mask |= normalised.count < 64 ? 1 << UInt64(normalised.count) : 1
+            if !normalised.contains(where: CharClass.isDigit) { lettersOnly = true }
         }
+        self.hasLettersOnlyKeys = lettersOnly
         self.digests = digests
         self.prefilter = prefilter
         self.lengthMask = mask

@@ -10,6 +10,8 @@ struct Scanner {
     /// The shadow scalars (stored, not computed, so hot loops do not retain the array per access).
     let text: [UInt32]
     var hits: [KeywordMatcher.Hit] = []
+    /// End positions of card-key keyword hits (卡密, key, 卡号, 密码 …), for a cheap "keyword just before?" test.
+    var keyKeywordEnds: [Int] = []
     var candidates: [Candidate] = []
     var protected: [ProtectedSpan] = []
     /// Spans of URLs (shape and entropy rules stay quiet inside them).
@@ -74,33 +76,66 @@ struct Scanner {
 
     mutating func run(tail: SessionTail) -> SessionTail {
         let t = text
-        var hasDigit = false, hasAt = false, letters = 0
+        var hasASCIIDigit = false, hasAt = false, letters = 0
+        // The longest run of digits, letting single separators through ("138 1234"): Chinese text
+        // is full of lone numerals (一张, 一直) that can never make a number on their own.
+        var digitRun = 0, longestDigitRun = 0, lastWasSeparator = false
         for v in t {
-            if CharClass.isAnyDigit(v) { hasDigit = true } else if v == 0x40 { hasAt = true }
-            else if CharClass.isLetter(v) { letters += 1 }
+            if CharClass.isAnyDigit(v) {
+                if CharClass.isDigit(v) { hasASCIIDigit = true }
+                digitRun += 1
+                lastWasSeparator = false
+                if digitRun > longestDigitRun { longestDigitRun = digitRun }
+                continue
+            }
+            if CharClass.isSeparator(v), !lastWasSeparator, digitRun > 0 { lastWasSeparator = true; continue }
+            digitRun = 0
+            lastWasSeparator = false
+            if v == 0x40 { hasAt = true } else if CharClass.isLetter(v) { letters += 1 }
         }
-        // Fast path: no digits, no '@' and too few letters for any key.
+        let hasDigit = longestDigitRun >= 3 || (longestDigitRun > 0 && !tail.isEmpty)
+        // Fast path: no number, no '@' and too few letters for any key.
         if !hasDigit && !hasAt && letters < 6 { return SessionTail() }
         hits = policy.keywords.hits(in: t)
+        for h in hits where h.context == .cardKey || h.context == .cardKeyOrAccount || h.context == .pin {
+            keyKeywordEnds.append(h.end)
+        }
         findURLs()
         if hasAt { findEmails() }
         var newTail = SessionTail()
         if hasDigit { newTail = scanNumbers(tail: tail) }
-        scanKeyChains()
+        if mayHoldKey(hasDigit: hasASCIIDigit) { scanKeyChains() }
         return newTail
+    }
+
+    /// Whether the key detectors can find anything: a token with a digit, a dashed group, an
+    /// upper-case word of 4+ letters, a card-key keyword, or shop formats that could match plain
+    /// words. Most chat — lower-case prose — skips the key scan entirely.
+    func mayHoldKey(hasDigit: Bool) -> Bool {
+        if hasDigit || !keyKeywordEnds.isEmpty || !policy.cardKeyFormats.isEmpty { return true }
+        if let issued, issued.hasLettersOnlyKeys { return true }
+        let t = text
+        var run = 0
+        for k in t.indices {
+            if CharClass.isLetter(t[k]), !shadow.originalIsLowercaseASCII(k) {
+                run += 1
+                if run >= 4 { return true }
+            } else {
+                if t[k] == 0x2D, run > 0 { return true }
+                run = 0
+            }
+        }
+        return false
     }
 
     mutating func findURLs() {
         let t = text
         let n = t.count
         var i = 0
-        let http: [UInt32] = Array("HTTP".unicodeScalars.map(\.value))
-        let www: [UInt32] = Array("WWW.".unicodeScalars.map(\.value))
-        while i < n {
-            var isURL = false
-            if t[i] == 0x48, i + 4 <= n, Array(t[i..<i + 4]) == http { isURL = true }
-            if t[i] == 0x57, i + 4 <= n, Array(t[i..<i + 4]) == www { isURL = true }
-            if isURL {
+        while i + 4 <= n {
+            let http = t[i] == 0x48 && t[i + 1] == 0x54 && t[i + 2] == 0x54 && t[i + 3] == 0x50
+            let www = t[i] == 0x57 && t[i + 1] == 0x57 && t[i + 2] == 0x57 && t[i + 3] == 0x2E
+            if http || www {
                 var j = i
                 while j < n, t[j] > 0x20, t[j] < 0x7F { j += 1 }
                 urls.append(i..<j)

@@ -29,39 +29,59 @@ struct ShadowText {
 
     init(_ text: String) {
         var text = text
-        bytes = text.withUTF8 { Array($0) }
+        let bytes = text.withUTF8 { Array($0) }
         let n = bytes.count
-        var scalars = [UInt32](); scalars.reserveCapacity(n)
-        var origin = [Int32](); origin.reserveCapacity(n)
-        var starts = [Int32](); starts.reserveCapacity(n + 1)
-        bytes.withUnsafeBufferPointer { b in
-            var i = 0
-            var index: Int32 = 0
-            // Swift strings are valid UTF-8, so decoding needs no error paths.
-            while i < n {
-                starts.append(Int32(i))
-                let b0 = UInt32(b[i])
-                var v: UInt32
-                if b0 < 0x80 { v = b0; i += 1 }
-                else if b0 < 0xE0 { v = (b0 & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F); i += 2 }
-                else if b0 < 0xF0 {
-                    v = (b0 & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F); i += 3
-                } else {
-                    v = (b0 & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6 | UInt32(b[i + 3] & 0x3F)
-                    i += 4
+        var shadowCount = 0
+        var originalCount = 0
+        var origin: [Int32] = []
+        var starts: [Int32] = []
+        // One pass fills all three arrays through raw pointers: this loop runs once per byte of
+        // every message, so it avoids per-append uniqueness checks.
+        let scalars = [UInt32](unsafeUninitializedCapacity: n) { scalarBuffer, scalarsInitialised in
+            origin = [Int32](unsafeUninitializedCapacity: n) { originBuffer, originInitialised in
+                starts = [Int32](unsafeUninitializedCapacity: n + 1) { startBuffer, startsInitialised in
+                    bytes.withUnsafeBufferPointer { b in
+                      ShadowText.numeralBits.withUnsafeBufferPointer { numerals in
+                        var i = 0
+                        var index: Int32 = 0
+                        var out = 0
+                        // Swift strings are valid UTF-8, so decoding needs no error paths.
+                        while i < n {
+                            startBuffer[Int(index)] = Int32(i)
+                            let b0 = UInt32(b[i])
+                            var v: UInt32
+                            if b0 < 0x80 { v = b0; i += 1 }
+                            else if b0 < 0xE0 { v = (b0 & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F); i += 2 }
+                            else if b0 < 0xF0 {
+                                v = (b0 & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F); i += 3
+                            } else {
+                                v = (b0 & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6
+                                    | UInt32(b[i + 3] & 0x3F)
+                                i += 4
+                            }
+                            let folded = ShadowText.fold(v, numerals: numerals)
+                            if folded != ShadowText.removed {
+                                scalarBuffer[out] = folded
+                                originBuffer[out] = index
+                                out += 1
+                            }
+                            index += 1
+                        }
+                        startBuffer[Int(index)] = Int32(n)
+                        shadowCount = out
+                        originalCount = Int(index)
+                      }
+                    }
+                    startsInitialised = originalCount + 1
                 }
-                let folded = ShadowText.fold(v)
-                if folded != ShadowText.removed {
-                    scalars.append(folded)
-                    origin.append(index)
-                }
-                index += 1
+                originInitialised = shadowCount
             }
-            starts.append(Int32(n))
+            scalarsInitialised = shadowCount
         }
         self.scalars = scalars
         self.origin = origin
         self.scalarStart = starts
+        self.bytes = bytes
     }
 
     /// Whether the original character behind shadow position `k` was a lower-case ASCII letter.
@@ -73,14 +93,34 @@ struct ShadowText {
     static let removed: UInt32 = 0xFFFF_FFFF
 
     /// The shadow form of one scalar (or `removed`).
-    @inline(__always)
     static func fold(_ v: UInt32) -> UInt32 {
+        numeralBits.withUnsafeBufferPointer { fold(v, numerals: $0) }
+    }
+
+    /// The hot-loop form: the caller holds the numeral bitmap.
+    @inline(__always)
+    static func fold(_ v: UInt32, numerals: UnsafeBufferPointer<UInt64>) -> UInt32 {
         if v < 0x80 {
             return (v >= 0x61 && v <= 0x7A) ? v - 0x20 : v
         }
-        if v >= 0x4E00 && v <= 0x9FFF { return chineseNumeral(v) ?? v }
+        if v >= 0x4E00 && v <= 0x9FFF {
+            // One bit test rejects all but the 21 ideographs that are numerals.
+            let k = Int(v - 0x4E00)
+            guard (numerals[k >> 6] >> UInt64(k & 63)) & 1 == 1 else { return v }
+            return chineseNumeral(v) ?? v
+        }
         return foldRare(v)
     }
+
+    /// Bit k set: U+4E00+k is a Chinese numeral.
+    static let numeralBits: [UInt64] = {
+        var bits = [UInt64](repeating: 0, count: (0x9FFF - 0x4E00) / 64 + 1)
+        for v in UInt32(0x4E00)...0x9FFF where chineseNumeral(v) != nil {
+            let k = Int(v - 0x4E00)
+            bits[k >> 6] |= 1 << UInt64(k & 63)
+        }
+        return bits
+    }()
 
     /// Chinese digits live above the Unicode range so no real scalar collides with them.
     static let cnDigitBase: UInt32 = 0x110000
@@ -118,7 +158,9 @@ struct ShadowText {
         case 0xFF01...0xFF5E:  // full-width ASCII
             let a = v - 0xFEE0
             return (a >= 0x61 && a <= 0x7A) ? a - 0x20 : a
-        case 0x1F000...0x1FFFF: return v  // emoji: leave alone, fast
+        case 0x1F000...0x1FFFF, 0x3001...0x3006, 0x3008...0x303F, 0xFF5F...0xFFEF, 0x2016...0x2021,
+             0x2023...0x2026, 0x2030...0x205E:
+            return v  // emoji, CJK and general punctuation: nothing to fold, skip the property look-up
         default: break
         }
         guard let scalar = Unicode.Scalar(v) else { return v }

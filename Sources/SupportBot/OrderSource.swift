@@ -18,6 +18,8 @@ public struct OrderSummary: Sendable, Hashable {
     public var number: String
     public var status: OrderStatus
     public var productName: LocalizedText
+    /// The catalogue id, when the source knows it (matches `catalogue[].id` in the knowledge base).
+    public var productID: String?
     /// In the smallest currency unit (fen).
     public var amountCents: Int
     public var currency: String
@@ -25,11 +27,12 @@ public struct OrderSummary: Sendable, Hashable {
     public var createdAt: Date
     public var paidAt: Date?
 
-    public init(number: String, status: OrderStatus, productName: LocalizedText, amountCents: Int,
-                currency: String = "CNY", quantity: Int = 1, createdAt: Date, paidAt: Date?) {
+    public init(number: String, status: OrderStatus, productName: LocalizedText, productID: String? = nil,
+                amountCents: Int, currency: String = "CNY", quantity: Int = 1, createdAt: Date, paidAt: Date?) {
         self.number = number
         self.status = status
         self.productName = productName
+        self.productID = productID
         self.amountCents = amountCents
         self.currency = currency
         self.quantity = quantity

@@ -109,6 +109,8 @@ enum Replies {
             "purchase_help": T(zh: "如何购买", en: "how to buy"),
             "account_help": T(zh: "查询密码或邮箱填错", en: "query password or a wrong e-mail"),
             "human_agent": T(zh: "人工客服", en: "a human agent"),
+            "complaint": T(zh: "投诉", en: "a complaint"),
+            "fraud_report": T(zh: "举报诈骗或盗用", en: "reporting fraud or misuse"),
         ]
         return names[intent]
     }

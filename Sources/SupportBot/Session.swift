@@ -67,6 +67,9 @@ public struct BotSession: Sendable {
     public internal(set) var anxietyHistory: [Double] = []
     public internal(set) var transcript: [TranscriptLine] = []
     public internal(set) var lastIntent: String?
+    /// Amounts (fen) and catalogue products the customer mentioned, for the agent's summary.
+    public internal(set) var mentionedAmounts: [Int] = []
+    public internal(set) var mentionedProducts: [String] = []
     /// Set once the bot hands the session over; later messages go to the agent.
     public internal(set) var handoff: Handoff?
 
@@ -92,6 +95,10 @@ public struct BotSession: Sendable {
             lines.append("order: \(orderNumber)" + (orderStatus.map { " (status \($0.rawValue))" } ?? ""))
         }
         lines.append("contact verified: \(verifiedContact == nil ? "no" : "yes")")
+        if !mentionedProducts.isEmpty { lines.append("products mentioned: \(mentionedProducts.joined(separator: ", "))") }
+        if !mentionedAmounts.isEmpty {
+            lines.append("amounts mentioned: " + mentionedAmounts.map { String(format: "%.2f", Double($0) / 100) }.joined(separator: ", "))
+        }
         if !angerHistory.isEmpty {
             let trend = angerHistory.suffix(4).map { String(format: "%.2f", $0) }.joined(separator: " → ")
             lines.append("anger: \(trend)")

@@ -42,6 +42,9 @@ public struct SupportBot: Sendable {
         "order_status", "card_not_received", "card_invalid", "recharge_failed", "refund", "cancel_order", "payment_issue",
     ]
     static let smallTalk: Set<String> = ["greeting", "thanks", "goodbye"]
+    static let escalations: Set<String> = ["human_agent", "complaint", "fraud_report"]
+    /// The classifier confidence needed before the bot hands off on an escalation intent.
+    static let escalationConfidence = 0.5
 
     /// Handles one customer message (already redacted) and updates the session.
     public func respond(to message: String, in session: inout BotSession, now: Date = Date()) async -> BotReply {
@@ -50,6 +53,10 @@ public struct SupportBot: Sendable {
         session.angerHistory.append(analysis.sentiment.anger)
         session.anxietyHistory.append(analysis.sentiment.anxiety)
         session.transcript.append(TranscriptLine(speaker: .customer, text: message, intent: analysis.intent))
+        for product in analysis.slots.products where !session.mentionedProducts.contains(product) {
+            session.mentionedProducts.append(product)
+        }
+        session.mentionedAmounts.append(contentsOf: analysis.slots.amountsCents)
 
         var turn = Turn(analysis: analysis, language: analysis.replyLanguage)
         await handle(&turn, &session, now: now)
@@ -146,8 +153,7 @@ public struct SupportBot: Sendable {
             }
             return true
         case .contact(let intent, let order):
-            if let token = analysis.slots.contactTokens.first {
-                _ = token
+            if !analysis.slots.contactTokens.isEmpty {
                 clearPending(&session)
                 await verify(order: order, intent: intent, &turn, &session)
                 return true
@@ -202,6 +208,15 @@ public struct SupportBot: Sendable {
         if !analysis.slots.orderNumbers.isEmpty, intent == "out_of_scope" || Self.smallTalk.contains(intent) {
             intent = "order_status"
         }
+        // Escalations page a person (fraud: urgently), so a guess is not enough: ask instead.
+        if Self.escalations.contains(intent), analysis.confidence < Self.escalationConfidence {
+            if let options = clarifyOptions(analysis, turn.language) {
+                say(Replies.clarify, &turn, ["options": options])
+            } else {
+                say(Replies.fallback, &turn)
+            }
+            return
+        }
         if intent != "out_of_scope" { session.consecutiveFallbacks = 0 }
         switch intent {
         case "greeting":
@@ -229,6 +244,9 @@ public struct SupportBot: Sendable {
                 setPending(.orderNumber(intent: intent), &session, now: now, &turn, action: .askedForOrderNumber)
             } else if let contact = session.verifiedContact, intent == "order_status" {
                 // Personalisation: a verified customer asking about "my orders" sees the recent ones.
+                await listRecentOrders(contact: contact, intent: intent, &turn, &session, now: now)
+            } else if let contact = session.verifiedContact, intent == "card_not_received", !analysis.slots.products.isEmpty {
+                // A verified customer naming a product: find that product's order.
                 await listRecentOrders(contact: contact, intent: intent, &turn, &session, now: now)
             } else if let number = session.orderNumber, analysis.confidence >= 0.6 {
                 // The order the conversation is about, new topic ("and can I get a refund?").
@@ -444,7 +462,10 @@ public struct SupportBot: Sendable {
         }
         for order in recent { session.verifiedOrders.insert(order.number) }
         if intent == "card_not_received" {
-            await process(order: newest.number, intent: intent, &turn, &session, now: now)
+            // "我买的 Steam 卡没收到": the newest order of the product they name, else the newest.
+            let named = turn.analysis.slots.products
+            let target = recent.first { $0.productID.map(named.contains) ?? false } ?? newest
+            await process(order: target.number, intent: intent, &turn, &session, now: now)
             return
         }
         let lines = recent.map { order in

@@ -196,7 +196,7 @@ public struct DemoOrderStore: OrderSource {
         let paid: Double? = row["paid_at"]
         return OrderSummary(
             number: row["order_sn"], status: OrderStatus(rawValue: row["status"]) ?? .failed,
-            productName: LocalizedText(zh: row["product_zh"], en: row["product_en"]),
+            productName: LocalizedText(zh: row["product_zh"], en: row["product_en"]), productID: row["product_id"],
             amountCents: row["amount_cents"], quantity: row["quantity"],
             createdAt: Date(timeIntervalSince1970: row["created_at"]),
             paidAt: paid.map(Date.init(timeIntervalSince1970:)))

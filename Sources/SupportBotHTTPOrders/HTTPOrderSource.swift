@@ -132,7 +132,7 @@ public actor CircuitBreaker {
 /// | recent | `GET {base}/orders?contact_token=…&limit=N` | 200 `{"orders": [order, …]}` |
 /// | resend | `POST {base}/orders/{number}/resend` | 200/202 `{"queued_at": epoch}`; 409 → not allowed |
 ///
-/// An order object: `{"order_sn", "status" (dujiaoka 1…6/-1), "product": {"zh", "en"},
+/// An order object: `{"order_sn", "status" (dujiaoka 1…6/-1), "product": {"zh", "en"}, "product_id"?,
 /// "amount_cents", "currency", "quantity", "created_at", "paid_at"}` (times in epoch seconds).
 /// No card keys and no contact details, ever: the bot does not need them.
 public struct HTTPOrderSource: OrderSource {
@@ -156,6 +156,7 @@ public struct HTTPOrderSource: OrderSource {
         var order_sn: String
         var status: Int
         var product: Product
+        var product_id: String?
         var amount_cents: Int
         var currency: String?
         var quantity: Int?
@@ -165,7 +166,7 @@ public struct HTTPOrderSource: OrderSource {
         func summary() throws(OrderSourceError) -> OrderSummary {
             guard let status = OrderStatus(rawValue: status) else { throw .badResponse(reason: "unknown order status") }
             return OrderSummary(number: order_sn, status: status, productName: LocalizedText(zh: product.zh, en: product.en),
-                                amountCents: amount_cents, currency: currency ?? "CNY", quantity: quantity ?? 1,
+                                productID: product_id, amountCents: amount_cents, currency: currency ?? "CNY", quantity: quantity ?? 1,
                                 createdAt: Date(timeIntervalSince1970: created_at),
                                 paidAt: paid_at.map(Date.init(timeIntervalSince1970:)))
         }

@@ -274,3 +274,70 @@ import Testing
         #expect(guarded.contains("E7ZK3QX9M2PLA1B4"))
     }
 }
+
+@Suite struct PersonalisationAndRobustnessTests {
+    @Test func verifiedCustomerNamingAProductGetsThatOrder() async throws {
+        let bot = Fixtures.bot(try Fixtures.store())
+        // A customer with a completed order of one product and a newer order of another.
+        let byCustomer = Dictionary(grouping: Fixtures.orders, by: \.email)
+        var found: (first: DemoOrder, target: DemoOrder)?
+        for (_, orders) in byCustomer {
+            let newestFirst = orders.sorted { $0.createdAt > $1.createdAt }.prefix(3)
+            guard let newest = newestFirst.first else { continue }
+            if let target = newestFirst.dropFirst().first(where: { $0.status == .completed && $0.productID != newest.productID }) {
+                found = (newest, target)
+                break
+            }
+        }
+        let (first, target) = try #require(found)
+        var session = BotSession()
+        _ = await bot.respond(to: "查订单 \(first.number)", in: &session, now: Fixtures.now)
+        _ = await bot.respond(to: Fixtures.tokenizer.token(email: first.email), in: &session, now: Fixtures.now)
+        let reply = await bot.respond(to: "我买的\(target.productName.zh)没收到卡密", in: &session, now: Fixtures.now)
+        #expect(reply.text.contains(target.number))
+        #expect(session.pending == .confirmResend(order: target.number))
+    }
+
+    @Test func handoffSummaryListsMentionedProductsAndAmounts() async throws {
+        let bot = Fixtures.bot(try Fixtures.store())
+        var session = BotSession()
+        _ = await bot.respond(to: "我买了 steam 卡，付了 96.5 元", in: &session, now: Fixtures.now)
+        let reply = await bot.respond(to: "转人工", in: &session, now: Fixtures.now)
+        let summary = try #require(reply.handoff?.summary)
+        #expect(summary.contains("steam-100"))
+        #expect(summary.contains("96.50"))
+    }
+
+    @Test func arbitraryInputNeverBreaksTheBot() async throws {
+        let bot = Fixtures.bot(try Fixtures.store())
+        var random = DeterministicRandom(seed: 7)
+        let pieces = ["[", "]", "[PHONE:", "[EMAIL:abc", "[CARD_KEY]", ":", "…", "订单", "E7ZK3QX9M2PLA1B4", "卡密", "!", "?",
+                      "\u{200B}", "\u{FEFF}", "👍🏽", "é", "ＡＢＣ", "\n", "\t", " ", "not", "不", "太", "12.5元", "¥", "$"]
+        var session = BotSession()
+        for _ in 0..<300 {
+            let count = Int(random.next() % 12)
+            let text = (0..<count).map { _ in pieces[Int(random.next() % UInt64(pieces.count))] }.joined()
+            let reply = await bot.respond(to: text, in: &session, now: Fixtures.now)
+            #expect(!reply.text.isEmpty)
+            #expect((0...1).contains(reply.analysis.confidence))
+            #expect((0...1).contains(reply.analysis.sentiment.anger))
+            if session.handoff != nil { session = BotSession() }
+        }
+    }
+}
+
+@Suite struct EscalationConfidenceTests {
+    @Test func aWeakGuessAtFraudDoesNotPageAnyone() async throws {
+        let bot = Fixtures.bot(try Fixtures.store())
+        // A purchase description the demo classifier leans towards fraud_report on, weakly.
+        // (If the knowledge base changes and this premise stops holding, pick another such text.)
+        let text = "我买了 steam 卡，付了 96.5 元"
+        let analysis = Fixtures.model.analyze(text)
+        try #require(analysis.intent == "fraud_report")
+        try #require(analysis.confidence < SupportBot.escalationConfidence)
+        var session = BotSession()
+        let reply = await bot.respond(to: text, in: &session, now: Fixtures.now)
+        #expect(reply.handoff == nil)
+        #expect(reply.text.contains("您是想问") || reply.text.contains("抱歉"))
+    }
+}

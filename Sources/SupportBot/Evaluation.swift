@@ -60,13 +60,29 @@ public struct EvaluationReport: Sendable {
     public var perIntent: [PerIntent]
     /// (expected, predicted, count), most frequent first.
     public var confusions: [(expected: String, predicted: String, count: Int)]
+    /// Expected calibration error of the reported confidence (10 equal-width bins; 0 = perfectly
+    /// calibrated), for systems that report one.
+    public var calibrationError: Double?
 }
 
 /// Runs a labelled file through a classifier and FAQ ranker.
 public enum Evaluation {
     public typealias System = @Sendable (String) -> (intent: String, faq: String?, faqConfident: Bool)
+    /// A system that also reports its confidence in the intent (the classifier's best label and
+    /// its probability, before out-of-scope detection), for the calibration error.
+    public typealias ScoredSystem = @Sendable (String) -> (intent: String, faq: String?, faqConfident: Bool,
+                                                           label: String, confidence: Double)
 
     public static func evaluate(_ utterances: [LabelledUtterance], intents: [String], system: System) -> EvaluationReport {
+        evaluate(utterances, intents: intents, scored: { text in
+            let r = system(text)
+            return (r.intent, r.faq, r.faqConfident, r.intent, -1)
+        })
+    }
+
+    public static func evaluate(_ utterances: [LabelledUtterance], intents: [String], scored system: ScoredSystem) -> EvaluationReport {
+        var bins = [(count: Int, confidence: Double, correct: Int)](repeating: (0, 0, 0), count: 10)
+        var scored = true
         var correct = 0
         var oosTotal = 0, oosCaught = 0
         var faqTotal = 0, faqTop = 0, faqAnswered = 0
@@ -74,6 +90,14 @@ public enum Evaluation {
         var confusion: [String: Int] = [:]
         for utterance in utterances {
             let result = system(utterance.text)
+            if result.confidence < 0 {
+                scored = false
+            } else {
+                let bin = min(9, Int(result.confidence * 10))
+                bins[bin].count += 1
+                bins[bin].confidence += result.confidence
+                if result.label == utterance.intent { bins[bin].correct += 1 }
+            }
             actual[utterance.intent, default: 0] += 1
             predicted[result.intent, default: 0] += 1
             if result.intent == utterance.intent {
@@ -108,14 +132,20 @@ public enum Evaluation {
                                 outOfScopeRecall: ratio(oosCaught, oosTotal), outOfScopeCount: oosTotal,
                                 faqTop1: ratio(faqTop, faqTotal), faqAnsweredCorrectly: ratio(faqAnswered, faqTotal),
                                 faqCount: faqTotal, perIntent: perIntent,
-                                confusions: confusions.map { (expected: $0.0, predicted: $0.1, count: $0.2) })
+                                confusions: confusions.map { (expected: $0.0, predicted: $0.1, count: $0.2) },
+                                calibrationError: scored ? bins.reduce(0) { total, bin in
+                                    guard bin.count > 0 else { return total }
+                                    let gap = abs(bin.confidence / Double(bin.count) - Double(bin.correct) / Double(bin.count))
+                                    return total + gap * Double(bin.count) / Double(utterances.count)
+                                } : nil)
     }
 
     /// The trained bot as an evaluation system.
-    public static func system(_ model: BotModel) -> System {
+    public static func system(_ model: BotModel) -> ScoredSystem {
         { text in
             let analysis = model.analyze(text)
-            return (analysis.intent, analysis.faq?.id, analysis.faqConfident)
+            let best = analysis.rankedIntents[0]
+            return (analysis.intent, analysis.faq?.id, analysis.faqConfident, best.label, best.probability)
         }
     }
 }

@@ -141,7 +141,7 @@ struct BotTestCommand: ParsableCommand {
         let unknown = Set(utterances.map(\.intent)).subtracting(intents)
         if !unknown.isEmpty { throw ValidationError("\(file) uses intents the knowledge base lacks: \(unknown.sorted())") }
 
-        let bot = Evaluation.evaluate(utterances, intents: intents, system: Evaluation.system(model))
+        let bot = Evaluation.evaluate(utterances, intents: intents, scored: Evaluation.system(model))
         let baselineSystem = KeywordBaseline(knowledgeBase: kb)
         let baseline = Evaluation.evaluate(utterances, intents: intents, system: { baselineSystem.classify($0) })
 
@@ -153,6 +153,9 @@ struct BotTestCommand: ParsableCommand {
         row("out-of-scope recall", bot.outOfScopeRecall, baseline.outOfScopeRecall)
         row("FAQ top-1", bot.faqTop1, baseline.faqTop1)
         row("FAQ answered correctly", bot.faqAnsweredCorrectly, baseline.faqAnsweredCorrectly)
+        if let ece = bot.calibrationError {
+            print(pad("calibration error (ECE)", 28) + pad(String(format: "%.3f", ece), 10) + "-")
+        }
         print("")
         print(pad("intent", 20) + pad("precision", 11) + pad("recall", 9) + "n")
         for entry in bot.perIntent where entry.support > 0 || entry.precision > 0 {

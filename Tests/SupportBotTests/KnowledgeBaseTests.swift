@@ -47,10 +47,12 @@ import Testing
     @Test func heldOutQualityBarsAndBaseline() throws {
         let utterances = try LabelledUtterance.parse(try Fixtures.repositoryFile("knowledge-base/demo-heldout.tsv"))
         let intents = Fixtures.knowledgeBase.intents.map(\.name)
-        let bot = Evaluation.evaluate(utterances, intents: intents, system: Evaluation.system(Fixtures.model))
+        let bot = Evaluation.evaluate(utterances, intents: intents, scored: Evaluation.system(Fixtures.model))
         #expect(bot.intentAccuracy >= 0.92)
         #expect(bot.outOfScopeRecall >= 0.85)
         #expect(bot.faqTop1 >= 0.90)
+        // Calibrated: the stated confidence is close to the observed accuracy.
+        #expect(try #require(bot.calibrationError) < 0.1)
         let keywords = KeywordBaseline(knowledgeBase: Fixtures.knowledgeBase)
         let baseline = Evaluation.evaluate(utterances, intents: intents, system: { keywords.classify($0) })
         #expect(bot.intentAccuracy > baseline.intentAccuracy + 0.2)
@@ -86,5 +88,34 @@ import Testing
         #expect(throws: LabelledUtterance.ParseError.self) {
             try LabelledUtterance.parse("# ok\ngreeting\t-\thi\nno tabs here\n")
         }
+    }
+}
+
+@Suite struct TenantIntentTests {
+    static let extraIntent = """
+      - name: nintendo_cards
+        zh: [有任天堂点卡吗, switch 点卡有卖吗, 任天堂 eshop 卡多少钱, 有没有 switch 会员, 日服 switch 卡有吗, 任天堂充值卡]
+        en: [do you sell nintendo eshop cards, is switch online membership available, nintendo gift card price]
+
+    """
+    static let extraFAQ = """
+
+      - id: nintendo-cards
+        intent: nintendo_cards
+        questions: [有任天堂 eShop 卡吗, do you sell Nintendo eShop cards]
+        answer: {zh: 任天堂 eShop 卡下周上架。, en: Nintendo eShop cards arrive next week.}
+    """
+
+    @Test func aTenantCanAddItsOwnIntentAndAnswer() async throws {
+        let yaml = DemoKnowledgeBase.yaml.replacingOccurrences(of: "\nfaq:\n", with: "\n" + Self.extraIntent + "faq:\n")
+            + Self.extraFAQ
+        let kb = try KnowledgeBase.parse(yaml: yaml, source: "tenant.yaml")
+        #expect(kb.intents.count == Fixtures.knowledgeBase.intents.count + 1)
+        let model = BotModel(knowledgeBase: kb)
+        #expect(model.analyze("switch的eshop卡你们卖不卖").intent == "nintendo_cards")
+        let bot = SupportBot(model: model, orders: FailingOrderSource())
+        var session = BotSession()
+        let reply = await bot.respond(to: "任天堂的卡有卖吗", in: &session, now: Fixtures.now)
+        #expect(reply.text.contains("下周上架"))
     }
 }

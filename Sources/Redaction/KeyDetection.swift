@@ -182,7 +182,7 @@ extension Scanner {
         // Most tokens are ordinary words: nothing below can fire for them.
         let mayBeShape = (first.length == 4 || first.length == 5) && i + 2 < chain.count
         let mayBeLongKey = first.length >= 12 && first.digits >= 3 && first.letters >= 3
-        let afterKeyword = keyKeywordEnds.contains { $0 <= s && s - $0 <= 10 }
+        let afterKeyword = keyKeywordEnds(before: s, within: 10)
         guard mayBeShape || mayBeLongKey || afterKeyword else { return nil }
         let nearest = hits.isEmpty ? [] : nearestContexts(s, s, among: [.cardKey, .cardKeyOrAccount, .pin, .nonSecret, .transaction,
                                                     .oneTimeCode, .phone, .bankAccount], before: 10, after: 0)

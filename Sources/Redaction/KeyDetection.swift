@@ -88,6 +88,9 @@ extension Scanner {
                 let length = lengthBefore[j + 1] - lengthBefore[i]
                 // Several tokens form one value only with a digit among them or dashes between
                 // them: runs of ordinary words ("the code is") are not looked up.
+                if length < policy.shortestExactFormat && (issued.map { !$0.couldContain(length: length) } ?? true) {
+                    j -= 1; continue
+                }
                 if length > 64 || (j > i && digitsBefore[j + 1] == digitsBefore[i]
                                    && !(i..<j).allSatisfy({ text[chain[$0].end] == 0x2D })) { j -= 1; continue }
                 if let verdict = exactFormats(chain, i, j, length: length) {

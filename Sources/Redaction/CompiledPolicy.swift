@@ -8,6 +8,9 @@ final class CompiledPolicy: Sendable {
     let cardKeyFormats: [RedactionPolicy.Format]
     let nonSecretFormats: [RedactionPolicy.Format]
     let disabled: Set<SecretType>
+    /// The shortest token window a declared format or an IBAN can match (shorter ones skip the
+    /// exact-format checks unless an issued key has that length).
+    let shortestExactFormat: Int
 
     init(_ policy: RedactionPolicy) {
         self.policy = policy
@@ -32,5 +35,7 @@ final class CompiledPolicy: Sendable {
         cardKeyFormats = policy.cardKeyFormats
         nonSecretFormats = policy.nonSecretFormats
         disabled = policy.disabledTypes
+        shortestExactFormat = (policy.cardKeyFormats + policy.nonSecretFormats).map(\.pattern.minAlnumLength)
+            .reduce(15) { min($0, $1) }
     }
 }

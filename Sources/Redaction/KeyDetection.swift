@@ -88,6 +88,9 @@ extension Scanner {
                 let length = lengthBefore[j + 1] - lengthBefore[i]
                 // Several tokens form one value only with a digit among them or dashes between
                 // them: runs of ordinary words ("the code is") are not looked up.
+                if length < policy.shortestExactFormat && (issued.map { !$0.couldContain(length: length) } ?? true) {
+                    j -= 1; continue
+                }
                 if length > 64 || (j > i && digitsBefore[j + 1] == digitsBefore[i]
                                    && !(i..<j).allSatisfy({ text[chain[$0].end] == 0x2D })) { j -= 1; continue }
                 if let verdict = exactFormats(chain, i, j, length: length) {
@@ -182,7 +185,7 @@ extension Scanner {
         // Most tokens are ordinary words: nothing below can fire for them.
         let mayBeShape = (first.length == 4 || first.length == 5) && i + 2 < chain.count
         let mayBeLongKey = first.length >= 12 && first.digits >= 3 && first.letters >= 3
-        let afterKeyword = keyKeywordEnds.contains { $0 <= s && s - $0 <= 10 }
+        let afterKeyword = keyKeywordEnds(before: s, within: 10)
         guard mayBeShape || mayBeLongKey || afterKeyword else { return nil }
         let nearest = hits.isEmpty ? [] : nearestContexts(s, s, among: [.cardKey, .cardKeyOrAccount, .pin, .nonSecret, .transaction,
                                                     .oneTimeCode, .phone, .bankAccount], before: 10, after: 0)

@@ -111,6 +111,8 @@ struct KeywordMatcher: Sendable {
     private let otherMask: Int
     /// 65536 bits: can this BMP scalar start a keyword?
     private let startBits: [UInt64]
+    /// The longest keyword, in scalars.
+    let maxLength: Int
 
     init(lists: [KeywordContext: [String]]) {
         var byFirst: [UInt32: [(scalars: [UInt32], context: KeywordContext, ascii: Bool)]] = [:]
@@ -157,6 +159,7 @@ struct KeywordMatcher: Sendable {
         self.otherValues = values
         self.otherMask = size - 1
         self.startBits = startBits
+        self.maxLength = entries.map { Int($0.length) }.max() ?? 0
     }
 
     @inline(__always) static func slot(_ scalar: UInt32, mask: Int) -> Int {

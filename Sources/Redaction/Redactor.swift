@@ -53,25 +53,30 @@ public struct Redactor: Sendable {
     public func redact(_ text: String, tail: inout SessionTail) -> RedactionResult {
         var scanner = Scanner(policy: compiled, issued: issuedKeys, shadow: ShadowText(text))
         tail = scanner.run(tail: tail)
-        let accepted = resolve(scanner.candidates, protected: scanner.protected)
+        let accepted = resolve(scanner.candidates, protected: scanner.protected, length: scanner.text.count)
         if accepted.isEmpty { return RedactionResult(text: text, findings: []) }
         return render(text: text, shadow: scanner.shadow, accepted: accepted)
     }
 
     /// Keeps the strongest non-overlapping candidates; drops candidates on known non-secrets
     /// (except exact issued-key matches, which are certain).
-    func resolve(_ candidates: [Candidate], protected: [ProtectedSpan]) -> [Candidate] {
+    func resolve(_ candidates: [Candidate], protected: [ProtectedSpan], length: Int) -> [Candidate] {
         guard !candidates.isEmpty else { return [] }
         let ordered = candidates.sorted {
             ($0.priority, $0.end - $0.start, -$0.start) > ($1.priority, $1.end - $1.start, -$1.start)
         }
+        // Occupancy maps over the shadow text keep this linear in the message length.
+        var isProtected = [Bool](repeating: false, count: protected.isEmpty ? 0 : length)
+        for p in protected { for k in p.start..<p.end { isProtected[k] = true } }
+        var taken = [Bool](repeating: false, count: length)
         var accepted: [Candidate] = []
         for c in ordered {
             // Known non-secrets (order numbers, the shop's hotline) silence heuristics, but never an
             // exact issued-key match or a checksum-validated card, ID or IBAN.
-            if c.priority < Candidate.Priority.paymentCard,
-               protected.contains(where: { $0.start < c.end && c.start < $0.end }) { continue }
-            if accepted.contains(where: { $0.start < c.end && c.start < $0.end }) { continue }
+            if c.priority < Candidate.Priority.paymentCard, !isProtected.isEmpty,
+               (c.start..<c.end).contains(where: { isProtected[$0] }) { continue }
+            if (c.start..<c.end).contains(where: { taken[$0] }) { continue }
+            for k in c.start..<c.end { taken[k] = true }
             accepted.append(c)
         }
         return accepted.sorted { $0.start < $1.start }

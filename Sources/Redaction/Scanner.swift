@@ -34,7 +34,9 @@ struct Scanner {
     /// window after `end`.
     func near(_ context: KeywordContext, _ start: Int, _ end: Int,
               before: Int = Scanner.before, after: Int = Scanner.after) -> Bool {
-        for h in hits where h.context == context {
+        for k in hitIndices(from: start - before - maxKeywordLength, through: end + after) {
+            let h = hits[k]
+            guard h.context == context else { continue }
             if h.end <= start && start - h.end <= before { return true }
             if h.start >= end && h.start - end <= after { return true }
             if h.start < end && h.end > start { return false }
@@ -48,14 +50,15 @@ struct Scanner {
                          before: Int = Scanner.before, after: Int = Scanner.after) -> ContextSet {
         var bestBefore = Int.max
         var result: ContextSet = []
-        for h in hits where wanted.contains(ContextSet(h.context)) && h.end <= start && start - h.end <= before {
+        let window = hitIndices(from: start - before - maxKeywordLength, through: end + after)
+        for h in hits[window] where wanted.contains(ContextSet(h.context)) && h.end <= start && start - h.end <= before {
             let d = start - h.end
             if d < bestBefore { bestBefore = d; result = ContextSet(h.context) }
             else if d == bestBefore { result.insert(ContextSet(h.context)) }
         }
         if !result.isEmpty || after <= 0 { return result }
         var bestAfter = Int.max
-        for h in hits where wanted.contains(ContextSet(h.context)) && h.start >= end && h.start - end <= after {
+        for h in hits[window] where wanted.contains(ContextSet(h.context)) && h.start >= end && h.start - end <= after {
             let d = h.start - end
             if d < bestAfter { bestAfter = d; result = ContextSet(h.context) }
             else if d == bestAfter { result.insert(ContextSet(h.context)) }
@@ -63,8 +66,40 @@ struct Scanner {
         return result
     }
 
+    /// Keywords are at most this long (scalars): bounds the window searched for hits.
+    var maxKeywordLength: Int { policy.keywords.maxLength }
+
+    /// Indices of the hits whose start lies in `lo...hi`: a binary search, since hits are in
+    /// order of start and a very long message can hold thousands of them.
+    func hitIndices(from lo: Int, through hi: Int) -> Range<Int> {
+        var a = 0, b = hits.count
+        while a < b {
+            let m = (a + b) / 2
+            if hits[m].start < lo { a = m + 1 } else { b = m }
+        }
+        var c = a
+        while c < hits.count, hits[c].start <= hi { c += 1 }
+        return a..<c
+    }
+
+    /// Whether a card-key keyword ends within `distance` before `position`.
+    func keyKeywordEnds(before position: Int, within distance: Int) -> Bool {
+        var a = 0, b = keyKeywordEnds.count
+        while a < b {
+            let m = (a + b) / 2
+            if keyKeywordEnds[m] < position - distance { a = m + 1 } else { b = m }
+        }
+        return a < keyKeywordEnds.count && keyKeywordEnds[a] <= position
+    }
+
     func inURL(_ start: Int, _ end: Int) -> Bool {
-        urls.contains { $0.lowerBound <= start && end <= $0.upperBound }
+        // URLs are disjoint and in order: find the last one starting at or before `start`.
+        var a = 0, b = urls.count
+        while a < b {
+            let m = (a + b) / 2
+            if urls[m].lowerBound <= start { a = m + 1 } else { b = m }
+        }
+        return a > 0 && end <= urls[a - 1].upperBound
     }
 
     mutating func propose(_ c: Candidate) {
@@ -100,6 +135,7 @@ struct Scanner {
         for h in hits where h.context == .cardKey || h.context == .cardKeyOrAccount || h.context == .pin {
             keyKeywordEnds.append(h.end)
         }
+        keyKeywordEnds.sort()
         findURLs()
         if hasAt { findEmails() }
         var newTail = SessionTail()

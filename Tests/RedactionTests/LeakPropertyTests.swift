@@ -144,3 +144,52 @@ import PolicyFiles
         #expect(failures.isEmpty, "\(failures.count) leaks, e.g.:\n\(failures.prefix(15).joined(separator: "\n"))")
     }
 }
+
+/// Robustness: arbitrary Unicode (controls, RTL overrides, combining marks, emoji, unassigned
+/// and private-use scalars, digits of every script) never crashes the redactor, and every result
+/// is consistent: findings are in bounds, ordered, disjoint, and the output is exactly the input
+/// with each finding's span replaced.
+@Suite struct ArbitraryUnicodeTests {
+    static let interesting: [ClosedRange<UInt32>] = [
+        0x00...0x7F, 0x80...0x2FF, 0x300...0x36F, 0x590...0x6FF, 0x660...0x669, 0x966...0x96F, 0x200B...0x202E,
+        0x2060...0x206F, 0x2460...0x24FF, 0x3000...0x303F, 0x4E00...0x4E2F, 0x96F6...0x96F6, 0xFE00...0xFE0F,
+        0xFF01...0xFF5E, 0xFFF0...0xFFFD, 0x1D400...0x1D7FF, 0x1F300...0x1F64F, 0xE0000...0xE007F, 0x10FFF0...0x10FFFD,
+    ]
+
+    @Test func randomUnicodeGivesConsistentResults() throws {
+        let redactor = try Redactor(policy: RedactionPolicyFile.builtInDefault, tokenizer: BLAKE2bKeyedHasher.random())
+        var rng = LeakPropertyTests.RNG(state: 42)
+        var session = RedactionSession(redactor: redactor)
+        for _ in 0..<3000 {
+            var scalars: [Unicode.Scalar] = []
+            for _ in 0..<Int(rng.next() % 120) {
+                let pick = rng.next() % 4
+                if pick == 0 {
+                    scalars.append(contentsOf: "13812345678".unicodeScalars)  // something to find now and then
+                } else {
+                    let range = Self.interesting[Int(rng.next() % UInt64(Self.interesting.count))]
+                    let v = range.lowerBound + UInt32(rng.next() % UInt64(range.upperBound - range.lowerBound + 1))
+                    if let s = Unicode.Scalar(v) { scalars.append(s) }
+                }
+            }
+            let text = String(String.UnicodeScalarView(scalars))
+            let result = session.redact(text)
+            let original = Array(text.unicodeScalars)
+            var rebuilt = String.UnicodeScalarView()
+            var cursor = 0
+            for f in result.findings {
+                #expect(f.start >= cursor && f.start < f.end && f.end <= original.count)
+                guard f.start >= cursor, f.end <= original.count, f.start < f.end else { break }
+                rebuilt.append(contentsOf: original[cursor..<f.start])
+                // Work in scalars: a combining mark after "]" joins it into one Character.
+                let rest = Array(result.text.unicodeScalars.dropFirst(rebuilt.count))
+                #expect(String(String.UnicodeScalarView(rest)).unicodeScalars.starts(with: "[\(f.type.label)".unicodeScalars))
+                guard let close = rest.firstIndex(of: "]") else { break }
+                rebuilt.append(contentsOf: rest[...close])
+                cursor = f.end
+            }
+            rebuilt.append(contentsOf: original[cursor...])
+            #expect(String(rebuilt) == result.text)
+        }
+    }
+}

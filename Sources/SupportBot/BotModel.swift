@@ -4,6 +4,9 @@ import Foundation
 public struct Analysis: Sendable {
     public var language: Language
     public var replyLanguage: ReplyLanguage
+    /// False when the message has no words to tell the language by (a bare order number, a
+    /// placeholder, "!!!"): the session keeps replying in the language it was using.
+    public var hasLanguageSignal: Bool
     /// The intent after out-of-scope detection (`out_of_scope` when unsure).
     public var intent: String
     /// The calibrated probability of the classifier's best intent.
@@ -92,15 +95,18 @@ public struct BotModel: Sendable {
         let best = prediction.best
         let intent = resolveIntent(best, normalized)
         let faq = bestFAQ(features, prediction: prediction)
-        // Answer above the threshold; or, at half of it, when the entry belongs to the intent the
-        // classifier is sure about (two independent signals agree).
+        // Answer above the threshold; or when the entry belongs to the intent the classifier is
+        // sure about and either clears half the threshold or is that intent's general answer
+        // (its first entry): two independent signals agree.
         var faqConfident = (faq?.score ?? 0) >= faqThreshold
-        if let faq, !faqConfident, faq.score >= faqThreshold / 2, best.probability >= 0.6,
-           knowledgeBase.faq.first(where: { $0.id == faq.id })?.intent == intent {
+        if let faq, !faqConfident, best.probability >= 0.6,
+           let index = knowledgeBase.faq.firstIndex(where: { $0.id == faq.id }), knowledgeBase.faq[index].intent == intent,
+           faq.score >= faqThreshold / 2 || primaryEntry[intent] == index {
             faqConfident = true
         }
         return Analysis(
             language: normalized.language, replyLanguage: normalized.replyLanguage,
+            hasLanguageSignal: normalized.hanCount > 0 || normalized.latinWordCount > 0,
             intent: intent, confidence: best.probability, rankedIntents: Array(prediction.ranked.prefix(3)),
             faq: faq, faqConfident: faqConfident,
             sentiment: sentiment.analyze(normalized, original: text),

@@ -49,7 +49,7 @@ public struct SupportBot: Sendable {
     /// Handles one customer message (already redacted) and updates the session.
     public func respond(to message: String, in session: inout BotSession, now: Date = Date()) async -> BotReply {
         let analysis = model.analyze(message)
-        session.language = analysis.replyLanguage
+        if analysis.hasLanguageSignal || session.transcript.isEmpty { session.language = analysis.replyLanguage }
         session.angerHistory.append(analysis.sentiment.anger)
         session.anxietyHistory.append(analysis.sentiment.anxiety)
         session.transcript.append(TranscriptLine(speaker: .customer, text: message, intent: analysis.intent))
@@ -58,7 +58,7 @@ public struct SupportBot: Sendable {
         }
         session.mentionedAmounts.append(contentsOf: analysis.slots.amountsCents)
 
-        var turn = Turn(analysis: analysis, language: analysis.replyLanguage)
+        var turn = Turn(analysis: analysis, language: session.language)
         await handle(&turn, &session, now: now)
 
         var parts: [String] = []

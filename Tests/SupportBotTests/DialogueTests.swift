@@ -341,3 +341,22 @@ import Testing
         #expect(reply.text.contains("您是想问") || reply.text.contains("抱歉"))
     }
 }
+
+@Suite struct LanguageContinuityTests {
+    @Test func aBareOrderNumberKeepsTheConversationsLanguage() async throws {
+        let bot = Fixtures.bot(try Fixtures.store())
+        var session = BotSession()
+        _ = await bot.respond(to: "I want to check my order", in: &session, now: Fixtures.now)
+        let reply = await bot.respond(to: Fixtures.order(.completed).number, in: &session, now: Fixtures.now)
+        #expect(reply.language == .en)
+        #expect(reply.text.contains("status"))
+    }
+
+    @Test func aSureRefundQuestionGetsTheRefundRules() async throws {
+        let bot = Fixtures.bot(try Fixtures.store())
+        var session = BotSession()
+        let reply = await bot.respond(to: "我想退款", in: &session, now: Fixtures.now)
+        #expect(reply.faqAnswered == "refund-rules")
+        #expect(reply.actions.contains(.askedForOrderNumber))
+    }
+}

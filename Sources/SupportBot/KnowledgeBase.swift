@@ -177,6 +177,11 @@ public struct KnowledgeBase: Sendable, Codable {
             if let intent = entry.intent, !names.contains(intent) {
                 throw .invalid(source: source, detail: "FAQ \(entry.id) names unknown intent \(intent)")
             }
+            for answer in [entry.answer.zh, entry.answer.en] {
+                for name in Self.variableNames(in: answer) where variables[name] == nil {
+                    throw .invalid(source: source, detail: "FAQ \(entry.id) uses {\(name)} but variables has no \(name)")
+                }
+            }
         }
         if let spec = orderNumber {
             if OrderNumberFormat.Alphabet(rawValue: spec.alphabet) == nil {
@@ -186,6 +191,23 @@ public struct KnowledgeBase: Sendable, Codable {
                 throw .invalid(source: source, detail: "order_number.length must be between 6 and 40")
             }
         }
+    }
+
+    /// `{name}` references in a template (letters, digits and `_` between braces).
+    static func variableNames(in template: String) -> [String] {
+        var names: [String] = []
+        var current: String?
+        for character in template {
+            if character == "{" {
+                current = ""
+            } else if character == "}" {
+                if let name = current, !name.isEmpty { names.append(name) }
+                current = nil
+            } else if current != nil {
+                if character.isLetter || character.isNumber || character == "_" { current!.append(character) } else { current = nil }
+            }
+        }
+        return names
     }
 
     var orderNumberFormat: OrderNumberFormat {

@@ -119,3 +119,16 @@ import Testing
         #expect(reply.text.contains("下周上架"))
     }
 }
+
+@Suite struct KnowledgeBaseValidationTests {
+    @Test func undefinedVariablesInAnswersAreRejected() {
+        let yaml = DemoKnowledgeBase.yaml.replacingOccurrences(of: "{support_email}", with: "{support_mail}")
+        do {
+            _ = try KnowledgeBase.parse(yaml: yaml, source: "shop.yaml")
+            Issue.record("accepted an answer with an undefined variable")
+        } catch {
+            #expect(error.description.contains("support_mail"))
+            #expect(error.description.contains("shop.yaml"))
+        }
+    }
+}

@@ -298,7 +298,9 @@ extension Scanner {
                 var firstTyped = gi
                 while firstTyped < gj, groups[firstTyped].end == groups[firstTyped + 1].start { firstTyped += 1 }
                 let boundary = firstTyped < gj && groups[firstTyped].end - groups[gi].start == area
-                if keyword || (wholeChunk && (boundary || gi == gj)) {
+                // One typed group (Chinese numerals split groups softly, not as typed).
+                let typedSingle = (gi..<gj).allSatisfy { groups[$0].end == groups[$0 + 1].start }
+                if keyword || (wholeChunk && (boundary || typedSingle)) {
                     return phone(boundary || keyword ? 0.9 : 0.75, "cn-landline")
                 }
             }

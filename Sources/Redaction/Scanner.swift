@@ -127,28 +127,9 @@ struct Scanner {
 
     mutating func run(tail: SessionTail) -> SessionTail {
         let t = text
-        var hasASCIIDigit = false, hasAt = false, letters = 0
-        // The longest run of digits, letting single separators through ("138 1234"): Chinese text
-        // is full of lone numerals (一张, 一直) that can never make a number on their own.
-        var digitRun = 0, longestDigitRun = 0, lastWasSeparator = false
-        var alnumRun = 0, longestAlnumRun = 0
-        for v in t {
-            if CharClass.isAlnum(v) {
-                alnumRun += 1
-                if alnumRun > longestAlnumRun { longestAlnumRun = alnumRun }
-            } else { alnumRun = 0 }
-            if CharClass.isAnyDigit(v) {
-                if CharClass.isDigit(v) { hasASCIIDigit = true }
-                digitRun += 1
-                lastWasSeparator = false
-                if digitRun > longestDigitRun { longestDigitRun = digitRun }
-                continue
-            }
-            if CharClass.isSeparator(v), !lastWasSeparator, digitRun > 0 { lastWasSeparator = true; continue }
-            digitRun = 0
-            lastWasSeparator = false
-            if v == 0x40 { hasAt = true } else if CharClass.isLetter(v) { letters += 1 }
-        }
+        let profile = shadow.profile
+        let hasASCIIDigit = profile.hasASCIIDigit, hasAt = profile.hasAt, letters = profile.letters
+        let longestDigitRun = profile.longestDigitRun, longestAlnumRun = profile.longestAlnumRun
         let hasDigit = longestDigitRun >= 3 || (longestDigitRun > 0 && !tail.isEmpty)
         // Fast path: no number, no '@', no token long enough to be a key.
         if !hasDigit && !hasAt && letters < 6 && longestAlnumRun < 4 { return SessionTail() }
@@ -157,7 +138,7 @@ struct Scanner {
             keyKeywordEnds.append(h.end)
         }
         keyKeywordEnds.sort()
-        findURLs()
+        if profile.mayHaveURL { findURLs() }
         if hasAt { findEmails() }
         var newTail = SessionTail()
         if hasDigit { newTail = scanNumbers(tail: tail) }

@@ -16,7 +16,16 @@ extension Scanner {
     /// into a key ("七ev") — only when ASCII follows, so ordinary words (一张) never start one.
     @inline(__always) func startsToken(_ i: Int) -> Bool {
         let t = text
-        return CharClass.isAlnum(t[i]) || (CharClass.isChineseDigit(t[i]) && i + 1 < t.count && CharClass.isAlnum(t[i + 1]))
+        if CharClass.isAlnum(t[i]) { return true }
+        // Chinese numerals followed by ASCII ("三七ww").
+        var k = i
+        while k < t.count, CharClass.isChineseDigit(t[k]), k - i < 8 { k += 1 }
+        return k > i && k < t.count && CharClass.isAlnum(t[k])
+    }
+
+    /// Two or more Chinese numerals in a row.
+    func chineseDigitGroup(at i: Int) -> Bool {
+        i + 1 < text.count && CharClass.isChineseDigit(text[i]) && CharClass.isChineseDigit(text[i + 1])
     }
 
     mutating func scanKeyChains() {
@@ -39,8 +48,10 @@ extension Scanner {
                     token.end = i
                 }
                 chain.append(token)
-                // One separator joins tokens into a chain ("ABCD-1234", "abcd efgh").
-                if i + 1 < n, CharClass.isSeparator(t[i]), startsToken(i + 1), chain.count < 64 {
+                // One separator joins tokens into a chain ("ABCD-1234", "abcd efgh"); inside a chain
+                // a group typed all in Chinese numerals counts too ("53xy-g7kq-肆伍三叁-8vcm").
+                if i + 1 < n, CharClass.isSeparator(t[i]), startsToken(i + 1) || chineseDigitGroup(at: i + 1),
+                   chain.count < 64 {
                     i += 1
                 } else { break }
             }

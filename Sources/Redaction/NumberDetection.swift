@@ -250,8 +250,10 @@ extension Scanner {
             if let short = shortSecret(groups, gi, gj, d) { return short }
         }
 
-        // Digits after a card-key keyword (recharge PINs, numeric keys).
-        if n >= 6, n <= 32 {
+        // Digits after a card-key keyword (recharge PINs, numeric keys) — standing alone, not the
+        // digit part of a letter-and-digit key ("vbz5 6648 7adh" is one key, found whole elsewhere).
+        if n >= 6, n <= 32, !(s > 0 && (CharClass.isAlnum(t[s - 1]) || CharClass.isChineseDigit(t[s - 1]))),
+           !(e < t.count && (CharClass.isAlnum(t[e]) || CharClass.isChineseDigit(t[e]))) {
             let nearest = nearestContexts(s, e, among: [.cardKey, .nonSecret, .transaction, .phone, .oneTimeCode, .pin, .cardKeyOrAccount], after: 0)
             if nearest.contains(.cardKey), !nearest.contains(.nonSecret) {
                 return candidate(.cardKey, 0.85, "key+keyword", Candidate.Priority.keywordKey)

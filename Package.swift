@@ -10,11 +10,13 @@ let package = Package(
     products: [
         .executable(name: "kamirelay", targets: ["kamirelay"]),
         .library(name: "Redaction", targets: ["Redaction"]),
+        .library(name: "SupportBot", targets: ["SupportBot"]),
         .library(name: "TLS", targets: ["TLS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
@@ -44,6 +46,19 @@ let package = Package(
         // libsodium wrapper: guarded key memory, keyed BLAKE2b, AEAD, signatures.
         .target(name: "Sealing", dependencies: ["CSodium", "Redaction"]),
 
+        // The zh/en support bot: intents, FAQ retrieval, sentiment, dialogue, order look-ups.
+        // Foundation + Yams (knowledge-base files); sees only redacted text.
+        .target(name: "SupportBot", dependencies: [.product(name: "Yams", package: "Yams")]),
+
+        // The demo shop's order store (dujiaoka-like orders in SQLite) behind `OrderSource`.
+        .target(
+            name: "SupportBotDemoStore",
+            dependencies: ["SupportBot", "Redaction", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+
+        // A shop's own order backend over HTTP/JSON (retries, backoff, circuit breaker).
+        .target(name: "SupportBotHTTPOrders", dependencies: ["SupportBot"]),
+
         // TLS termination on the system OpenSSL as a SwiftNIO handler: server contexts,
         // SNI → tenant, hot certificate reload, a development certificate generator.
         .target(
@@ -64,7 +79,9 @@ let package = Package(
         .executableTarget(
             name: "kamirelay",
             dependencies: [
-                "Redaction", "PolicyFiles", "Sealing", "COpenSSL", "TLS", "TLSProbe",
+                "Redaction", "PolicyFiles", "Sealing", "COpenSSL",
+                "SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders",
+                "TLS", "TLSProbe",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -78,6 +95,8 @@ let package = Package(
         .testTarget(name: "PolicyFilesTests", dependencies: ["PolicyFiles", "Redaction"]),
         .testTarget(name: "SealingTests", dependencies: ["Sealing"]),
         .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay", "TLS"]),
+        .testTarget(name: "SupportBotTests",
+                    dependencies: ["SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders", "Redaction", "Sealing"]),
         .testTarget(name: "TLSTests", dependencies: [
             "TLS", "TLSProbe", "COpenSSL",
             .product(name: "NIOCore", package: "swift-nio"),

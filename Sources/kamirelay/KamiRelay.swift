@@ -16,6 +16,7 @@ struct KamiRelay: AsyncParsableCommand {
             RedactCommand.self,
             BenchCommand.self,
             VersionCommand.self,
+            BotCommand.self,
             CertsCommand.self,
             TLSSelfTestServerCommand.self,
         ]

@@ -189,17 +189,21 @@ public final class TLSServerHandler: ChannelDuplexHandler {
         // Plaintext is never longer than the ciphertext it came from: size the buffer once.
         let capacity = min(max(connection.pendingCiphertext, 2048), 256 * 1024)
         var buffer = context.channel.allocator.buffer(capacity: capacity)
+        var peerClosedNow = false
         // Bounded by the ciphertext already fed in: every iteration consumes input or stops.
         loop: while true {
             switch connection.read(into: &buffer) {
             case .bytes:
                 if buffer.writableBytes < 1024 {
                     context.fireChannelRead(wrapInboundOut(buffer))
+                    // The layer above may have closed the connection while handling the data.
+                    guard state == .active || state == .closing else { return }
                     buffer = context.channel.allocator.buffer(capacity: min(max(connection.pendingCiphertext, 2048), 256 * 1024))
                 }
             case .wantRead:
                 break loop
             case .closeNotify:
+                peerClosedNow = !receivedCloseNotify
                 receivedCloseNotify = true
                 break loop
             case .failed(let reasons):
@@ -209,7 +213,7 @@ public final class TLSServerHandler: ChannelDuplexHandler {
             }
         }
         if buffer.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(buffer)) }
-        if receivedCloseNotify { peerSentCloseNotify(context: context) }
+        if peerClosedNow, state == .active || state == .closing { peerSentCloseNotify(context: context) }
     }
 
     private func peerSentCloseNotify(context: ChannelHandlerContext) {

@@ -64,6 +64,12 @@ static inline int kamirelay_SSL_CTX_get_ex_new_index(void) { return SSL_CTX_get_
 // Memory BIOs: an empty read BIO answers "retry", never EOF.
 static inline long kamirelay_BIO_set_mem_eof_return(BIO *b, int v) { return BIO_set_mem_eof_return(b, v); }
 static inline size_t kamirelay_BIO_ctrl_pending(BIO *b) { return BIO_ctrl_pending(b); }
+/// Bytes allocated by a memory BIO (it keeps its peak size after being drained).
+static inline size_t kamirelay_BIO_mem_capacity(BIO *b) {
+    BUF_MEM *m = NULL;
+    if (BIO_get_mem_ptr(b, &m) <= 0 || m == NULL) return 0;
+    return m->max;
+}
 
 // Session tickets: HMAC-SHA256 parameters for the ticket key callback.
 static inline int kamirelay_ticket_mac_init(EVP_MAC_CTX *mctx, const unsigned char *key, size_t keylen) {

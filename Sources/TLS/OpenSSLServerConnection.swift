@@ -125,15 +125,18 @@ final class OpenSSLServerConnection {
         return buffer
     }
 
-    /// Replaces drained memory BIOs with fresh ones, so a connection that went idle after a burst
-    /// does not keep the burst's peak-size buffers (OpenSSL's own record buffers are released by
-    /// `SSL_MODE_RELEASE_BUFFERS`).
-    func releaseIdleBuffers() {
-        if kamirelay_BIO_ctrl_pending(readBIO) == 0, let fresh = Self.makeMemoryBIO() {
+    /// Replaces drained memory BIOs that grew past `threshold` bytes with fresh ones: a memory
+    /// BIO keeps its peak allocation after being emptied, so a connection that went idle after a
+    /// burst would otherwise keep the burst's buffers (OpenSSL's own record buffers are released
+    /// by `SSL_MODE_RELEASE_BUFFERS`).
+    func releaseIdleBuffers(threshold: Int = 16_384) {
+        if kamirelay_BIO_ctrl_pending(readBIO) == 0, kamirelay_BIO_mem_capacity(readBIO) > threshold,
+           let fresh = Self.makeMemoryBIO() {
             SSL_set0_rbio(ssl, fresh)  // frees the old one
             readBIO = fresh
         }
-        if kamirelay_BIO_ctrl_pending(writeBIO) == 0, let fresh = Self.makeMemoryBIO() {
+        if kamirelay_BIO_ctrl_pending(writeBIO) == 0, kamirelay_BIO_mem_capacity(writeBIO) > threshold,
+           let fresh = Self.makeMemoryBIO() {
             SSL_set0_wbio(ssl, fresh)
             writeBIO = fresh
         }

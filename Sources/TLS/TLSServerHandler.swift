@@ -52,7 +52,6 @@ public final class TLSServerHandler: ChannelDuplexHandler {
     private var readHeldForWritability = false
     private var encrypting = false
     private var encryptAgain = false
-    private var bytesSinceBufferRelease = 0
     private var allowRemoteHalfClosure = false
 
     /// Set once the handshake completed (also sent as `TLSEvent.handshakeCompleted`).
@@ -117,7 +116,6 @@ public final class TLSServerHandler: ChannelDuplexHandler {
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        bytesSinceBufferRelease += buffer.readableBytes
         guard state != .closed else { return }
         connection.feed(buffer)
         switch state {
@@ -136,10 +134,7 @@ public final class TLSServerHandler: ChannelDuplexHandler {
 
     public func channelReadComplete(context: ChannelHandlerContext) {
         writeOutput(context: context)
-        if bytesSinceBufferRelease > 256 * 1024 {
-            bytesSinceBufferRelease = 0
-            connection.releaseIdleBuffers()
-        }
+        connection.releaseIdleBuffers()
         context.fireChannelReadComplete()
     }
 

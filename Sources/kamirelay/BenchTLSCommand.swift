@@ -20,7 +20,8 @@ struct BenchTLSCommand: ParsableCommand {
         servers are measured in turn for --rounds rounds and the best round of each is reported. \
         Client and server share this machine's cores, so besides wall-clock rates the benchmark \
         reports the server process's own CPU time (/proc/PID/stat) per handshake and per MB: the \
-        fairer comparison on a small machine. Also runs `openssl speed` for ECDSA P-256 signing and \
+        fairer comparison on a small machine. Finally it holds --idle-connections connections open \
+        after a 64 KiB burst each and reports the server's memory growth per idle connection. Also runs `openssl speed` for ECDSA P-256 signing and \
         AES-256-GCM. Use a release build.
         """
     )
@@ -28,6 +29,7 @@ struct BenchTLSCommand: ParsableCommand {
     @Option(help: "Seconds per handshake measurement.") var seconds: Double = 3
     @Option(help: "Client threads for the handshake measurement.") var clients: Int = 2
     @Option(help: "Megabytes uploaded per bulk measurement.") var megabytes: Int = 1024
+    @Option(help: "Idle connections for the memory measurement.") var idleConnections: Int = 500
     @Option(help: "Rounds; each figure is the best round (the servers are measured in turn each round).") var rounds: Int = 3
 
     struct Figures {
@@ -104,6 +106,10 @@ struct BenchTLSCommand: ParsableCommand {
                          100 * r.megabytesPerServerCPUSecond / best.megabytesPerServerCPUSecond))
         }
         print("")
+        let idle = try idleConnectionMemory(server: servers[0].process, port: servers[0].port, client: client, count: idleConnections)
+        print(String(format: "idle connections: %.1f KiB of server memory (RSS) each, after a 64 KiB burst each (%d connections)",
+                     idle, idleConnections))
+        print("")
         print("openssl speed (same libssl, one core, no TLS framing):")
         for line in opensslSpeed(["-seconds", "2", "ecdsap256"]).filter({ $0.contains("256 bits ecdsa") }) {
             print("  " + line.trimmingCharacters(in: .whitespaces))
@@ -113,7 +119,7 @@ struct BenchTLSCommand: ParsableCommand {
         }
         print("")
         print("reproduce: swift build -c release && $(swift build -c release --show-bin-path)/kamirelay bench tls "
-              + "--seconds \(Int(seconds)) --clients \(clients) --megabytes \(megabytes) --rounds \(rounds)")
+              + "--seconds \(Int(seconds)) --clients \(clients) --megabytes \(megabytes) --rounds \(rounds) --idle-connections \(idleConnections)")
     }
 
     // MARK: Measurements
@@ -146,6 +152,29 @@ struct BenchTLSCommand: ParsableCommand {
         print(String(format: "%d MB in %.2f s (server CPU %.2f s)", megabytes, bulkElapsed, bulkCPU))
         fflush(nil)
         return figures
+    }
+
+    /// Opens `count` connections, sends 64 KiB on each (so record buffers grow), leaves them idle,
+    /// and returns the server's resident-memory growth per connection in KiB.
+    private func idleConnectionMemory(server: Process, port: Int, client: TLSProbeContext, count: Int) throws -> Double {
+        let before = residentKiB(server.processIdentifier)
+        var connections: [BlockingTLSClient] = []
+        let burst = [UInt8](repeating: 0x5a, count: 65_536)
+        for _ in 0..<count {
+            let connection = try BlockingTLSClient(port: port, context: client)
+            try connection.write(burst)
+            connections.append(connection)
+        }
+        Thread.sleep(forTimeInterval: 0.5)  // let the server drain every burst
+        let after = residentKiB(server.processIdentifier)
+        connections.forEach { $0.close() }
+        return Double(after - before) / Double(count)
+    }
+
+    private func residentKiB(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
     }
 
     private func handshakes(port: Int, client: TLSProbeContext, threads: Int, seconds: Double) throws -> Int {

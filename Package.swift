@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // System libraries: Debian's libsodium 1.0.18 and libssl 3, found through pkg-config.
@@ -41,11 +42,18 @@ let package = Package(
         // libsodium wrapper: guarded key memory, keyed BLAKE2b, AEAD, signatures.
         .target(name: "Sealing", dependencies: ["CSodium", "Redaction"]),
 
+        // Sealed transcripts at rest: tenants, sessions, sealed messages, subject keys, tenant key
+        // versions, blind indexes. SQLite (GRDB) behind the `TranscriptStore` protocol.
+        .target(
+            name: "TranscriptStore",
+            dependencies: ["Sealing", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+
         // The one executable.
         .executableTarget(
             name: "kamirelay",
             dependencies: [
-                "Redaction", "PolicyFiles", "Sealing", "COpenSSL",
+                "Redaction", "PolicyFiles", "Sealing", "COpenSSL", "TranscriptStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -54,6 +62,7 @@ let package = Package(
                     resources: [.copy("Corpus")]),
         .testTarget(name: "PolicyFilesTests", dependencies: ["PolicyFiles", "Redaction"]),
         .testTarget(name: "SealingTests", dependencies: ["Sealing"]),
+        .testTarget(name: "TranscriptStoreTests", dependencies: ["TranscriptStore", "Sealing", "Redaction"]),
         .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay"]),
     ]
 )

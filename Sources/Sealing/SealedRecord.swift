@@ -1,0 +1,197 @@
+import CSodium
+
+/// Who sent a message. Bound into each record's AAD so a customer line cannot be replayed as
+/// an agent line.
+public enum SenderRole: UInt8, Sendable, Hashable, CaseIterable, Codable {
+    case customer = 1, bot = 2, agent = 3, system = 4
+
+    /// The lower-case name used in files and on the CLI.
+    public var name: String {
+        switch self {
+        case .customer: return "customer"
+        case .bot: return "bot"
+        case .agent: return "agent"
+        case .system: return "system"
+        }
+    }
+
+    public init?(name: String) {
+        guard let role = SenderRole.allCases.first(where: { $0.name == name.lowercased() }) else { return nil }
+        self = role
+    }
+}
+
+/// Where a record lives: bound into the AAD, so a record copied into another tenant, session,
+/// position or sender role fails to open.
+public struct RecordContext: Sendable, Hashable {
+    public var tenant: String
+    public var session: String
+    public var sequence: UInt64
+    public var role: SenderRole
+
+    public init(tenant: String, session: String, sequence: UInt64, role: SenderRole) {
+        self.tenant = tenant
+        self.session = session
+        self.sequence = sequence
+        self.role = role
+    }
+
+    /// Unambiguous encoding: length-prefixed strings, fixed-width integers.
+    func encode(into bytes: inout [UInt8]) {
+        for field in [tenant, session] {
+            let utf8 = Array(field.utf8)
+            bytes.appendBigEndian(UInt32(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
+        bytes.appendBigEndian(sequence)
+        bytes.append(role.rawValue)
+    }
+}
+
+/// The sealed message record:
+///
+/// ```
+/// version(1) = 1 ‖ algorithm(1) = 1 (XChaCha20-Poly1305-IETF) ‖ key id(8, big-endian)
+///   ‖ context fingerprint(4) ‖ plaintext length(4) ‖ nonce(24) ‖ ciphertext ‖ tag(16)
+/// AAD = "KRrec" ‖ header without nonce ‖ tenant ‖ session ‖ sequence ‖ sender role
+/// ```
+///
+/// The key id names the subject key. The context fingerprint (unkeyed BLAKE2b of the context,
+/// which is non-secret metadata stored beside the record anyway) and the length only make errors
+/// precise — a moved record reports ``SealingError/contextMismatch``, a cut one
+/// ``SealingError/truncatedRecord(length:)``; authenticity comes from the tag, which covers both.
+public enum SealedRecord {
+    public static let formatVersion: UInt8 = 1
+    public static let algorithmXChaCha20Poly1305: UInt8 = 1
+    static let fingerprintOffset = 10
+    static let lengthOffset = 14
+    static let nonceOffset = 18
+    /// Header bytes before the ciphertext.
+    public static let headerLength = 18 + 24
+    /// Bytes a record adds to its plaintext.
+    public static let overhead = headerLength + 16
+    static let aadLabel: [UInt8] = Array("KRrec".utf8)
+
+    /// The key id a record names, read from its header (to pick the key before opening).
+    public static func keyID(of record: [UInt8]) throws(SealingError) -> UInt64 {
+        try checkHeader(record)
+        return record.readBigEndianUInt64(at: 2)
+    }
+
+    static func checkHeader(_ record: [UInt8]) throws(SealingError) {
+        guard record.count >= 2 else { throw .truncatedRecord(length: record.count) }
+        guard record[0] == formatVersion else { throw .unsupportedRecordVersion(record[0]) }
+        guard record[1] == algorithmXChaCha20Poly1305 else { throw .unsupportedAlgorithm(record[1]) }
+        guard record.count >= overhead else { throw .truncatedRecord(length: record.count) }
+        let length = Int(record.readBigEndianUInt32(at: lengthOffset))
+        guard record.count >= overhead + length else { throw .truncatedRecord(length: record.count) }
+    }
+
+    static func fingerprint(_ context: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 16)
+        context.withUnsafeBufferPointer { c in
+            _ = crypto_generichash(&out, 16, c.baseAddress, UInt64(c.count), nil, 0)
+        }
+        return Array(out[0..<4])
+    }
+
+    static func aad(header: ArraySlice<UInt8>, context: [UInt8]) -> [UInt8] {
+        var aad = aadLabel
+        aad.reserveCapacity(aadLabel.count + header.count + context.count)
+        aad.append(contentsOf: header)
+        aad.append(contentsOf: context)
+        return aad
+    }
+
+    /// Seals one message under the subject key `key` (id `keyID`).
+    public static func seal(_ plaintext: [UInt8], context: RecordContext, keyID: UInt64, key: GuardedKey) -> [UInt8] {
+        key.withUnsafeBytes { k in seal(plaintext, context: context, keyID: keyID, rawKey: k) }
+    }
+
+    /// Seals many messages under one key, opening the guarded key once for the whole batch.
+    public static func seal(batch: [(plaintext: [UInt8], context: RecordContext)], keyID: UInt64, key: GuardedKey) -> [[UInt8]] {
+        key.withUnsafeBytes { k in batch.map { seal($0.plaintext, context: $0.context, keyID: keyID, rawKey: k) } }
+    }
+
+    static func seal(_ plaintext: [UInt8], context: RecordContext, keyID: UInt64, rawKey k: UnsafeRawBufferPointer) -> [UInt8] {
+        var ctx: [UInt8] = []
+        ctx.reserveCapacity(64)
+        context.encode(into: &ctx)
+        var record = [UInt8](repeating: 0, count: overhead + plaintext.count)
+        record[0] = formatVersion
+        record[1] = algorithmXChaCha20Poly1305
+        record.writeBigEndian(keyID, at: 2)
+        let fp = fingerprint(ctx)
+        record[10] = fp[0]; record[11] = fp[1]; record[12] = fp[2]; record[13] = fp[3]
+        record.writeBigEndian(UInt32(plaintext.count), at: lengthOffset)
+        let aad = aad(header: record[0..<nonceOffset], context: ctx)
+        record.withUnsafeMutableBytes { r in
+            randombytes_buf(r.baseAddress! + nonceOffset, 24)
+            plaintext.withUnsafeBytes { p in aad.withUnsafeBytes { a in
+                XChaCha20Poly1305.seal(key: k, nonce: UnsafeRawBufferPointer(rebasing: r[nonceOffset..<headerLength]),
+                                       plaintext: p, aad: a,
+                                       into: UnsafeMutableRawBufferPointer(rebasing: r[headerLength...]))
+            } }
+        }
+        return record
+    }
+
+    /// Opens a record read from `context`, under the subject key `key` with id `keyID`.
+    public static func open(_ record: [UInt8], context: RecordContext, keyID: UInt64, key: GuardedKey) throws(SealingError) -> [UInt8] {
+        try checkHeader(record)
+        let result = key.withUnsafeBytes { k in
+            Result { () throws(SealingError) in try open(record, context: context, keyID: keyID, rawKey: k) }
+        }
+        return try result.get()
+    }
+
+    /// Opens many records of one key, opening the guarded key once.
+    public static func open(batch: [(record: [UInt8], context: RecordContext)], keyID: UInt64, key: GuardedKey) -> [Result<[UInt8], SealingError>] {
+        key.withUnsafeBytes { k in
+            batch.map { item in
+                do throws(SealingError) {
+                    try checkHeader(item.record)
+                    return .success(try open(item.record, context: item.context, keyID: keyID, rawKey: k))
+                } catch { return .failure(error) }
+            }
+        }
+    }
+
+    static func open(_ record: [UInt8], context: RecordContext, keyID: UInt64, rawKey k: UnsafeRawBufferPointer) throws(SealingError) -> [UInt8] {
+        let found = record.readBigEndianUInt64(at: 2)
+        guard found == keyID else { throw .keyIDMismatch(expected: keyID, found: found) }
+        var ctx: [UInt8] = []
+        context.encode(into: &ctx)
+        let fp = fingerprint(ctx)
+        guard Sodium.constantTimeEqual(fp, Array(record[fingerprintOffset..<lengthOffset])) else { throw .contextMismatch }
+        let length = Int(record.readBigEndianUInt32(at: lengthOffset))
+        guard record.count == overhead + length else { throw .authenticationFailed }
+        let aad = aad(header: record[0..<nonceOffset], context: ctx)
+        var plaintext = [UInt8](repeating: 0, count: length)
+        let ok = record.withUnsafeBytes { r in aad.withUnsafeBytes { a in plaintext.withUnsafeMutableBytes { p in
+            XChaCha20Poly1305.open(key: k, nonce: UnsafeRawBufferPointer(rebasing: r[nonceOffset..<headerLength]),
+                                   ciphertext: UnsafeRawBufferPointer(rebasing: r[headerLength...]), aad: a, into: p)
+        } } }
+        guard ok else { throw .authenticationFailed }
+        return plaintext
+    }
+}
+
+extension Array where Element == UInt8 {
+    mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
+    }
+    mutating func writeBigEndian<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        Swift.withUnsafeBytes(of: value.bigEndian) { b in for i in 0..<b.count { self[offset + i] = b[i] } }
+    }
+    func readBigEndianUInt64(at offset: Int) -> UInt64 {
+        var v: UInt64 = 0
+        for i in 0..<8 { v = v << 8 | UInt64(self[offset + i]) }
+        return v
+    }
+    func readBigEndianUInt32(at offset: Int) -> UInt32 {
+        var v: UInt32 = 0
+        for i in 0..<4 { v = v << 8 | UInt32(self[offset + i]) }
+        return v
+    }
+}

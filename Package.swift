@@ -46,7 +46,7 @@ let package = Package(
         // versions, blind indexes. SQLite (GRDB) behind the `TranscriptStore` protocol.
         .target(
             name: "TranscriptStore",
-            dependencies: ["Sealing", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["Sealing", "Redaction", .product(name: "GRDB", package: "GRDB.swift")]
         ),
 
         // The one executable.

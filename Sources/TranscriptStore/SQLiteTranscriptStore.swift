@@ -158,6 +158,15 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         }
     }
 
+    public func openSessions(_ requests: [SessionOpening]) async throws {
+        if requests.isEmpty { return }
+        try await pool.write { db in
+            for r in requests {
+                try self.openSession(db, tenant: r.tenant, session: r.session, channel: r.channel, identifiers: r.identifiers, at: r.at)
+            }
+        }
+    }
+
     func openSession(_ db: Database, tenant: String, session: String, channel: String, identifiers: [SubjectIdentifier], at: Date) throws {
         let current = try currentVersion(db, tenant: tenant)
         let indexes = try blindIndexes(db, tenant: tenant, identifiers)

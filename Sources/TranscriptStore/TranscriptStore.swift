@@ -24,6 +24,22 @@ public struct PendingMessage: Sendable {
     }
 }
 
+/// A request to open (or link identifiers to) a session.
+public struct SessionOpening: Sendable {
+    public var tenant: String
+    public var session: String
+    public var channel: String
+    public var identifiers: [SubjectIdentifier]
+    public var at: Date
+    public init(tenant: String, session: String, channel: String, identifiers: [SubjectIdentifier], at: Date) {
+        self.tenant = tenant
+        self.session = session
+        self.channel = channel
+        self.identifiers = identifiers
+        self.at = at
+    }
+}
+
 /// Where a stored message landed; returned only after the transaction is durable.
 public struct StoredMessageRef: Sendable, Hashable {
     public var tenant: String
@@ -71,6 +87,8 @@ public protocol TranscriptStore: Sendable {
     /// one) and links any identifiers not yet linked. Idempotent.
     @discardableResult
     func openSession(tenant: String, session: String, channel: String, identifiers: [SubjectIdentifier], at: Date) async throws -> SessionInfo
+    /// ``openSession(tenant:session:channel:identifiers:at:)`` for many sessions in one transaction.
+    func openSessions(_ requests: [SessionOpening]) async throws
     /// Seals and stores a batch of messages (any sessions of open sessions) in one durable
     /// transaction.
     func append(_ messages: [PendingMessage]) async throws -> AppendResult

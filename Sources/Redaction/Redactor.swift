@@ -1,9 +1,17 @@
 /// Finds secrets in chat messages and masks them according to a ``RedactionPolicy``.
 ///
-/// A `Redactor` is immutable and `Sendable`: build one per tenant policy and share it.
-/// For split numbers across messages, use a ``RedactionSession`` per chat session.
+/// A `Redactor` is immutable and `Sendable`: build one per tenant policy and share it across
+/// sessions and threads. For numbers split across messages, use a ``RedactionSession``.
+///
+/// ```swift
+/// let redactor = try Redactor(policy: policy, tokenizer: BLAKE2bKeyedHasher(key: tenantTokenKey))
+/// let result = redactor.redact("我的手机13812345678")
+/// result.text      // "我的手机[PHONE]"
+/// result.findings  // [Finding(type: .phone, start: 4, end: 15, …)]
+/// ```
 public struct Redactor: Sendable {
     public let policy: RedactionPolicy
+    let compiled: CompiledPolicy
     let issuedKeys: IssuedKeySet?
     let tokenizer: (any KeyedHasher)?
 
@@ -25,10 +33,12 @@ public struct Redactor: Sendable {
     ///   - tokenizer: the keyed hash behind the `token` action; required if the policy uses `token`.
     public init(policy: RedactionPolicy = .default, issuedKeys: IssuedKeySet? = nil,
                 tokenizer: (any KeyedHasher)? = nil) throws(ConfigurationError) {
-        if tokenizer == nil, let type = SecretType.allCases.first(where: { policy.rule(for: $0).action == .token }) {
+        if tokenizer == nil,
+           let type = SecretType.allCases.first(where: { policy.rule(for: $0).action == .token && !policy.disabledTypes.contains($0) }) {
             throw .tokenActionNeedsKey(type)
         }
         self.policy = policy
+        self.compiled = CompiledPolicy(policy)
         self.issuedKeys = issuedKeys
         self.tokenizer = tokenizer
     }
@@ -41,23 +51,138 @@ public struct Redactor: Sendable {
 
     /// Redacts one message, using and updating the session's tail to catch split numbers.
     public func redact(_ text: String, tail: inout SessionTail) -> RedactionResult {
-        RedactionResult(text: text, findings: [])
+        var scanner = Scanner(policy: compiled, issued: issuedKeys, shadow: ShadowText(text))
+        tail = scanner.run(tail: tail)
+        let accepted = resolve(scanner.candidates, protected: scanner.protected)
+        if accepted.isEmpty { return RedactionResult(text: text, findings: []) }
+        return render(text: text, shadow: scanner.shadow, accepted: accepted)
+    }
+
+    /// Keeps the strongest non-overlapping candidates; drops candidates on known non-secrets
+    /// (except exact issued-key matches, which are certain).
+    func resolve(_ candidates: [Candidate], protected: [ProtectedSpan]) -> [Candidate] {
+        guard !candidates.isEmpty else { return [] }
+        let ordered = candidates.sorted {
+            ($0.priority, $0.end - $0.start, -$0.start) > ($1.priority, $1.end - $1.start, -$1.start)
+        }
+        var accepted: [Candidate] = []
+        for c in ordered {
+            // Known non-secrets (order numbers, the shop's hotline) silence heuristics, but never an
+            // exact issued-key match or a checksum-validated card, ID or IBAN.
+            if c.priority < Candidate.Priority.paymentCard,
+               protected.contains(where: { $0.start < c.end && c.start < $0.end }) { continue }
+            if accepted.contains(where: { $0.start < c.end && c.start < $0.end }) { continue }
+            accepted.append(c)
+        }
+        return accepted.sorted { $0.start < $1.start }
+    }
+
+    func render(text: String, shadow: ShadowText, accepted: [Candidate]) -> RedactionResult {
+        var out = String.UnicodeScalarView()
+        var findings: [Finding] = []
+        findings.reserveCapacity(accepted.count)
+        var cursor = 0
+        let original = shadow.original
+        for c in accepted {
+            let start = Int(shadow.origin[c.start])
+            let end = Int(shadow.origin[c.end - 1]) + 1
+            out.append(contentsOf: original[cursor..<start])
+            let rule = policy.rule(for: c.type)
+            out.append(contentsOf: placeholder(for: c, rule: rule).unicodeScalars)
+            cursor = end
+            findings.append(Finding(type: c.type, start: start, end: end, confidence: c.confidence,
+                                    action: rule.action, rule: c.rule,
+                                    continuesPreviousMessage: c.continuesPreviousMessage))
+        }
+        out.append(contentsOf: original[cursor...])
+        return RedactionResult(text: String(out), findings: findings)
+    }
+
+    func placeholder(for c: Candidate, rule: RedactionPolicy.Rule) -> String {
+        let label = c.type.label
+        switch rule.action {
+        case .mask:
+            return "[\(label)]"
+        case .partial:
+            let keep = max(0, min(rule.keepLast, c.value.count / 3))
+            let visible = String(String.UnicodeScalarView(c.value.suffix(keep).compactMap(Unicode.Scalar.init)))
+            return keep == 0 ? "[\(label)]" : "[\(label):…\(visible)]"
+        case .token:
+            guard let tokenizer else { return "[\(label)]" }  // unreachable: init requires a tokenizer
+            return "[\(label):\(Redactor.token(type: c.type, value: c.value, tokenizer: tokenizer))]"
+        }
+    }
+
+    /// A stable pseudonym: the first 3 bytes (6 hex digits) of a keyed hash over the type and
+    /// the normalised value. Domain-separated so tokens of different types never coincide.
+    static func token(type: SecretType, value: [UInt32], tokenizer: any KeyedHasher) -> String {
+        var message = Array("kamirelay.token.v1|\(type.rawValue)|".utf8)
+        message.append(contentsOf: value.map { UInt8(truncatingIfNeeded: $0) })
+        let digest = tokenizer.digest(message)
+        let hex: [Character] = Array("0123456789abcdef")
+        var s = ""
+        for b in digest.prefix(3) { s.append(hex[Int(b >> 4)]); s.append(hex[Int(b & 15)]) }
+        return s
     }
 }
 
 /// The short end of a session's previous messages, kept to catch numbers split across messages.
-/// It holds at most a few digits and no other text.
+/// It holds at most ``maxDigits`` digits from the end of the last message and nothing else.
 public struct SessionTail: Sendable, Hashable {
-    public init() {}
+    static let maxDigits = 19
+    var groups: [[UInt8]]
+    var plus: Bool
+
+    public init() {
+        groups = []
+        plus = false
+    }
+
+    init(groups: [[UInt8]], plus: Bool) {
+        self.groups = groups
+        self.plus = plus
+    }
+
+    /// True when nothing is carried over.
+    public var isEmpty: Bool { groups.isEmpty }
 }
 
-/// The card keys a shop has issued, held only as keyed hashes (`O(1)` look-up per candidate).
+/// The card keys a shop has issued, held only as keyed hashes: look-ups are `O(1)` per candidate
+/// and the set never holds a key in clear.
 public struct IssuedKeySet: Sendable {
     let hasher: any KeyedHasher
-    var digests: Set<[UInt8]>
+    var digests: Set<[UInt8]> = []
+    /// Normalised lengths present, so most candidates are rejected without hashing.
+    var lengths: Set<Int> = []
+
+    /// - Parameters:
+    ///   - keys: issued card keys in any typed form (case, dashes and spaces are ignored).
+    ///   - hasher: the keyed hash (e.g. keyed BLAKE2b under a per-tenant purpose key).
     public init<S: Sequence>(keys: S, hasher: any KeyedHasher) where S.Element == String {
         self.hasher = hasher
-        self.digests = []
+        for key in keys { insert(key) }
+    }
+
+    /// Adds one issued key.
+    public mutating func insert(_ key: String) {
+        let normalised = IssuedKeySet.normalise(key)
+        guard normalised.count >= 4 else { return }
+        digests.insert(hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }))
+        lengths.insert(normalised.count)
+    }
+
+    /// Number of distinct keys held.
+    public var count: Int { digests.count }
+
+    /// Letters and digits only, upper-case, obfuscations folded — as the scanner sees them.
+    static func normalise(_ key: String) -> [UInt32] {
+        key.unicodeScalars.map { ShadowText.fold($0.value) }.filter { CharClass.isAlnum($0) }
+    }
+
+    func couldContain(length: Int) -> Bool { lengths.contains(length) }
+
+    func contains(normalised: [UInt32]) -> Bool {
+        digests.contains(hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }))
     }
 }
 
@@ -66,7 +191,10 @@ public struct IssuedKeySet: Sendable {
 public struct RedactionSession: Sendable {
     public let redactor: Redactor
     public private(set) var tail = SessionTail()
+
     public init(redactor: Redactor) { self.redactor = redactor }
+
+    /// Redacts the next message of the session.
     public mutating func redact(_ text: String) -> RedactionResult {
         redactor.redact(text, tail: &tail)
     }

@@ -1,0 +1,206 @@
+/// Detectors for letter/digit tokens: card keys (issued, tenant formats, product shapes,
+/// keyword-led), IBANs, and the tenant's non-secret formats.
+extension Scanner {
+    struct Token {
+        var start: Int
+        var end: Int
+        var digits: Int
+        var letters: Int
+        var length: Int { end - start }
+    }
+
+    /// Product-key groupings every shop sells (Windows/Office 5×5, Steam 5-5-5, 4-4-4-4 gift cards …).
+    static let knownShapes: [[Int]] = [[5, 5, 5, 5, 5], [4, 4, 4, 4, 4], [5, 5, 5, 5], [4, 4, 4, 4], [4, 6, 4], [5, 5, 5], [4, 4, 4]]
+
+    mutating func scanKeyChains() {
+        let t = text
+        let n = t.count
+        var chain: [Token] = []
+        var i = 0
+        while i < n {
+            guard CharClass.isAlnum(t[i]) else { i += 1; continue }
+            chain.removeAll(keepingCapacity: true)
+            while true {
+                var token = Token(start: i, end: i, digits: 0, letters: 0)
+                while i < n, CharClass.isAlnum(t[i]) {
+                    if CharClass.isDigit(t[i]) { token.digits += 1 } else { token.letters += 1 }
+                    i += 1
+                }
+                token.end = i
+                chain.append(token)
+                // One separator joins tokens into a chain ("ABCD-1234", "abcd efgh").
+                if i + 1 < n, CharClass.isSeparator(t[i]), CharClass.isAlnum(t[i + 1]), chain.count < 64 {
+                    i += 1
+                } else { break }
+            }
+            scanChain(chain)
+        }
+    }
+
+    func compact(_ chain: [Token], _ i: Int, _ j: Int) -> [UInt32] {
+        var out: [UInt32] = []
+        out.reserveCapacity(40)
+        for k in i...j { out.append(contentsOf: text[chain[k].start..<chain[k].end]) }
+        return out
+    }
+
+    func dashed(_ chain: [Token], _ i: Int, _ j: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        for k in i...j {
+            if k > i { out.append(0x2D) }
+            for v in text[chain[k].start..<chain[k].end] { out.append(UInt8(v)) }
+        }
+        return out
+    }
+
+    mutating func scanChain(_ chain: [Token]) {
+        var i = 0
+        let count = chain.count
+        outer: while i < count {
+            // Exact and declared formats first, longest window first.
+            var j = min(count - 1, i + 7)
+            while j >= i {
+                let length = (i...j).reduce(0) { $0 + chain[$1].length }
+                if length > 64 { j -= 1; continue }
+                if let verdict = exactFormats(chain, i, j, length: length) {
+                    switch verdict {
+                    case .secret(let c): propose(c)
+                    case .notSecret: protected.append(ProtectedSpan(start: chain[i].start, end: chain[j].end))
+                    case .none: break
+                    }
+                    i = j + 1
+                    continue outer
+                }
+                j -= 1
+            }
+            if let end = heuristicKey(chain, i) {
+                i = end + 1
+                continue
+            }
+            i += 1
+        }
+    }
+
+    /// Issued keys, tenant card-key formats, non-secret formats and IBANs on tokens `i...j`.
+    func exactFormats(_ chain: [Token], _ i: Int, _ j: Int, length: Int) -> Verdict? {
+        let s = chain[i].start, e = chain[j].end
+        var compactValue: [UInt32]? = nil
+        func value() -> [UInt32] {
+            if let v = compactValue { return v }
+            return compact(chain, i, j)
+        }
+        if let issued, issued.couldContain(length: length) {
+            let v = value()
+            compactValue = v
+            if issued.contains(normalised: v) {
+                return .secret(Candidate(type: .cardKey, start: s, end: e, confidence: 1.0, rule: "issued-key",
+                                         priority: Candidate.Priority.issuedKey, value: v))
+            }
+        }
+        if !policy.cardKeyFormats.isEmpty || !policy.nonSecretFormats.isEmpty {
+            let dashedForm = dashed(chain, i, j)
+            let compactForm = dashedForm.filter { $0 != 0x2D }
+            for format in policy.cardKeyFormats {
+                let input = format.pattern.hasSeparators ? dashedForm : compactForm
+                if format.pattern.matches(input) {
+                    return .secret(Candidate(type: .cardKey, start: s, end: e, confidence: 0.98,
+                                             rule: "tenant-format:\(format.name)",
+                                             priority: Candidate.Priority.tenantFormat, value: value()))
+                }
+            }
+            for format in policy.nonSecretFormats {
+                let input = format.pattern.hasSeparators ? dashedForm : compactForm
+                if format.pattern.matches(input) {
+                    // The same shape right after 卡密 / key is a card key after all.
+                    let nearest = nearestContexts(s, e, among: [.cardKey, .cardKeyOrAccount, .pin, .nonSecret,
+                                                                .transaction], after: 0)
+                    if !nearest.isEmpty, !nearest.contains(.nonSecret), !nearest.contains(.transaction) {
+                        return .secret(Candidate(type: .cardKey, start: s, end: e, confidence: 0.9,
+                                                 rule: "key+keyword", priority: Candidate.Priority.tenantFormat,
+                                                 value: value()))
+                    }
+                    return .notSecret
+                }
+            }
+        }
+        // IBAN: two letters, two check digits, up to 30 more letters/digits.
+        if length >= 15, length <= 34, chain[i].length >= 4 {
+            let v = value()
+            if CharClass.isLetter(v[0]), CharClass.isLetter(v[1]), CharClass.isDigit(v[2]), CharClass.isDigit(v[3]),
+               Checksums.ibanValid(v) {
+                return .secret(Candidate(type: .bankAccount, start: s, end: e, confidence: 0.97, rule: "iban-mod97",
+                                         priority: Candidate.Priority.checksummed, value: v))
+            }
+        }
+        return nil
+    }
+
+    /// Product shapes, keyword-led keys and high-entropy tokens starting at token `i`.
+    /// Returns the last token index consumed.
+    mutating func heuristicKey(_ chain: [Token], _ i: Int) -> Int? {
+        let t = text
+        let s = chain[i].start
+        let nearest = nearestContexts(s, s, among: [.cardKey, .cardKeyOrAccount, .pin, .nonSecret, .transaction,
+                                                    .oneTimeCode, .phone, .bankAccount], before: 10, after: 0)
+        let keyKeyword = (nearest.contains(.cardKey) || nearest.contains(.cardKeyOrAccount) || nearest.contains(.pin))
+            && !nearest.contains(.nonSecret) && !nearest.contains(.transaction)
+        let url = inURL(s, chain[i].end)
+
+        func separator(after k: Int) -> UInt32 { t[chain[k].end] }
+        func propose(_ j: Int, _ confidence: Double, _ rule: String, _ priority: Int) -> Int {
+            let v = compact(chain, i, j)
+            self.propose(Candidate(type: .cardKey, start: s, end: chain[j].end, confidence: confidence, rule: rule,
+                                   priority: priority, value: v))
+            return j
+        }
+
+        // Known product shapes.
+        if !url {
+            for shape in Scanner.knownShapes where i + shape.count <= chain.count {
+                let j = i + shape.count - 1
+                guard (0..<shape.count).allSatisfy({ chain[i + $0].length == shape[$0] }) else { continue }
+                let sep = separator(after: i)
+                guard (i..<j).allSatisfy({ separator(after: $0) == sep }) else { continue }
+                let digits = (i...j).reduce(0) { $0 + chain[$1].digits }
+                let letters = (i...j).reduce(0) { $0 + chain[$1].letters }
+                if letters == 0 { continue }  // all digits: the number detectors decide
+                if (digits > 0) || sep == 0x2D || keyKeyword {
+                    return propose(j, keyKeyword ? 0.95 : 0.85, "product-shape", Candidate.Priority.shape)
+                }
+            }
+        }
+
+        // A key after 卡密 / 激活码 / key / code …
+        if keyKeyword {
+            var j = i
+            let firstLength = chain[i].length
+            while j + 1 < chain.count, j - i < 7 {
+                let next = chain[j + 1]
+                let sep = separator(after: j)
+                if next.digits > 0 || sep == 0x2D || sep == 0x5F || (next.length == firstLength && firstLength >= 4) {
+                    j += 1
+                } else { break }
+            }
+            let length = (i...j).reduce(0) { $0 + chain[$1].length }
+            let digits = (i...j).reduce(0) { $0 + chain[$1].digits }
+            let letters = length - digits
+            let upperInOriginal = (s..<chain[j].end).allSatisfy { k in
+                let o = shadow.original[Int(shadow.origin[k])].value
+                return !(o >= 0x61 && o <= 0x7A)
+            }
+            if length >= 6, letters > 0,
+               digits > 0 || j > i || (length >= 8 && upperInOriginal) {
+                return propose(j, 0.9, "key+keyword", Candidate.Priority.keywordKey)
+            }
+        }
+
+        // One long token mixing letters and digits: a key even without a keyword.
+        let token = chain[i]
+        if !url, token.length >= 12, token.digits >= 3, token.letters >= 3, !nearest.contains(.nonSecret),
+           !nearest.contains(.transaction) {
+            let shaped = (token.length == 16 && t[s] == 0x58) || token.length == 25
+            return propose(i, shaped ? 0.85 : 0.6, shaped ? "product-shape" : "mixed-token", shaped ? Candidate.Priority.shape : Candidate.Priority.generic)
+        }
+        return nil
+    }
+}

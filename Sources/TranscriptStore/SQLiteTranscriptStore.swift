@@ -27,6 +27,9 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         config.busyMode = .timeout(10)
+        // Owner-only database files (the WAL and shm inherit the process umask).
+        let oldMask = umask(0o077)
+        defer { umask(oldMask) }
         let pool = try DatabasePool(path: path, configuration: config)
         try Schema.migrator.migrate(pool)
         let stored: [String] = try pool.write { db in
@@ -43,9 +46,16 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         for id in stored where masterKeys.keys[id] == nil {
             throw TranscriptStoreError.masterKeyUnavailable(id: id)
         }
+        // After an interrupted master rotation the database may already name the new key:
+        // keep wrapping new tenant keys with the one it names.
+        var ring = masterKeys
+        if let metaID = try pool.read({ db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'master_key_id'") }),
+           let key = ring.keys[metaID] {
+            ring.makeCurrent(id: metaID, key: key)
+        }
         self.pool = pool
         self.path = path
-        self.keys = KeyCache(ring: masterKeys)
+        self.keys = KeyCache(ring: ring)
         self.accessLog = SQLiteAccessLog(pool: pool)
     }
 

@@ -16,6 +16,10 @@ struct KamiRelay: AsyncParsableCommand {
             RedactCommand.self,
             BenchCommand.self,
             VersionCommand.self,
+            KeysCommand.self,
+            TenantsCommand.self,
+            ImportCommand.self,
+            TranscriptsCommand.self,
         ]
     )
 }

@@ -27,10 +27,9 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         config.busyMode = .timeout(10)
-        // Owner-only database files (the WAL and shm inherit the process umask).
-        let oldMask = umask(0o077)
-        defer { umask(oldMask) }
         let pool = try DatabasePool(path: path, configuration: config)
+        // Owner-only database files (the CLI also keeps the data directory 0700).
+        for file in [path, path + "-wal", path + "-shm"] { _ = chmod(file, 0o600) }
         try Schema.migrator.migrate(pool)
         let stored: [String] = try pool.write { db in
             if try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'master_key_id'") == nil {

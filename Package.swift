@@ -62,7 +62,8 @@ let package = Package(
                     resources: [.copy("Corpus")]),
         .testTarget(name: "PolicyFilesTests", dependencies: ["PolicyFiles", "Redaction"]),
         .testTarget(name: "SealingTests", dependencies: ["Sealing"]),
-        .testTarget(name: "TranscriptStoreTests", dependencies: ["TranscriptStore", "Sealing", "Redaction"]),
+        .testTarget(name: "TranscriptStoreTests", dependencies: ["TranscriptStore", "Sealing", "Redaction", "PolicyFiles",
+                                                        .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay"]),
     ]
 )

@@ -64,6 +64,6 @@ let package = Package(
         .testTarget(name: "SealingTests", dependencies: ["Sealing"]),
         .testTarget(name: "TranscriptStoreTests", dependencies: ["TranscriptStore", "Sealing", "Redaction", "PolicyFiles",
                                                         .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay"]),
+        .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay", "Sealing", "TranscriptStore"]),
     ]
 )

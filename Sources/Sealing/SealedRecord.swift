@@ -38,11 +38,10 @@ public struct RecordContext: Sendable, Hashable {
 
     /// Unambiguous encoding: length-prefixed strings, fixed-width integers.
     func encode(into bytes: inout [UInt8]) {
-        for field in [tenant, session] {
-            let utf8 = Array(field.utf8)
-            bytes.appendBigEndian(UInt32(utf8.count))
-            bytes.append(contentsOf: utf8)
-        }
+        bytes.appendBigEndian(UInt32(tenant.utf8.count))
+        bytes.append(contentsOf: tenant.utf8)
+        bytes.appendBigEndian(UInt32(session.utf8.count))
+        bytes.append(contentsOf: session.utf8)
         bytes.appendBigEndian(sequence)
         bytes.append(role.rawValue)
     }
@@ -87,19 +86,30 @@ public enum SealedRecord {
         guard record.count >= overhead + length else { throw .truncatedRecord(length: record.count) }
     }
 
-    static func fingerprint(_ context: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 16)
-        context.withUnsafeBufferPointer { c in
-            _ = crypto_generichash(&out, 16, c.baseAddress, UInt64(c.count), nil, 0)
-        }
-        return Array(out[0..<4])
-    }
+    /// Offset of the header inside the AAD (after the label).
+    static let aadHeaderOffset = 5
 
-    static func aad(header: ArraySlice<UInt8>, context: [UInt8]) -> [UInt8] {
-        var aad = aadLabel
-        aad.reserveCapacity(aadLabel.count + header.count + context.count)
-        aad.append(contentsOf: header)
-        aad.append(contentsOf: context)
+    /// `"KRrec" ‖ header without nonce ‖ encoded context`, with the context fingerprint (unkeyed
+    /// BLAKE2b of the encoded context) filled into the header part. One allocation.
+    static func makeAAD(keyID: UInt64, length: Int, context: RecordContext) -> [UInt8] {
+        var aad: [UInt8] = []
+        aad.reserveCapacity(aadHeaderOffset + nonceOffset + 21 + context.tenant.utf8.count + context.session.utf8.count)
+        aad.append(contentsOf: aadLabel)
+        aad.append(formatVersion)
+        aad.append(algorithmXChaCha20Poly1305)
+        aad.appendBigEndian(keyID)
+        aad.append(contentsOf: [0, 0, 0, 0])
+        aad.appendBigEndian(UInt32(length))
+        let contextStart = aad.count
+        context.encode(into: &aad)
+        aad.withUnsafeMutableBufferPointer { p in
+            var digest = (UInt64(0), UInt64(0))
+            withUnsafeMutableBytes(of: &digest) { d in
+                _ = crypto_generichash(d.baseAddress!.assumingMemoryBound(to: UInt8.self), 16,
+                                       p.baseAddress! + contextStart, UInt64(p.count - contextStart), nil, 0)
+                for i in 0..<4 { p[aadHeaderOffset + fingerprintOffset + i] = d[i] }
+            }
+        }
         return aad
     }
 
@@ -114,26 +124,19 @@ public enum SealedRecord {
     }
 
     static func seal(_ plaintext: [UInt8], context: RecordContext, keyID: UInt64, rawKey k: UnsafeRawBufferPointer) -> [UInt8] {
-        var ctx: [UInt8] = []
-        ctx.reserveCapacity(64)
-        context.encode(into: &ctx)
-        var record = [UInt8](repeating: 0, count: overhead + plaintext.count)
-        record[0] = formatVersion
-        record[1] = algorithmXChaCha20Poly1305
-        record.writeBigEndian(keyID, at: 2)
-        let fp = fingerprint(ctx)
-        record[10] = fp[0]; record[11] = fp[1]; record[12] = fp[2]; record[13] = fp[3]
-        record.writeBigEndian(UInt32(plaintext.count), at: lengthOffset)
-        let aad = aad(header: record[0..<nonceOffset], context: ctx)
-        record.withUnsafeMutableBytes { r in
-            randombytes_buf(r.baseAddress! + nonceOffset, 24)
-            plaintext.withUnsafeBytes { p in aad.withUnsafeBytes { a in
-                XChaCha20Poly1305.seal(key: k, nonce: UnsafeRawBufferPointer(rebasing: r[nonceOffset..<headerLength]),
-                                       plaintext: p, aad: a,
-                                       into: UnsafeMutableRawBufferPointer(rebasing: r[headerLength...]))
-            } }
+        let aad = makeAAD(keyID: keyID, length: plaintext.count, context: context)
+        return [UInt8](unsafeUninitializedCapacity: overhead + plaintext.count) { r, initialized in
+            let raw = UnsafeMutableRawBufferPointer(r)
+            aad.withUnsafeBytes { a in
+                raw.baseAddress!.copyMemory(from: a.baseAddress! + aadHeaderOffset, byteCount: nonceOffset)
+                randombytes_buf(raw.baseAddress! + nonceOffset, 24)
+                plaintext.withUnsafeBytes { p in
+                    XChaCha20Poly1305.seal(key: k, nonce: UnsafeRawBufferPointer(rebasing: raw[nonceOffset..<headerLength]),
+                                           plaintext: p, aad: a, into: UnsafeMutableRawBufferPointer(rebasing: raw[headerLength...]))
+                }
+            }
+            initialized = overhead + plaintext.count
         }
-        return record
     }
 
     /// Opens a record read from `context`, under the subject key `key` with id `keyID`.
@@ -160,13 +163,13 @@ public enum SealedRecord {
     static func open(_ record: [UInt8], context: RecordContext, keyID: UInt64, rawKey k: UnsafeRawBufferPointer) throws(SealingError) -> [UInt8] {
         let found = record.readBigEndianUInt64(at: 2)
         guard found == keyID else { throw .keyIDMismatch(expected: keyID, found: found) }
-        var ctx: [UInt8] = []
-        context.encode(into: &ctx)
-        let fp = fingerprint(ctx)
-        guard Sodium.constantTimeEqual(fp, Array(record[fingerprintOffset..<lengthOffset])) else { throw .contextMismatch }
         let length = Int(record.readBigEndianUInt32(at: lengthOffset))
+        let aad = makeAAD(keyID: keyID, length: length, context: context)
+        let fingerprintMatches = aad.withUnsafeBytes { a in record.withUnsafeBytes { r in
+            sodium_memcmp(a.baseAddress! + aadHeaderOffset + fingerprintOffset, r.baseAddress! + fingerprintOffset, 4) == 0
+        } }
+        guard fingerprintMatches else { throw .contextMismatch }
         guard record.count == overhead + length else { throw .authenticationFailed }
-        let aad = aad(header: record[0..<nonceOffset], context: ctx)
         var plaintext = [UInt8](repeating: 0, count: length)
         let ok = record.withUnsafeBytes { r in aad.withUnsafeBytes { a in plaintext.withUnsafeMutableBytes { p in
             XChaCha20Poly1305.open(key: k, nonce: UnsafeRawBufferPointer(rebasing: r[nonceOffset..<headerLength]),

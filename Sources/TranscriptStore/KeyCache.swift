@@ -13,10 +13,12 @@ final class KeyCache: @unchecked Sendable {
     private var versions: [String: [Int: GuardedKey]] = [:]
     private var subjects: [Int64: GuardedKey] = [:]
     private var purposes: [String: [KeyPurpose: GuardedKey]] = [:]
-    /// Subject keys kept at most; past this the cache is emptied (keys are re-unwrapped on demand).
+    /// Subject keys kept at most. Each guarded key costs a few pages and memory mappings
+    /// (`sodium_malloc` guard pages; Linux allows 65,530 mappings per process), so the cache
+    /// stays small: past the limit a quarter of it is dropped (keys are re-unwrapped on demand).
     let subjectLimit: Int
 
-    init(ring: MasterKeyring, subjectLimit: Int = 100_000) {
+    init(ring: MasterKeyring, subjectLimit: Int = 4_096) {
         self.ring = ring
         self.subjectLimit = subjectLimit
     }
@@ -32,7 +34,9 @@ final class KeyCache: @unchecked Sendable {
     func subject(_ id: Int64) -> GuardedKey? { lock.withLock { subjects[id] } }
     func setSubject(_ id: Int64, _ key: GuardedKey) {
         lock.withLock {
-            if subjects.count >= subjectLimit { subjects.removeAll(keepingCapacity: true) }
+            if subjects.count >= subjectLimit {
+                for id in Array(subjects.keys.prefix(max(1, subjectLimit / 4))) { subjects[id] = nil }
+            }
             subjects[id] = key
         }
     }

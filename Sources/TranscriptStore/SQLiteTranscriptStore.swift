@@ -21,10 +21,10 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         var config = Configuration()
         config.prepareDatabase { db in
             // Deleted content (trimmed keys, erased rows) is overwritten, not left in free pages.
-            try db.execute(sql: "PRAGMA secure_delete = ON")
+            try db.run(sql: "PRAGMA secure_delete = ON")
             // Durable on power loss, not just on process crash.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            try db.execute(sql: "PRAGMA temp_store = MEMORY")
+            try db.run(sql: "PRAGMA synchronous = FULL")
+            try db.run(sql: "PRAGMA temp_store = MEMORY")
         }
         config.busyMode = .timeout(10)
         let pool = try DatabasePool(path: path, configuration: config)
@@ -32,10 +32,10 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         for file in [path, path + "-wal", path + "-shm"] { _ = chmod(file, 0o600) }
         try Schema.migrator.migrate(pool)
         let stored: [String] = try pool.write { db in
-            if try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'master_key_id'") == nil {
-                try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('master_key_id', ?)", arguments: [masterKeys.currentID])
+            if try db.value(String.self, sql: "SELECT value FROM meta WHERE key = 'master_key_id'") == nil {
+                try db.run(sql: "INSERT INTO meta(key, value) VALUES ('master_key_id', ?)", arguments: [masterKeys.currentID])
             }
-            return try String.fetchAll(db, sql: """
+            return try db.values(String.self, sql: """
                 SELECT master_key_id FROM tenant_key_versions UNION SELECT index_root_master_id FROM tenants
                 UNION SELECT value FROM meta WHERE key = 'master_key_id'
                 """)
@@ -48,7 +48,7 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         // After an interrupted master rotation the database may already name the new key:
         // keep wrapping new tenant keys with the one it names.
         var ring = masterKeys
-        if let metaID = try pool.read({ db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'master_key_id'") }),
+        if let metaID = try pool.read({ db in try db.value(String.self, sql: "SELECT value FROM meta WHERE key = 'master_key_id'") }),
            let key = ring.keys[metaID] {
             ring.makeCurrent(id: metaID, key: key)
         }
@@ -67,12 +67,12 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         try TenantID.validate(tenant)
         let ring = keys.masterKeyring
         try await pool.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE id = ?", arguments: [tenant]) == true {
+            if try db.value(Bool.self, sql: "SELECT 1 FROM tenants WHERE id = ?", arguments: [tenant]) == true {
                 throw TranscriptStoreError.tenantExists(tenant)
             }
             let now = Date().timeIntervalSince1970
             let root = GuardedKey(randomCount: 32)
-            try db.execute(sql: """
+            try db.run(sql: """
                 INSERT INTO tenants(id, created_at, current_version, min_decryption_version, last_rotated_at,
                                     index_root_wrapped, index_root_master_id) VALUES (?, ?, 1, 1, NULL, ?, ?)
                 """, arguments: [tenant, now, Data(KeyWrap.wrap(root, with: ring.current, aad: AAD.indexRoot(tenant: tenant, masterID: ring.currentID))), ring.currentID])
@@ -83,14 +83,14 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
     func insertVersion(_ db: Database, tenant: String, version: Int, ring: MasterKeyring, now: Double) throws {
         let key = GuardedKey(randomCount: 32)
         let wrapped = KeyWrap.wrap(key, with: ring.current, aad: AAD.tenantKey(tenant: tenant, version: version, masterID: ring.currentID))
-        try db.execute(sql: """
+        try db.run(sql: """
             INSERT INTO tenant_key_versions(tenant_id, version, wrapped_key, master_key_id, created_at) VALUES (?, ?, ?, ?, ?)
             """, arguments: [tenant, version, Data(wrapped), ring.currentID, now])
         keys.setVersion(tenant, version, key)
     }
 
     public func tenants() async throws -> [String] {
-        try await pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM tenants ORDER BY id") }
+        try await pool.read { db in try db.values(String.self, sql: "SELECT id FROM tenants ORDER BY id") }
     }
 
     // MARK: Keys
@@ -98,7 +98,7 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
     /// A tenant-key version, unwrapped (cached).
     func versionKey(_ db: Database, tenant: String, version: Int) throws -> GuardedKey {
         if let k = keys.version(tenant, version) { return k }
-        guard let row = try Row.fetchOne(db, sql: "SELECT wrapped_key, master_key_id FROM tenant_key_versions WHERE tenant_id = ? AND version = ?",
+        guard let row = try db.row(sql: "SELECT wrapped_key, master_key_id FROM tenant_key_versions WHERE tenant_id = ? AND version = ?",
                                          arguments: [tenant, version]) else {
             throw TranscriptStoreError.unknownTenantKeyVersion(tenant: tenant, version: version)
         }
@@ -113,7 +113,7 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
     /// A subject key, unwrapped (cached).
     func subjectKey(_ db: Database, subject: Int64) throws -> GuardedKey {
         if let k = keys.subject(subject) { return k }
-        guard let row = try Row.fetchOne(db, sql: "SELECT tenant_id, key_version, wrapped_key FROM subjects WHERE id = ?", arguments: [subject]) else {
+        guard let row = try db.row(sql: "SELECT tenant_id, key_version, wrapped_key FROM subjects WHERE id = ?", arguments: [subject]) else {
             throw TranscriptStoreError.unknownSubject
         }
         let tenant: String = row["tenant_id"]
@@ -126,7 +126,7 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
     }
 
     func currentVersion(_ db: Database, tenant: String) throws -> Int {
-        guard let v = try Int.fetchOne(db, sql: "SELECT current_version FROM tenants WHERE id = ?", arguments: [tenant]) else {
+        guard let v = try db.value(Int.self, sql: "SELECT current_version FROM tenants WHERE id = ?", arguments: [tenant]) else {
             throw TranscriptStoreError.unknownTenant(tenant)
         }
         return v
@@ -134,7 +134,7 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
 
     func purposeKey(_ db: Database, tenant: String, _ purpose: KeyPurpose) throws -> GuardedKey {
         if let k = keys.purpose(tenant, purpose) { return k }
-        guard let row = try Row.fetchOne(db, sql: "SELECT index_root_wrapped, index_root_master_id FROM tenants WHERE id = ?", arguments: [tenant]) else {
+        guard let row = try db.row(sql: "SELECT index_root_wrapped, index_root_master_id FROM tenants WHERE id = ?", arguments: [tenant]) else {
             throw TranscriptStoreError.unknownTenant(tenant)
         }
         let masterID: String = row["index_root_master_id"]
@@ -181,12 +181,12 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         let indexes = try blindIndexes(db, tenant: tenant, identifiers)
         var linked: [Int64] = []
         for (_, b) in indexes {
-            if let s = try Int64.fetchOne(db, sql: "SELECT subject_id FROM subject_identifiers WHERE tenant_id = ? AND blind_index = ?",
+            if let s = try db.value(Int64.self, sql: "SELECT subject_id FROM subject_identifiers WHERE tenant_id = ? AND blind_index = ?",
                                           arguments: [tenant, Data(b)]), !linked.contains(s) {
                 linked.append(s)
             }
         }
-        var keySubject = try Int64.fetchOne(db, sql: "SELECT subject_id FROM sessions WHERE tenant_id = ? AND id = ?", arguments: [tenant, session])
+        var keySubject = try db.value(Int64.self, sql: "SELECT subject_id FROM sessions WHERE tenant_id = ? AND id = ?", arguments: [tenant, session])
         if keySubject == nil {
             let subject: Int64
             if let first = linked.first {
@@ -195,7 +195,7 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
                 subject = try createSubject(db, tenant: tenant, version: current, at: at)
                 linked.append(subject)
             }
-            try db.execute(sql: """
+            try db.run(sql: """
                 INSERT INTO sessions(tenant_id, id, channel, created_at, last_activity_at, status, subject_id, next_seq)
                 VALUES (?, ?, ?, ?, ?, 'open', ?, 0)
                 """, arguments: [tenant, session, channel, at.timeIntervalSince1970, at.timeIntervalSince1970, subject])
@@ -203,29 +203,29 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         }
         // Identifiers not yet known join the session's key subject.
         for (kind, b) in indexes {
-            try db.execute(sql: "INSERT OR IGNORE INTO subject_identifiers(tenant_id, blind_index, kind, subject_id) VALUES (?, ?, ?, ?)",
+            try db.run(sql: "INSERT OR IGNORE INTO subject_identifiers(tenant_id, blind_index, kind, subject_id) VALUES (?, ?, ?, ?)",
                            arguments: [tenant, Data(b), Int(kind.rawValue), keySubject!])
         }
         for s in Set(linked + [keySubject!]) {
-            try db.execute(sql: "INSERT OR IGNORE INTO session_subjects(tenant_id, session_id, subject_id) VALUES (?, ?, ?)",
+            try db.run(sql: "INSERT OR IGNORE INTO session_subjects(tenant_id, session_id, subject_id) VALUES (?, ?, ?)",
                            arguments: [tenant, session, s])
         }
     }
 
     func createSubject(_ db: Database, tenant: String, version: Int, at: Date) throws -> Int64 {
         let vk = try versionKey(db, tenant: tenant, version: version)
-        try db.execute(sql: "INSERT INTO subjects(tenant_id, key_version, wrapped_key, created_at) VALUES (?, ?, x'', ?)",
+        try db.run(sql: "INSERT INTO subjects(tenant_id, key_version, wrapped_key, created_at) VALUES (?, ?, x'', ?)",
                        arguments: [tenant, version, at.timeIntervalSince1970])
         let id = db.lastInsertedRowID
         let key = GuardedKey(randomCount: 32)
         let wrapped = KeyWrap.wrap(key, with: vk, aad: AAD.subjectKey(tenant: tenant, subject: id, version: version))
-        try db.execute(sql: "UPDATE subjects SET wrapped_key = ? WHERE id = ?", arguments: [Data(wrapped), id])
+        try db.run(sql: "UPDATE subjects SET wrapped_key = ? WHERE id = ?", arguments: [Data(wrapped), id])
         keys.setSubject(id, key)
         return id
     }
 
     func sessionInfo(_ db: Database, tenant: String, session: String) throws -> SessionInfo {
-        guard let row = try Row.fetchOne(db, sql: """
+        guard let row = try db.row(sql: """
             SELECT channel, created_at, last_activity_at, status, next_seq FROM sessions WHERE tenant_id = ? AND id = ?
             """, arguments: [tenant, session]) else { throw TranscriptStoreError.unknownSession(tenant: tenant, session: session) }
         return SessionInfo(tenant: tenant, id: session, channel: row["channel"],
@@ -242,10 +242,10 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         try await pool.read { db in
             _ = try self.currentVersion(db, tenant: tenant)
             guard let (_, b) = try self.blindIndexes(db, tenant: tenant, [subject]).first,
-                  let s = try Int64.fetchOne(db, sql: "SELECT subject_id FROM subject_identifiers WHERE tenant_id = ? AND blind_index = ?",
+                  let s = try db.value(Int64.self, sql: "SELECT subject_id FROM subject_identifiers WHERE tenant_id = ? AND blind_index = ?",
                                              arguments: [tenant, Data(b)])
             else { return [] }
-            let ids = try String.fetchAll(db, sql: "SELECT session_id FROM session_subjects WHERE tenant_id = ? AND subject_id = ? ORDER BY session_id",
+            let ids = try db.values(String.self, sql: "SELECT session_id FROM session_subjects WHERE tenant_id = ? AND subject_id = ? ORDER BY session_id",
                                           arguments: [tenant, s])
             return try ids.map { try self.sessionInfo(db, tenant: tenant, session: $0) }
                 .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
@@ -278,7 +278,7 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         for k in order {
             let indexes = groups[k]!
             let first = messages[indexes[0]]
-            guard let row = try Row.fetchOne(db, sql: "SELECT subject_id, next_seq, last_activity_at FROM sessions WHERE tenant_id = ? AND id = ?",
+            guard let row = try db.row(sql: "SELECT subject_id, next_seq, last_activity_at FROM sessions WHERE tenant_id = ? AND id = ?",
                                              arguments: [first.tenant, first.session]) else {
                 throw TranscriptStoreError.unknownSession(tenant: first.tenant, session: first.session)
             }
@@ -307,7 +307,7 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
                 lastActivity = max(lastActivity, m.sentAt.timeIntervalSince1970)
                 refs[i] = StoredMessageRef(tenant: m.tenant, session: m.session, sequence: s)
             }
-            try db.execute(sql: "UPDATE sessions SET next_seq = ?, last_activity_at = ? WHERE tenant_id = ? AND id = ?",
+            try db.run(sql: "UPDATE sessions SET next_seq = ?, last_activity_at = ? WHERE tenant_id = ? AND id = ?",
                            arguments: [seq, lastActivity, first.tenant, first.session])
         }
         return AppendResult(stored: refs.compactMap { $0 }, duplicates: duplicates.sorted())
@@ -315,11 +315,11 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
 
     public func transcript(tenant: String, session: String) async throws -> [TranscriptMessage] {
         try await pool.read { db in
-            guard let subject = try Int64.fetchOne(db, sql: "SELECT subject_id FROM sessions WHERE tenant_id = ? AND id = ?",
+            guard let subject = try db.value(Int64.self, sql: "SELECT subject_id FROM sessions WHERE tenant_id = ? AND id = ?",
                                                    arguments: [tenant, session]) else {
                 throw TranscriptStoreError.unknownSession(tenant: tenant, session: session)
             }
-            let rows = try Row.fetchAll(db, sql: "SELECT seq, role, sent_at, record FROM messages WHERE tenant_id = ? AND session_id = ? ORDER BY seq",
+            let rows = try db.rows(sql: "SELECT seq, role, sent_at, record FROM messages WHERE tenant_id = ? AND session_id = ? ORDER BY seq",
                                         arguments: [tenant, session])
             if rows.isEmpty { return [] }
             let key = try self.subjectKey(db, subject: subject)
@@ -355,12 +355,12 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         let ring = keys.masterKeyring
         return try await pool.write { db in
             _ = try self.currentVersion(db, tenant: tenant)
-            let newest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM tenant_key_versions WHERE tenant_id = ?", arguments: [tenant]) ?? 0
+            let newest = try db.value(Int.self, sql: "SELECT MAX(version) FROM tenant_key_versions WHERE tenant_id = ?", arguments: [tenant]) ?? 0
             let current = try self.currentVersion(db, tenant: tenant)
             let version = max(newest, current) + 1
             let now = Date().timeIntervalSince1970
             try self.insertVersion(db, tenant: tenant, version: version, ring: ring, now: now)
-            try db.execute(sql: "UPDATE tenants SET current_version = ?, last_rotated_at = ? WHERE id = ?", arguments: [version, now, tenant])
+            try db.run(sql: "UPDATE tenants SET current_version = ?, last_rotated_at = ? WHERE id = ?", arguments: [version, now, tenant])
             return version
         }
     }
@@ -368,7 +368,7 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
     public func rewrapSubjectKeys(tenant: String, batchSize: Int = 2_000, progress: (@Sendable (RewrapProgress) -> Void)? = nil) async throws -> RewrapProgress {
         let total = try await pool.read { db in
             let current = try self.currentVersion(db, tenant: tenant)
-            return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subjects WHERE tenant_id = ? AND key_version < ?", arguments: [tenant, current]) ?? 0
+            return try db.value(Int.self, sql: "SELECT COUNT(*) FROM subjects WHERE tenant_id = ? AND key_version < ?", arguments: [tenant, current]) ?? 0
         }
         var state = RewrapProgress(rewrapped: 0, total: total, currentVersion: 0)
         while true {
@@ -385,7 +385,7 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
     /// One resumable step: re-wraps up to `limit` subject keys under the current version.
     func rewrapBatch(_ db: Database, tenant: String, limit: Int) throws -> (Int, Int) {
         let current = try currentVersion(db, tenant: tenant)
-        let rows = try Row.fetchAll(db, sql: """
+        let rows = try db.rows(sql: """
             SELECT id, key_version, wrapped_key FROM subjects WHERE tenant_id = ? AND key_version < ? ORDER BY key_version, id LIMIT ?
             """, arguments: [tenant, current, limit])
         if rows.isEmpty { return (0, current) }
@@ -398,9 +398,10 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         }
         for (version, items) in byVersion {
             let oldKey = try versionKey(db, tenant: tenant, version: version)
+            let prefix = AAD.subjectKeyPrefix(tenant: tenant)
             let results = KeyWrap.rewrap(items.map {
-                KeyWrap.RewrapItem(wrapped: $0.1, oldAAD: AAD.subjectKey(tenant: tenant, subject: $0.0, version: version),
-                                   newAAD: AAD.subjectKey(tenant: tenant, subject: $0.0, version: current))
+                KeyWrap.RewrapItem(wrapped: $0.1, oldAAD: AAD.subjectKey(prefix: prefix, subject: $0.0, version: version),
+                                   newAAD: AAD.subjectKey(prefix: prefix, subject: $0.0, version: current))
             }, from: oldKey, to: newKey)
             for (item, result) in zip(items, results) {
                 let rewrapped = try result.get()
@@ -414,15 +415,15 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         let result = try await pool.write { db -> TrimResult in
             let current = try self.currentVersion(db, tenant: tenant)
             guard version <= current else { throw TranscriptStoreError.invalidTrimVersion(tenant: tenant, below: version, current: current) }
-            let dependents = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subjects WHERE tenant_id = ? AND key_version < ?",
+            let dependents = try db.value(Int.self, sql: "SELECT COUNT(*) FROM subjects WHERE tenant_id = ? AND key_version < ?",
                                               arguments: [tenant, version]) ?? 0
             if dependents > 0 && !force {
                 throw TranscriptStoreError.keyVersionsInUse(tenant: tenant, subjectKeys: dependents, below: version)
             }
-            let destroyed = try Int.fetchAll(db, sql: "SELECT version FROM tenant_key_versions WHERE tenant_id = ? AND version < ? ORDER BY version",
+            let destroyed = try db.values(Int.self, sql: "SELECT version FROM tenant_key_versions WHERE tenant_id = ? AND version < ? ORDER BY version",
                                              arguments: [tenant, version])
-            try db.execute(sql: "DELETE FROM tenant_key_versions WHERE tenant_id = ? AND version < ?", arguments: [tenant, version])
-            try db.execute(sql: "UPDATE tenants SET min_decryption_version = MAX(min_decryption_version, ?) WHERE id = ?", arguments: [version, tenant])
+            try db.run(sql: "DELETE FROM tenant_key_versions WHERE tenant_id = ? AND version < ?", arguments: [tenant, version])
+            try db.run(sql: "UPDATE tenants SET min_decryption_version = MAX(min_decryption_version, ?) WHERE id = ?", arguments: [version, tenant])
             return TrimResult(destroyedVersions: destroyed, orphanedSubjectKeys: dependents)
         }
         keys.dropVersions(tenant, below: version)
@@ -441,13 +442,13 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
             let tenants = try tenant.map { t -> [String] in
                 _ = try self.currentVersion(db, tenant: t)
                 return [t]
-            } ?? String.fetchAll(db, sql: "SELECT id FROM tenants ORDER BY id")
+            } ?? db.values(String.self, sql: "SELECT id FROM tenants ORDER BY id")
             return try tenants.map { t in
-                let row = try Row.fetchOne(db, sql: "SELECT current_version, min_decryption_version, last_rotated_at FROM tenants WHERE id = ?", arguments: [t])!
-                let counts = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: """
+                let row = try db.row(sql: "SELECT current_version, min_decryption_version, last_rotated_at FROM tenants WHERE id = ?", arguments: [t])!
+                let counts = Dictionary(uniqueKeysWithValues: try db.rows(sql: """
                     SELECT key_version, COUNT(*) AS n FROM subjects WHERE tenant_id = ? GROUP BY key_version
                     """, arguments: [t]).map { ($0["key_version"] as Int, $0["n"] as Int) })
-                let versions = try Row.fetchAll(db, sql: "SELECT version, created_at, master_key_id FROM tenant_key_versions WHERE tenant_id = ? ORDER BY version",
+                let versions = try db.rows(sql: "SELECT version, created_at, master_key_id FROM tenant_key_versions WHERE tenant_id = ? ORDER BY version",
                                                 arguments: [t]).map { r in
                     TenantKeyStatus.Version(version: r["version"], createdAt: Date(timeIntervalSince1970: r["created_at"]),
                                             subjectKeys: counts[r["version"] as Int] ?? 0, masterKeyID: r["master_key_id"])
@@ -469,27 +470,27 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         let ring = keys.masterKeyring
         let n = try await pool.write { db -> Int in
             var count = 0
-            for row in try Row.fetchAll(db, sql: "SELECT tenant_id, version, wrapped_key, master_key_id FROM tenant_key_versions WHERE master_key_id != ?", arguments: [newID]) {
+            for row in try db.rows(sql: "SELECT tenant_id, version, wrapped_key, master_key_id FROM tenant_key_versions WHERE master_key_id != ?", arguments: [newID]) {
                 let tenant: String = row["tenant_id"], version: Int = row["version"], oldID: String = row["master_key_id"]
                 guard let old = ring.keys[oldID] else { throw TranscriptStoreError.masterKeyUnavailable(id: oldID) }
                 let wrapped: Data = row["wrapped_key"]
                 let key = try KeyWrap.unwrap(Array(wrapped), with: old, aad: AAD.tenantKey(tenant: tenant, version: version, masterID: oldID))
                 let rewrapped = KeyWrap.wrap(key, with: newKey, aad: AAD.tenantKey(tenant: tenant, version: version, masterID: newID))
-                try db.execute(sql: "UPDATE tenant_key_versions SET wrapped_key = ?, master_key_id = ? WHERE tenant_id = ? AND version = ?",
+                try db.run(sql: "UPDATE tenant_key_versions SET wrapped_key = ?, master_key_id = ? WHERE tenant_id = ? AND version = ?",
                                arguments: [Data(rewrapped), newID, tenant, version])
                 count += 1
             }
-            for row in try Row.fetchAll(db, sql: "SELECT id, index_root_wrapped, index_root_master_id FROM tenants WHERE index_root_master_id != ?", arguments: [newID]) {
+            for row in try db.rows(sql: "SELECT id, index_root_wrapped, index_root_master_id FROM tenants WHERE index_root_master_id != ?", arguments: [newID]) {
                 let tenant: String = row["id"], oldID: String = row["index_root_master_id"]
                 guard let old = ring.keys[oldID] else { throw TranscriptStoreError.masterKeyUnavailable(id: oldID) }
                 let wrapped: Data = row["index_root_wrapped"]
                 let root = try KeyWrap.unwrap(Array(wrapped), with: old, aad: AAD.indexRoot(tenant: tenant, masterID: oldID))
                 let rewrapped = KeyWrap.wrap(root, with: newKey, aad: AAD.indexRoot(tenant: tenant, masterID: newID))
-                try db.execute(sql: "UPDATE tenants SET index_root_wrapped = ?, index_root_master_id = ? WHERE id = ?",
+                try db.run(sql: "UPDATE tenants SET index_root_wrapped = ?, index_root_master_id = ? WHERE id = ?",
                                arguments: [Data(rewrapped), newID, tenant])
                 count += 1
             }
-            try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'master_key_id'", arguments: [newID])
+            try db.run(sql: "UPDATE meta SET value = ? WHERE key = 'master_key_id'", arguments: [newID])
             return count
         }
         keys.updateRing { $0.makeCurrent(id: newID, key: newKey) }
@@ -500,7 +501,7 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
     /// The master key ids this database still needs (normally one).
     public func masterKeyIDsInUse() async throws -> [String] {
         try await pool.read { db in
-            try String.fetchAll(db, sql: "SELECT master_key_id FROM tenant_key_versions UNION SELECT index_root_master_id FROM tenants ORDER BY 1")
+            try db.values(String.self, sql: "SELECT master_key_id FROM tenant_key_versions UNION SELECT index_root_master_id FROM tenants ORDER BY 1")
         }
     }
 }
@@ -515,10 +516,15 @@ enum AAD {
         return a
     }
     static func subjectKey(tenant: String, subject: Int64, version: Int) -> [UInt8] {
-        var a = Array("KRsubject".utf8)
-        a.append(contentsOf: lengthPrefixed(tenant))
-        a.append(contentsOf: bigEndian(UInt64(subject)))
-        a.append(contentsOf: bigEndian(UInt32(version)))
+        subjectKey(prefix: subjectKeyPrefix(tenant: tenant), subject: subject, version: version)
+    }
+    static func subjectKeyPrefix(tenant: String) -> [UInt8] { Array("KRsubject".utf8) + lengthPrefixed(tenant) }
+    /// The same AAD from a precomputed per-tenant prefix (rewrap builds two per key).
+    static func subjectKey(prefix: [UInt8], subject: Int64, version: Int) -> [UInt8] {
+        var a = prefix
+        a.reserveCapacity(prefix.count + 12)
+        withUnsafeBytes(of: UInt64(subject).bigEndian) { a.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(version).bigEndian) { a.append(contentsOf: $0) }
         return a
     }
     static func indexRoot(tenant: String, masterID: String) -> [UInt8] {
@@ -537,18 +543,40 @@ struct SQLiteAccessLog: AccessLog {
 
     func record(_ event: AccessEvent) async throws {
         try await pool.write { db in
-            try db.execute(sql: "INSERT INTO access_log(at, actor, tenant_id, action, target, message_count) VALUES (?, ?, ?, ?, ?, ?)",
+            try db.run(sql: "INSERT INTO access_log(at, actor, tenant_id, action, target, message_count) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [event.at.timeIntervalSince1970, event.actor, event.tenant, event.action, event.target, event.messageCount])
         }
     }
 
     func events(tenant: String?) async throws -> [AccessEvent] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT at, actor, tenant_id, action, target, message_count FROM access_log WHERE ?1 IS NULL OR tenant_id = ?1 ORDER BY id",
+            try db.rows(sql: "SELECT at, actor, tenant_id, action, target, message_count FROM access_log WHERE ?1 IS NULL OR tenant_id = ?1 ORDER BY id",
                              arguments: [tenant]).map {
                 AccessEvent(at: Date(timeIntervalSince1970: $0["at"]), actor: $0["actor"], tenant: $0["tenant_id"],
                             action: $0["action"], target: $0["target"], messageCount: $0["message_count"])
             }
         }
+    }
+}
+
+extension Database {
+    // Statements prepared once per connection and reused: the hot path runs the same few
+    // statements for every message.
+    func run(sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+    func row(sql: String, arguments: StatementArguments = StatementArguments()) throws -> Row? {
+        try Row.fetchOne(cachedStatement(sql: sql), arguments: arguments)
+    }
+    func rows(sql: String, arguments: StatementArguments = StatementArguments()) throws -> [Row] {
+        try Row.fetchAll(cachedStatement(sql: sql), arguments: arguments)
+    }
+    func value<T: DatabaseValueConvertible & StatementColumnConvertible>(_ type: T.Type, sql: String,
+                                                                        arguments: StatementArguments = StatementArguments()) throws -> T? {
+        try T.fetchOne(cachedStatement(sql: sql), arguments: arguments)
+    }
+    func values<T: DatabaseValueConvertible & StatementColumnConvertible>(_ type: T.Type, sql: String,
+                                                                         arguments: StatementArguments = StatementArguments()) throws -> [T] {
+        try T.fetchAll(cachedStatement(sql: sql), arguments: arguments)
     }
 }

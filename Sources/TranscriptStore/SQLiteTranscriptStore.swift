@@ -302,8 +302,9 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
             for (j, i) in batchIndexes.enumerated() {
                 let m = messages[i]
                 let s = batch[j].context.sequence
-                try insert.execute(arguments: [m.tenant, m.session, Int64(s), Int(m.role.rawValue), m.sentAt.timeIntervalSince1970,
-                                               Data(records[j]), m.dedupKey.map { Data($0) }])
+                insert.setUncheckedArguments([m.tenant, m.session, Int64(s), Int(m.role.rawValue), m.sentAt.timeIntervalSince1970,
+                                              Data(records[j]), m.dedupKey.map { Data($0) }])
+                try insert.execute()
                 lastActivity = max(lastActivity, m.sentAt.timeIntervalSince1970)
                 refs[i] = StoredMessageRef(tenant: m.tenant, session: m.session, sequence: s)
             }
@@ -371,44 +372,74 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
             return try db.value(Int.self, sql: "SELECT COUNT(*) FROM subjects WHERE tenant_id = ? AND key_version < ?", arguments: [tenant, current]) ?? 0
         }
         var state = RewrapProgress(rewrapped: 0, total: total, currentVersion: 0)
+        // Walks subjects in id order, so each batch is a short range scan and a restarted run
+        // only skips over keys already done. A rotation during the walk can leave keys behind
+        // the cursor under an older version: the walk then starts again from the beginning.
+        var after: Int64 = 0
         while true {
-            let (n, current) = try await pool.write { db in try self.rewrapBatch(db, tenant: tenant, limit: max(1, batchSize)) }
-            state.currentVersion = current
-            if n == 0 { break }
-            state.rewrapped += n
+            let from = after
+            let step = try await pool.write { db in try self.rewrapBatch(db, tenant: tenant, after: from, limit: max(1, batchSize)) }
+            state.currentVersion = step.current
+            if step.rewrapped == 0 {
+                if after == 0 || step.remaining == 0 { break }
+                after = 0
+                continue
+            }
+            after = step.lastID
+            state.rewrapped += step.rewrapped
             state.total = max(state.total, state.rewrapped)
             progress?(state)
         }
         return state
     }
 
-    /// One resumable step: re-wraps up to `limit` subject keys under the current version.
-    func rewrapBatch(_ db: Database, tenant: String, limit: Int) throws -> (Int, Int) {
+    struct RewrapStep: Sendable {
+        var rewrapped: Int
+        var lastID: Int64
+        var current: Int
+        /// Keys still under an older version (only counted when a pass finds nothing).
+        var remaining: Int
+    }
+
+    /// One resumable step: re-wraps up to `limit` subject keys with id > `after` under the
+    /// current version, in one transaction.
+    func rewrapBatch(_ db: Database, tenant: String, after: Int64, limit: Int) throws -> RewrapStep {
         let current = try currentVersion(db, tenant: tenant)
-        let rows = try db.rows(sql: """
-            SELECT id, key_version, wrapped_key FROM subjects WHERE tenant_id = ? AND key_version < ? ORDER BY key_version, id LIMIT ?
-            """, arguments: [tenant, current, limit])
-        if rows.isEmpty { return (0, current) }
+        let select = try db.cachedStatement(sql: """
+            SELECT id, key_version, wrapped_key FROM subjects WHERE id > ? AND tenant_id = ? AND key_version < ? ORDER BY id LIMIT ?
+            """)
+        var byVersion: [Int: [(Int64, [UInt8])]] = [:]
+        var count = 0
+        var lastID = after
+        let cursor = try Row.fetchCursor(select, arguments: [after, tenant, current, limit])
+        while let row = try cursor.next() {
+            let id: Int64 = row[0]
+            let wrapped: Data = row[2]
+            byVersion[row[1], default: []].append((id, [UInt8](wrapped)))
+            lastID = id
+            count += 1
+        }
+        if count == 0 {
+            let remaining = try db.value(Int.self, sql: "SELECT COUNT(*) FROM subjects WHERE tenant_id = ? AND key_version < ?",
+                                         arguments: [tenant, current]) ?? 0
+            return RewrapStep(rewrapped: 0, lastID: after, current: current, remaining: remaining)
+        }
         let newKey = try versionKey(db, tenant: tenant, version: current)
         let update = try db.cachedStatement(sql: "UPDATE subjects SET wrapped_key = ?, key_version = ? WHERE id = ?")
-        var byVersion: [Int: [(Int64, [UInt8])]] = [:]
-        for row in rows {
-            let wrapped: Data = row["wrapped_key"]
-            byVersion[row["key_version"], default: []].append((row["id"], Array(wrapped)))
-        }
+        let prefix = AAD.subjectKeyPrefix(tenant: tenant)
         for (version, items) in byVersion {
             let oldKey = try versionKey(db, tenant: tenant, version: version)
-            let prefix = AAD.subjectKeyPrefix(tenant: tenant)
             let results = KeyWrap.rewrap(items.map {
                 KeyWrap.RewrapItem(wrapped: $0.1, oldAAD: AAD.subjectKey(prefix: prefix, subject: $0.0, version: version),
                                    newAAD: AAD.subjectKey(prefix: prefix, subject: $0.0, version: current))
             }, from: oldKey, to: newKey)
             for (item, result) in zip(items, results) {
                 let rewrapped = try result.get()
-                try update.execute(arguments: [Data(rewrapped), current, item.0])
+                update.setUncheckedArguments([Data(rewrapped), current, item.0])
+                try update.execute()
             }
         }
-        return (rows.count, current)
+        return RewrapStep(rewrapped: count, lastID: lastID, current: current, remaining: -1)
     }
 
     public func trimTenantKeys(tenant: String, below version: Int, force: Bool) async throws -> TrimResult {

@@ -35,14 +35,13 @@ enum Schema {
                     wrapped_key BLOB NOT NULL,
                     created_at REAL NOT NULL
                 );
-                CREATE INDEX subjects_by_version ON subjects(tenant_id, key_version, id);
                 CREATE TABLE subject_identifiers (
                     tenant_id TEXT NOT NULL,
                     blind_index BLOB NOT NULL,
                     kind INTEGER NOT NULL,
                     subject_id INTEGER NOT NULL REFERENCES subjects(id),
                     PRIMARY KEY (tenant_id, blind_index)
-                );
+                ) WITHOUT ROWID;
                 CREATE TABLE sessions (
                     tenant_id TEXT NOT NULL REFERENCES tenants(id),
                     id TEXT NOT NULL,
@@ -54,13 +53,13 @@ enum Schema {
                     subject_id INTEGER NOT NULL REFERENCES subjects(id),
                     next_seq INTEGER NOT NULL,
                     PRIMARY KEY (tenant_id, id)
-                );
+                ) WITHOUT ROWID;
                 CREATE TABLE session_subjects (
                     tenant_id TEXT NOT NULL,
                     session_id TEXT NOT NULL,
                     subject_id INTEGER NOT NULL REFERENCES subjects(id),
                     PRIMARY KEY (tenant_id, subject_id, session_id)
-                );
+                ) WITHOUT ROWID;
                 CREATE TABLE messages (
                     tenant_id TEXT NOT NULL,
                     session_id TEXT NOT NULL,
@@ -70,7 +69,7 @@ enum Schema {
                     record BLOB NOT NULL,
                     dedup_key BLOB,
                     PRIMARY KEY (tenant_id, session_id, seq)
-                );
+                ) WITHOUT ROWID;
                 CREATE UNIQUE INDEX messages_dedup ON messages(tenant_id, dedup_key) WHERE dedup_key IS NOT NULL;
                 CREATE TABLE access_log (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -66,6 +66,21 @@ import Testing
         try await expectAllReadable(f.reopen(), tenant: "shop1", prefixes: ["a", "b"], sessions: 10, perSession: 4)
     }
 
+    @Test func interruptedRewrapResumesFromWhereItStopped() async throws {
+        let f = try Fixture()
+        try await f.store.addTenant("shop1")
+        try await populate(f.store, tenant: "shop1", prefix: "a", sessions: 20, perSession: 2)
+        _ = try await f.store.rotateTenantKey(tenant: "shop1")
+        // One committed batch, then the process "dies".
+        let step = try await f.store.pool.write { db in try f.store.rewrapBatch(db, tenant: "shop1", after: 0, limit: 5) }
+        #expect(step.rewrapped == 5)
+        #expect(try await f.store.keyStatus(tenant: "shop1")[0].versions.map(\.subjectKeys) == [15, 5])
+        let restarted = try f.reopen()
+        #expect(try await restarted.rewrapSubjectKeys(tenant: "shop1", batchSize: 4, progress: nil).rewrapped == 15)
+        _ = try await restarted.trimTenantKeys(tenant: "shop1", below: 2, force: false)
+        try await expectAllReadable(restarted, tenant: "shop1", prefixes: ["a"], sessions: 20, perSession: 2)
+    }
+
     @Test func forcedTrimOrphansSubjectsWithADistinctError() async throws {
         let f = try Fixture()
         try await f.store.addTenant("shop1")

@@ -25,6 +25,8 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
             // Durable on power loss, not just on process crash.
             try db.run(sql: "PRAGMA synchronous = FULL")
             try db.run(sql: "PRAGMA temp_store = MEMORY")
+            // 16 MiB page cache per connection: the hot path inserts into many sessions' ranges.
+            try db.run(sql: "PRAGMA cache_size = -16384")
         }
         config.busyMode = .timeout(10)
         let pool = try DatabasePool(path: path, configuration: config)

@@ -1,13 +1,16 @@
 /// A policy prepared for scanning: keyword matcher built, service numbers normalised.
-struct CompiledPolicy: Sendable {
+final class CompiledPolicy: Sendable {
     let policy: RedactionPolicy
     let keywords: KeywordMatcher
     /// Digits of the shop's own service numbers (never customer data).
     let serviceNumbers: Set<[UInt8]>
+    let serviceNumberLengths: Set<Int>
     let cardKeyFormats: [RedactionPolicy.Format]
     let nonSecretFormats: [RedactionPolicy.Format]
-    /// Keyword contexts of tenant non-secret formats, by keyword text (folded).
     let disabled: Set<SecretType>
+    /// The shortest token window a declared format or an IBAN can match (shorter ones skip the
+    /// exact-format checks unless an issued key has that length).
+    let shortestExactFormat: Int
 
     init(_ policy: RedactionPolicy) {
         self.policy = policy
@@ -28,8 +31,11 @@ struct CompiledPolicy: Sendable {
                 return CharClass.isDigit(v) ? UInt8(v - 0x30) : nil
             }
         }.filter { !$0.isEmpty })
+        serviceNumberLengths = Set(serviceNumbers.map(\.count))
         cardKeyFormats = policy.cardKeyFormats
         nonSecretFormats = policy.nonSecretFormats
         disabled = policy.disabledTypes
+        shortestExactFormat = (policy.cardKeyFormats + policy.nonSecretFormats).map(\.pattern.minAlnumLength)
+            .reduce(15) { min($0, $1) }
     }
 }

@@ -12,24 +12,35 @@ extension Scanner {
     /// Product-key groupings every shop sells (Windows/Office 5×5, Steam 5-5-5, 4-4-4-4 gift cards …).
     static let knownShapes: [[Int]] = [[5, 5, 5, 5, 5], [4, 4, 4, 4, 4], [5, 5, 5, 5], [4, 4, 4, 4], [4, 6, 4], [5, 5, 5], [4, 4, 4]]
 
+    /// Whether a token can start at `i`: an ASCII letter or digit, or a Chinese numeral typed
+    /// into a key ("七ev") — only when ASCII follows, so ordinary words (一张) never start one.
+    @inline(__always) func startsToken(_ i: Int) -> Bool {
+        let t = text
+        return CharClass.isAlnum(t[i]) || (CharClass.isChineseDigit(t[i]) && i + 1 < t.count && CharClass.isAlnum(t[i + 1]))
+    }
+
     mutating func scanKeyChains() {
         let t = text
         let n = t.count
         var chain: [Token] = []
         var i = 0
         while i < n {
-            guard CharClass.isAlnum(t[i]) else { i += 1; continue }
+            guard startsToken(i) else { i += 1; continue }
             chain.removeAll(keepingCapacity: true)
             while true {
                 var token = Token(start: i, end: i, digits: 0, letters: 0)
-                while i < n, CharClass.isAlnum(t[i]) {
-                    if CharClass.isDigit(t[i]) { token.digits += 1 } else { token.letters += 1 }
+                while i < n {
+                    let v = t[i]
+                    if CharClass.isDigit(v) { token.digits += 1 }
+                    else if CharClass.isLetter(v) { token.letters += 1 }
+                    else if CharClass.isChineseDigit(v), token.length > 0 || i == token.start { token.digits += 1 }
+                    else { break }
                     i += 1
+                    token.end = i
                 }
-                token.end = i
                 chain.append(token)
                 // One separator joins tokens into a chain ("ABCD-1234", "abcd efgh").
-                if i + 1 < n, CharClass.isSeparator(t[i]), CharClass.isAlnum(t[i + 1]), chain.count < 64 {
+                if i + 1 < n, CharClass.isSeparator(t[i]), startsToken(i + 1), chain.count < 64 {
                     i += 1
                 } else { break }
             }
@@ -37,10 +48,15 @@ extension Scanner {
         }
     }
 
+    /// A shadow scalar as it enters a key value: Chinese numerals become ASCII digits.
+    @inline(__always) func keyScalar(_ v: UInt32) -> UInt32 {
+        CharClass.isChineseDigit(v) ? v - ShadowText.cnDigitBase + 0x30 : v
+    }
+
     func compact(_ chain: [Token], _ i: Int, _ j: Int) -> [UInt32] {
         var out: [UInt32] = []
         out.reserveCapacity(40)
-        for k in i...j { out.append(contentsOf: text[chain[k].start..<chain[k].end]) }
+        for k in i...j { for v in text[chain[k].start..<chain[k].end] { out.append(keyScalar(v)) } }
         return out
     }
 
@@ -48,7 +64,7 @@ extension Scanner {
         var out: [UInt8] = []
         for k in i...j {
             if k > i { out.append(0x2D) }
-            for v in text[chain[k].start..<chain[k].end] { out.append(UInt8(v)) }
+            for v in text[chain[k].start..<chain[k].end] { out.append(UInt8(truncatingIfNeeded: keyScalar(v))) }
         }
         return out
     }
@@ -56,12 +72,27 @@ extension Scanner {
     mutating func scanChain(_ chain: [Token]) {
         var i = 0
         let count = chain.count
+        // lengthBefore[k]: letters and digits in tokens 0..<k.
+        var lengthBefore = [0]
+        lengthBefore.reserveCapacity(count + 1)
+        var digitsBefore = [0]
+        digitsBefore.reserveCapacity(count + 1)
+        for token in chain {
+            lengthBefore.append(lengthBefore.last! + token.length)
+            digitsBefore.append(digitsBefore.last! + token.digits)
+        }
         outer: while i < count {
             // Exact and declared formats first, longest window first.
             var j = min(count - 1, i + 7)
             while j >= i {
-                let length = (i...j).reduce(0) { $0 + chain[$1].length }
-                if length > 64 { j -= 1; continue }
+                let length = lengthBefore[j + 1] - lengthBefore[i]
+                // Several tokens form one value only with a digit among them or dashes between
+                // them: runs of ordinary words ("the code is") are not looked up.
+                if length < policy.shortestExactFormat && (issued.map { !$0.couldContain(length: length) } ?? true) {
+                    j -= 1; continue
+                }
+                if length > 64 || (j > i && digitsBefore[j + 1] == digitsBefore[i]
+                                   && !(i..<j).allSatisfy({ text[chain[$0].end] == 0x2D })) { j -= 1; continue }
                 if let verdict = exactFormats(chain, i, j, length: length) {
                     switch verdict {
                     case .secret(let c): propose(c)
@@ -89,18 +120,24 @@ extension Scanner {
             if let v = compactValue { return v }
             return compact(chain, i, j)
         }
-        if let issued, issued.couldContain(length: length) {
+        if issued?.couldContain(length: length) == true {
             let v = value()
             compactValue = v
-            if issued.contains(normalised: v) {
+            if issued!.contains(normalised: v) {
                 return .secret(Candidate(type: .cardKey, start: s, end: e, confidence: 1.0, rule: "issued-key",
                                          priority: Candidate.Priority.issuedKey, value: v))
             }
         }
-        if !policy.cardKeyFormats.isEmpty || !policy.nonSecretFormats.isEmpty {
+        let dashedLength = length + j - i
+        func fits(_ p: ShapePattern) -> Bool {
+            let l = p.hasSeparators ? dashedLength : length
+            return l >= p.minLength && l <= p.maxLength
+        }
+        if policy.cardKeyFormats.contains(where: { fits($0.pattern) })
+            || (i == j && policy.nonSecretFormats.contains(where: { fits($0.pattern) })) {
             let dashedForm = dashed(chain, i, j)
             let compactForm = dashedForm.filter { $0 != 0x2D }
-            for format in policy.cardKeyFormats {
+            for format in policy.cardKeyFormats where fits(format.pattern) {
                 let input = format.pattern.hasSeparators ? dashedForm : compactForm
                 if format.pattern.matches(input) {
                     return .secret(Candidate(type: .cardKey, start: s, end: e, confidence: 0.98,
@@ -109,6 +146,9 @@ extension Scanner {
                 }
             }
             for format in policy.nonSecretFormats {
+                // Non-secret shapes are matched strictly: a pattern without separators covers one
+                // token only, so it cannot swallow pieces of a spaced-out card or IBAN.
+                guard format.pattern.hasSeparators || i == j else { continue }
                 let input = format.pattern.hasSeparators ? dashedForm : compactForm
                 if format.pattern.matches(input) {
                     // The same shape right after 卡密 / key is a card key after all.
@@ -124,7 +164,8 @@ extension Scanner {
             }
         }
         // IBAN: two letters, two check digits, up to 30 more letters/digits.
-        if length >= 15, length <= 34, chain[i].length >= 4 {
+        if length >= 15, length <= 34, chain[i].length >= 4, CharClass.isLetter(text[chain[i].start]),
+           CharClass.isLetter(text[chain[i].start + 1]), CharClass.isDigit(text[chain[i].start + 2]) {
             let v = value()
             if CharClass.isLetter(v[0]), CharClass.isLetter(v[1]), CharClass.isDigit(v[2]), CharClass.isDigit(v[3]),
                Checksums.ibanValid(v) {
@@ -140,7 +181,13 @@ extension Scanner {
     mutating func heuristicKey(_ chain: [Token], _ i: Int) -> Int? {
         let t = text
         let s = chain[i].start
-        let nearest = nearestContexts(s, s, among: [.cardKey, .cardKeyOrAccount, .pin, .nonSecret, .transaction,
+        let first = chain[i]
+        // Most tokens are ordinary words: nothing below can fire for them.
+        let mayBeShape = (first.length == 4 || first.length == 5) && i + 2 < chain.count
+        let mayBeLongKey = first.length >= 12 && first.digits >= 3 && first.letters >= 3
+        let afterKeyword = keyKeywordEnds(before: s, within: 10)
+        guard mayBeShape || mayBeLongKey || afterKeyword else { return nil }
+        let nearest = hits.isEmpty ? [] : nearestContexts(s, s, among: [.cardKey, .cardKeyOrAccount, .pin, .nonSecret, .transaction,
                                                     .oneTimeCode, .phone, .bankAccount], before: 10, after: 0)
         let keyKeyword = (nearest.contains(.cardKey) || nearest.contains(.cardKeyOrAccount) || nearest.contains(.pin))
             && !nearest.contains(.nonSecret) && !nearest.contains(.transaction)
@@ -155,7 +202,7 @@ extension Scanner {
         }
 
         // Known product shapes.
-        if !url {
+        if !url, mayBeShape {
             for shape in Scanner.knownShapes where i + shape.count <= chain.count {
                 let j = i + shape.count - 1
                 guard (0..<shape.count).allSatisfy({ chain[i + $0].length == shape[$0] }) else { continue }
@@ -184,10 +231,7 @@ extension Scanner {
             let length = (i...j).reduce(0) { $0 + chain[$1].length }
             let digits = (i...j).reduce(0) { $0 + chain[$1].digits }
             let letters = length - digits
-            let upperInOriginal = (s..<chain[j].end).allSatisfy { k in
-                let o = shadow.original[Int(shadow.origin[k])].value
-                return !(o >= 0x61 && o <= 0x7A)
-            }
+            let upperInOriginal = !(s..<chain[j].end).contains { shadow.originalIsLowercaseASCII($0) }
             if length >= 6, letters > 0,
                digits > 0 || j > i || (length >= 8 && upperInOriginal) {
                 return propose(j, 0.9, "key+keyword", Candidate.Priority.keywordKey)

@@ -21,6 +21,26 @@ enum KeywordContext: Int, CaseIterable {
     }
 }
 
+/// A set of ``KeywordContext``s as a bit mask (no allocation in the hot path).
+struct ContextSet: OptionSet {
+    let rawValue: UInt16
+    init(rawValue: UInt16) { self.rawValue = rawValue }
+    init(_ context: KeywordContext) { rawValue = 1 << UInt16(context.rawValue) }
+    static let paymentCard = ContextSet(.paymentCard)
+    static let bankAccount = ContextSet(.bankAccount)
+    static let cvv = ContextSet(.cvv)
+    static let expiry = ContextSet(.expiry)
+    static let pin = ContextSet(.pin)
+    static let oneTimeCode = ContextSet(.oneTimeCode)
+    static let paymentCode = ContextSet(.paymentCode)
+    static let transaction = ContextSet(.transaction)
+    static let phone = ContextSet(.phone)
+    static let residentID = ContextSet(.residentID)
+    static let cardKey = ContextSet(.cardKey)
+    static let cardKeyOrAccount = ContextSet(.cardKeyOrAccount)
+    static let nonSecret = ContextSet(.nonSecret)
+}
+
 /// Built-in keyword lists, in Chinese (simplified and traditional) and English.
 /// Matching is on the shadow text, so ASCII keywords are upper-case here.
 enum BuiltInKeywords {
@@ -62,13 +82,6 @@ enum BuiltInKeywords {
 /// scan costs about one memory load per scalar; only positions that can start a keyword look at
 /// the candidate list.
 struct KeywordMatcher: Sendable {
-    struct Keyword: Sendable {
-        var scalars: [UInt32]
-        var context: KeywordContext
-        /// ASCII keywords must start and end at a word boundary ("EXP" must not match "EXPRESS").
-        var needsWordBoundary: Bool
-    }
-
     /// A keyword occurrence in shadow coordinates.
     struct Hit {
         var context: KeywordContext
@@ -76,51 +89,130 @@ struct KeywordMatcher: Sendable {
         var end: Int
     }
 
-    private var startBits: [UInt64]  // 65536 bits
-    private var byFirst: [UInt32: [Keyword]]
-
-    init(lists: [KeywordContext: [String]]) {
-        startBits = [UInt64](repeating: 0, count: 1024)
-        byFirst = [:]
-        for (context, words) in lists {
-            for word in words {
-                let scalars = word.unicodeScalars.map { ShadowText.fold($0.value) }.filter { $0 != ShadowText.removed }
-                guard let first = scalars.first else { continue }
-                let ascii = scalars.allSatisfy { $0 < 0x80 }
-                byFirst[first, default: []].append(Keyword(scalars: scalars, context: context, needsWordBoundary: ascii))
-                if first < 65536 { startBits[Int(first >> 6)] |= 1 << UInt64(first & 63) }
-            }
-        }
-        // Longest first, so "银行卡号" wins over "银行卡" at the same position.
-        for key in byFirst.keys { byFirst[key]!.sort { $0.scalars.count > $1.scalars.count } }
+    /// One keyword: where its scalars sit in `pool`, and what it means.
+    struct Entry: Sendable {
+        var offset: Int32
+        var length: Int32
+        var context: KeywordContext
+        /// ASCII keywords must start and end at a word boundary ("EXP" must not match "EXPRESS").
+        var needsWordBoundary: Bool
     }
 
-    /// All keyword hits in `text`, in order of position. Overlapping hits of different contexts are
-    /// all reported (卡号 is both a card-key and an account keyword).
+    /// Flat storage, so the scan touches no reference-counted element.
+    private let pool: [UInt32]
+    private let entries: [Entry]
+    /// For each bucket: the range of `entries` (longest keyword first).
+    private let buckets: [Range<Int32>]
+    /// Bucket index by first scalar: ASCII directly, others through a dictionary built once.
+    private let asciiBucket: [Int32]
+    /// Open-addressing table for non-ASCII first scalars: (scalar, bucket) pairs, `mask + 1` slots.
+    private let otherKeys: [UInt32]
+    private let otherValues: [Int32]
+    private let otherMask: Int
+    /// 65536 bits: can this BMP scalar start a keyword?
+    private let startBits: [UInt64]
+    /// The longest keyword, in scalars.
+    let maxLength: Int
+
+    init(lists: [KeywordContext: [String]]) {
+        var byFirst: [UInt32: [(scalars: [UInt32], context: KeywordContext, ascii: Bool)]] = [:]
+        // Deterministic order (dictionary order is random per process).
+        for context in KeywordContext.allCases {
+            for word in lists[context] ?? [] {
+                let scalars = word.unicodeScalars.map { ShadowText.fold($0.value) }.filter { $0 != ShadowText.removed }
+                guard let first = scalars.first else { continue }
+                byFirst[first, default: []].append((scalars, context, scalars.allSatisfy { $0 < 0x80 }))
+            }
+        }
+        var pool: [UInt32] = [], entries: [Entry] = [], buckets: [Range<Int32>] = []
+        var asciiBucket = [Int32](repeating: -1, count: 128)
+        var otherBucket: [UInt32: Int32] = [:]
+        var startBits = [UInt64](repeating: 0, count: 1024)
+        for first in byFirst.keys.sorted() {
+            // Longest first, so "银行卡号" wins over "银行卡" at the same position.
+            let words = byFirst[first]!.sorted { ($0.scalars.count, $0.context.rawValue) > ($1.scalars.count, $1.context.rawValue) }
+            let begin = Int32(entries.count)
+            for w in words {
+                entries.append(Entry(offset: Int32(pool.count), length: Int32(w.scalars.count), context: w.context,
+                                     needsWordBoundary: w.ascii))
+                pool.append(contentsOf: w.scalars)
+            }
+            let bucket = Int32(buckets.count)
+            buckets.append(begin..<Int32(entries.count))
+            if first < 128 { asciiBucket[Int(first)] = bucket } else { otherBucket[first] = bucket }
+            if first < 65536 { startBits[Int(first >> 6)] |= 1 << UInt64(first & 63) }
+        }
+        self.pool = pool
+        self.entries = entries
+        self.buckets = buckets
+        self.asciiBucket = asciiBucket
+        var size = 16
+        while size < otherBucket.count * 4 { size <<= 1 }
+        var keys = [UInt32](repeating: 0, count: size), values = [Int32](repeating: -1, count: size)
+        for (scalar, bucket) in otherBucket {
+            var slot = KeywordMatcher.slot(scalar, mask: size - 1)
+            while values[slot] >= 0 { slot = (slot + 1) & (size - 1) }
+            keys[slot] = scalar
+            values[slot] = bucket
+        }
+        self.otherKeys = keys
+        self.otherValues = values
+        self.otherMask = size - 1
+        self.startBits = startBits
+        self.maxLength = entries.map { Int($0.length) }.max() ?? 0
+    }
+
+    @inline(__always) static func slot(_ scalar: UInt32, mask: Int) -> Int {
+        Int(truncatingIfNeeded: (scalar &* 0x9E37_79B1) >> 16) & mask
+    }
+
+    @inline(__always) func otherBucket(_ scalar: UInt32) -> Int32 {
+        var slot = KeywordMatcher.slot(scalar, mask: otherMask)
+        while true {
+            let value = otherValues[slot]
+            if value < 0 { return -1 }
+            if otherKeys[slot] == scalar { return value }
+            slot = (slot + 1) & otherMask
+        }
+    }
+
+    /// All keyword hits in `text`, in order of position. At one position the longest keyword wins;
+    /// other contexts of the same length are reported too (PIN is both a PIN and a key keyword).
     func hits(in text: [UInt32]) -> [Hit] {
         var result: [Hit] = []
         let n = text.count
-        var i = 0
-        while i < n {
-            let c = text[i]
-            if c < 65536, (startBits[Int(c >> 6)] >> UInt64(c & 63)) & 1 == 1, let candidates = byFirst[c] {
-                var matchedLength = 0
-                for keyword in candidates {
-                    let k = keyword.scalars
-                    guard i + k.count <= n else { continue }
-                    if matchedLength > k.count { break }
-                    var j = 1
-                    while j < k.count && text[i + j] == k[j] { j += 1 }
-                    guard j == k.count else { continue }
-                    if keyword.needsWordBoundary {
-                        if i > 0 && CharClass.isLetter(text[i - 1]) { continue }
-                        if i + k.count < n && CharClass.isLetter(text[i + k.count]) && CharClass.isLetter(k[k.count - 1]) { continue }
+        text.withUnsafeBufferPointer { t in
+            pool.withUnsafeBufferPointer { pool in
+                entries.withUnsafeBufferPointer { entries in
+                    startBits.withUnsafeBufferPointer { bits in
+                        var i = 0
+                        while i < n {
+                            let c = t[i]
+                            guard c < 65536, (bits[Int(c >> 6)] >> UInt64(c & 63)) & 1 == 1 else { i += 1; continue }
+                            // ASCII keywords start at a word boundary: skip letters inside words.
+                            if c < 128, i > 0, CharClass.isLetter(c), CharClass.isLetter(t[i - 1]) { i += 1; continue }
+                            let bucket = c < 128 ? asciiBucket[Int(c)] : otherBucket(c)
+                            guard bucket >= 0 else { i += 1; continue }
+                            var matched = 0
+                            for e in buckets[Int(bucket)] {
+                                let entry = entries[Int(e)]
+                                let k = Int(entry.length)
+                                if matched > k { break }
+                                guard i + k <= n else { continue }
+                                let o = Int(entry.offset)
+                                var j = 1
+                                while j < k && t[i + j] == pool[o + j] { j += 1 }
+                                guard j == k else { continue }
+                                if entry.needsWordBoundary, i + k < n, CharClass.isLetter(t[i + k]),
+                                   CharClass.isLetter(pool[o + k - 1]) { continue }
+                                result.append(Hit(context: entry.context, start: i, end: i + k))
+                                matched = k
+                            }
+                            i += 1
+                        }
                     }
-                    result.append(Hit(context: keyword.context, start: i, end: i + k.count))
-                    matchedLength = k.count
                 }
             }
-            i += 1
         }
         return result
     }

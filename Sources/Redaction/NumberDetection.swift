@@ -26,17 +26,25 @@ extension Scanner {
         var firstChunk = true
         var newTail = SessionTail()
         while i < n {
-            guard CharClass.isDigit(t[i]) else { i += 1; continue }
+            guard CharClass.isAnyDigit(t[i]) else { i += 1; continue }
             groups.removeAll(keepingCapacity: true)
             digits.removeAll(keepingCapacity: true)
             while true {
                 let gs = i
                 let ds = digits.count
-                while i < n, CharClass.isDigit(t[i]) { digits.append(UInt8(t[i] - 0x30)); i += 1 }
+                // Each Chinese numeral is a group of its own (a soft boundary), so a number can
+                // end before a word like 一张 or 一个 that follows it: "5678一张".
+                if CharClass.isChineseDigit(t[i]) {
+                    digits.append(CharClass.digitValue(t[i])); i += 1
+                } else {
+                    while i < n, CharClass.isDigit(t[i]) { digits.append(UInt8(t[i] - 0x30)); i += 1 }
+                }
                 groups.append(Group(start: gs, end: i, digitStart: ds))
+                guard groups.count < 48 else { break }
+                if i < n, CharClass.isAnyDigit(t[i]) { continue }
                 var j = i
                 while j < n, j - i < 3, CharClass.isSeparator(t[j]) || t[j] == 0x28 || t[j] == 0x29 { j += 1 }
-                if j > i, j < n, CharClass.isDigit(t[j]), groups.count < 24 { i = j } else { break }
+                if j > i, j < n, CharClass.isAnyDigit(t[j]) { i = j } else { break }
             }
             // Digits glued to one or two letters belong to an alphanumeric code (SF1234…, A1B2):
             // leave that group to the key detectors.
@@ -107,12 +115,24 @@ extension Scanner {
         var consumed = 0
         let g = groups.count
         outer: while gi < g {
-            var gj = min(g - 1, gi + 9)
+            // The longest span that can still be a number (≤ 32 digits), however many groups.
+            var gj = gi
+            while gj + 1 < g, groups[gj + 1].digitStart + groups[gj + 1].count - groups[gi].digitStart <= 32 { gj += 1 }
             while gj >= gi {
                 let d0 = groups[gi].digitStart
                 let d1 = groups[gj].digitStart + groups[gj].count
                 if d1 - d0 <= 32 {
-                    switch evaluate(groups, gi, gj, digits[d0..<d1]) {
+                    var verdict = evaluate(groups, gi, gj, digits[d0..<d1])
+                    // "…5678一张": a single Chinese numeral glued to the end is more likely a word
+                    // (一张, 一个) than a digit; if the number is complete without it, stop before it.
+                    if case .secret(let c) = verdict, gj > gi, isLoneGluedChineseDigit(groups, gj, previous: gj - 1) {
+                        let shorter = groups[gj - 1].digitStart + groups[gj - 1].count
+                        if case .secret(let d) = evaluate(groups, gi, gj - 1, digits[d0..<shorter]), d.type == c.type {
+                            verdict = .secret(d)
+                            gj -= 1
+                        }
+                    }
+                    switch verdict {
                     case .secret(let c):
                         propose(c)
                         gi = gj + 1
@@ -135,6 +155,11 @@ extension Scanner {
 
     func digitValue(_ d: ArraySlice<UInt8>) -> [UInt32] { d.map { UInt32($0) + 0x30 } }
 
+    func isLoneGluedChineseDigit(_ groups: [Group], _ k: Int, previous: Int) -> Bool {
+        groups[k].count == 1 && CharClass.isChineseDigit(text[groups[k].start])
+            && (groups[previous].end == groups[k].start || groups[previous].start == groups[k].end)
+    }
+
     /// Decides what the digits of groups `gi...gj` are.
     func evaluate(_ groups: [Group], _ gi: Int, _ gj: Int, _ d: ArraySlice<UInt8>) -> Verdict {
         let t = text
@@ -148,11 +173,11 @@ extension Scanner {
         }
 
         // The shop's own numbers and toll-free lines are not customer data.
-        if policy.serviceNumbers.contains(Array(d)) { return .notSecret }
+        if policy.serviceNumberLengths.contains(n), policy.serviceNumbers.contains(Array(d)) { return .notSecret }
         if n == 10, (d.starts(with: [4, 0, 0]) || d.starts(with: [8, 0, 0])) { return .notSecret }
 
         // (a) Exact match against issued card keys (digits-only recharge PINs and the like).
-        if let issued, issued.couldContain(length: n), issued.contains(normalised: digitValue(d)) {
+        if issued?.couldContain(length: n) == true, issued!.contains(normalised: digitValue(d)) {
             return candidate(.cardKey, 1.0, "issued-key", Candidate.Priority.issuedKey)
         }
 
@@ -282,13 +307,20 @@ extension Scanner {
             .secret(Candidate(type: type, start: s, end: e, confidence: 0.9, rule: rule,
                               priority: Candidate.Priority.keywordShort, value: digitValue(d)))
         }
-        let groupCount = gj - gi + 1
+        // Groups as typed: soft boundaries between ASCII and Chinese digits do not count.
+        var typed: [(start: Int, end: Int)] = []
+        for k in gi...gj {
+            if let last = typed.last, last.end == groups[k].start { typed[typed.count - 1].end = groups[k].end }
+            else { typed.append((groups[k].start, groups[k].end)) }
+        }
+        let groupCount = typed.count
         if contexts.contains(.expiry) {
             let a = Array(d)
             if groupCount == 2 {
-                let sepIsDateLike = (groups[gi].end..<groups[gj].start).allSatisfy { t[$0] == 0x2F || t[$0] == 0x2D || t[$0] == 0x20 || t[$0] == 0x2E }
-                let mm = groups[gi].count == 2 ? Int(a[0]) * 10 + Int(a[1]) : -1
-                let yyLength = groups[gj].count
+                let sepIsDateLike = (typed[0].end..<typed[1].start).allSatisfy { t[$0] == 0x2F || t[$0] == 0x2D || t[$0] == 0x20 || t[$0] == 0x2E }
+                let firstLength = typed[0].end - typed[0].start
+                let mm = firstLength == 2 ? Int(a[0]) * 10 + Int(a[1]) : -1
+                let yyLength = typed[1].end - typed[1].start
                 if sepIsDateLike, (1...12).contains(mm), yyLength == 2 || yyLength == 4 {
                     return secret(.cardExpiry, "expiry+keyword")
                 }
@@ -316,22 +348,25 @@ extension Scanner {
         var j = e
         while j < t.count, t[j] == 0x20 { j += 1 }
         guard j < t.count else { return false }
-        let units: Set<UInt32> = [0x5143 /*元*/, 0x5757 /*块*/, 0x89D2 /*角*/, 0x7F8E /*美*/, 0x5200 /*刀*/,
+        let units = Scanner.unitScalars
+        if units.contains(t[j]) { return true }
+        // English units and currencies: "25 USD", "3 pcs", "10 days".
+        var word: [UInt32] = []
+        while j < t.count, CharClass.isLetter(t[j]), word.count < 8 { word.append(t[j]); j += 1 }
+        return !word.isEmpty && Scanner.unitWords.contains(word)
+    }
+
+    static let unitScalars: Set<UInt32> = [0x5143 /*元*/, 0x5757 /*块*/, 0x89D2 /*角*/, 0x7F8E /*美*/, 0x5200 /*刀*/,
                                   0x25 /*%*/, 0x4E2A /*个*/, 0x5F20 /*张*/, 0x6B21 /*次*/, 0x5929 /*天*/,
                                   0x53F7 /*号*/, 0x6708 /*月*/, 0x5E74 /*年*/, 0x65E5 /*日*/, 0x70B9 /*点*/,
                                   0x79D2 /*秒*/, 0x500D /*倍*/, 0x6298 /*折*/, 0x5C0F /*小*/, 0x5206 /*分*/,
                                   0x4EBA /*人*/, 0x4EF6 /*件*/, 0x6761 /*条*/, 0x9875 /*页*/, 0x5468 /*周*/,
                                   0x4F4D /*位*/, 0x7B14 /*笔*/, 0x5355 /*单*/, 0x6B3E /*款*/, 0x4EFD /*份*/]
-        if units.contains(t[j]) { return true }
-        // English units and currencies: "25 USD", "3 pcs", "10 days".
-        var word: [UInt32] = []
-        while j < t.count, CharClass.isLetter(t[j]), word.count < 8 { word.append(t[j]); j += 1 }
-        let englishUnits: Set<[UInt32]> = Set(["USD", "RMB", "CNY", "HKD", "EUR", "GBP", "PCS", "PC", "DAYS", "DAY",
+
+    static let unitWords: Set<[UInt32]> = Set(["USD", "RMB", "CNY", "HKD", "EUR", "GBP", "PCS", "PC", "DAYS", "DAY",
                                                "HOURS", "HOUR", "MINS", "MIN", "MINUTES", "YUAN", "DOLLARS", "BUCKS",
                                                "TIMES", "CARDS", "CODES", "KEYS", "MONTHS", "YEARS", "GB", "MB", "K"]
-            .map { Array($0.unicodeScalars.map(\.value)) })
-        return !word.isEmpty && englishUnits.contains(word)
-    }
+        .map { Array($0.unicodeScalars.map(\.value)) })
 
     /// A number split across messages: the tail of earlier messages plus this message's
     /// leading groups. Only this message's digits can be masked; the finding says so.

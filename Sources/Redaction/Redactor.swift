@@ -53,49 +53,54 @@ public struct Redactor: Sendable {
     public func redact(_ text: String, tail: inout SessionTail) -> RedactionResult {
         var scanner = Scanner(policy: compiled, issued: issuedKeys, shadow: ShadowText(text))
         tail = scanner.run(tail: tail)
-        let accepted = resolve(scanner.candidates, protected: scanner.protected)
+        let accepted = resolve(scanner.candidates, protected: scanner.protected, length: scanner.text.count)
         if accepted.isEmpty { return RedactionResult(text: text, findings: []) }
         return render(text: text, shadow: scanner.shadow, accepted: accepted)
     }
 
     /// Keeps the strongest non-overlapping candidates; drops candidates on known non-secrets
     /// (except exact issued-key matches, which are certain).
-    func resolve(_ candidates: [Candidate], protected: [ProtectedSpan]) -> [Candidate] {
+    func resolve(_ candidates: [Candidate], protected: [ProtectedSpan], length: Int) -> [Candidate] {
         guard !candidates.isEmpty else { return [] }
         let ordered = candidates.sorted {
             ($0.priority, $0.end - $0.start, -$0.start) > ($1.priority, $1.end - $1.start, -$1.start)
         }
+        // Occupancy maps over the shadow text keep this linear in the message length.
+        var isProtected = [Bool](repeating: false, count: protected.isEmpty ? 0 : length)
+        for p in protected { for k in p.start..<p.end { isProtected[k] = true } }
+        var taken = [Bool](repeating: false, count: length)
         var accepted: [Candidate] = []
         for c in ordered {
             // Known non-secrets (order numbers, the shop's hotline) silence heuristics, but never an
             // exact issued-key match or a checksum-validated card, ID or IBAN.
-            if c.priority < Candidate.Priority.paymentCard,
-               protected.contains(where: { $0.start < c.end && c.start < $0.end }) { continue }
-            if accepted.contains(where: { $0.start < c.end && c.start < $0.end }) { continue }
+            if c.priority < Candidate.Priority.paymentCard, !isProtected.isEmpty,
+               (c.start..<c.end).contains(where: { isProtected[$0] }) { continue }
+            if (c.start..<c.end).contains(where: { taken[$0] }) { continue }
+            for k in c.start..<c.end { taken[k] = true }
             accepted.append(c)
         }
         return accepted.sorted { $0.start < $1.start }
     }
 
     func render(text: String, shadow: ShadowText, accepted: [Candidate]) -> RedactionResult {
-        var out = String.UnicodeScalarView()
+        var out: [UInt8] = []
+        out.reserveCapacity(shadow.bytes.count + 16 * accepted.count)
         var findings: [Finding] = []
         findings.reserveCapacity(accepted.count)
-        var cursor = 0
-        let original = shadow.original
+        var cursor = 0  // original scalar index
         for c in accepted {
             let start = Int(shadow.origin[c.start])
             let end = Int(shadow.origin[c.end - 1]) + 1
-            out.append(contentsOf: original[cursor..<start])
+            out.append(contentsOf: shadow.bytes[Int(shadow.scalarStart[cursor])..<Int(shadow.scalarStart[start])])
             let rule = policy.rule(for: c.type)
-            out.append(contentsOf: placeholder(for: c, rule: rule).unicodeScalars)
+            out.append(contentsOf: placeholder(for: c, rule: rule).utf8)
             cursor = end
             findings.append(Finding(type: c.type, start: start, end: end, confidence: c.confidence,
                                     action: rule.action, rule: c.rule,
                                     continuesPreviousMessage: c.continuesPreviousMessage))
         }
-        out.append(contentsOf: original[cursor...])
-        return RedactionResult(text: String(out), findings: findings)
+        out.append(contentsOf: shadow.bytes[Int(shadow.scalarStart[cursor])...])
+        return RedactionResult(text: String(decoding: out, as: UTF8.self), findings: findings)
     }
 
     func placeholder(for c: Candidate, rule: RedactionPolicy.Rule) -> String {
@@ -149,26 +154,38 @@ public struct SessionTail: Sendable, Hashable {
 
 /// The card keys a shop has issued, held only as keyed hashes: look-ups are `O(1)` per candidate
 /// and the set never holds a key in clear.
-public struct IssuedKeySet: Sendable {
+///
+/// Two layers: a 64-bit SipHash under this process's random seed (Swift's `Hasher`) rejects
+/// almost every candidate in nanoseconds; a hit is confirmed with the caller's keyed hash
+/// (keyed BLAKE2b in KamiRelay), so a prefilter collision can never mask the wrong thing.
+/// Immutable once built; share one per tenant.
+public final class IssuedKeySet: Sendable {
     let hasher: any KeyedHasher
-    var digests: Set<[UInt8]> = []
-    /// Normalised lengths present, so most candidates are rejected without hashing.
-    var lengths: Set<Int> = []
+    let digests: Set<[UInt8]>
+    let prefilter: Set<Int>
+    /// Bit k set: some key has normalised length k (1...63). Longer keys set bit 0.
+    let lengthMask: UInt64
+    /// Some key has no digit, so plain words must be looked up too.
+    let hasLettersOnlyKeys: Bool
 
     /// - Parameters:
     ///   - keys: issued card keys in any typed form (case, dashes and spaces are ignored).
     ///   - hasher: the keyed hash (e.g. keyed BLAKE2b under a per-tenant purpose key).
     public init<S: Sequence>(keys: S, hasher: any KeyedHasher) where S.Element == String {
         self.hasher = hasher
-        for key in keys { insert(key) }
-    }
-
-    /// Adds one issued key.
-    public mutating func insert(_ key: String) {
-        let normalised = IssuedKeySet.normalise(key)
-        guard normalised.count >= 4 else { return }
-        digests.insert(hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }))
-        lengths.insert(normalised.count)
+        var digests: Set<[UInt8]> = [], prefilter: Set<Int> = [], mask: UInt64 = 0, lettersOnly = false
+        for key in keys {
+            let normalised = IssuedKeySet.normalise(key)
+            guard normalised.count >= 4 else { continue }
+            digests.insert(hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }))
+            prefilter.insert(IssuedKeySet.quickHash(normalised))
+            mask |= normalised.count < 64 ? 1 << UInt64(normalised.count) : 1
+            if !normalised.contains(where: CharClass.isDigit) { lettersOnly = true }
+        }
+        self.hasLettersOnlyKeys = lettersOnly
+        self.digests = digests
+        self.prefilter = prefilter
+        self.lengthMask = mask
     }
 
     /// Number of distinct keys held.
@@ -176,13 +193,26 @@ public struct IssuedKeySet: Sendable {
 
     /// Letters and digits only, upper-case, obfuscations folded — as the scanner sees them.
     static func normalise(_ key: String) -> [UInt32] {
-        key.unicodeScalars.map { ShadowText.fold($0.value) }.filter { CharClass.isAlnum($0) }
+        key.unicodeScalars.map { ShadowText.fold($0.value) }.compactMap { v -> UInt32? in
+            if CharClass.isAlnum(v) { return v }
+            if CharClass.isChineseDigit(v) { return v - ShadowText.cnDigitBase + 0x30 }
+            return nil
+        }
     }
 
-    func couldContain(length: Int) -> Bool { lengths.contains(length) }
+    static func quickHash(_ normalised: [UInt32]) -> Int {
+        var h = Hasher()
+        normalised.withUnsafeBytes { h.combine(bytes: $0) }
+        return h.finalize()
+    }
+
+    @inline(__always) func couldContain(length: Int) -> Bool {
+        length < 64 ? (lengthMask >> UInt64(length)) & 1 == 1 : lengthMask & 1 == 1
+    }
 
     func contains(normalised: [UInt32]) -> Bool {
-        digests.contains(hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }))
+        guard prefilter.contains(IssuedKeySet.quickHash(normalised)) else { return false }
+        return digests.contains(hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }))
     }
 }
 

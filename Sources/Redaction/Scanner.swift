@@ -7,8 +7,11 @@ struct Scanner {
     let policy: CompiledPolicy
     let issued: IssuedKeySet?
     let shadow: ShadowText
-    var text: [UInt32] { shadow.scalars }
+    /// The shadow scalars (stored, not computed, so hot loops do not retain the array per access).
+    let text: [UInt32]
     var hits: [KeywordMatcher.Hit] = []
+    /// End positions of card-key keyword hits (卡密, key, 卡号, 密码 …), for a cheap "keyword just before?" test.
+    var keyKeywordEnds: [Int] = []
     var candidates: [Candidate] = []
     var protected: [ProtectedSpan] = []
     /// Spans of URLs (shape and entropy rules stay quiet inside them).
@@ -22,6 +25,7 @@ struct Scanner {
         self.policy = policy
         self.issued = issued
         self.shadow = shadow
+        self.text = shadow.scalars
     }
 
     // MARK: - Keyword context
@@ -30,7 +34,9 @@ struct Scanner {
     /// window after `end`.
     func near(_ context: KeywordContext, _ start: Int, _ end: Int,
               before: Int = Scanner.before, after: Int = Scanner.after) -> Bool {
-        for h in hits where h.context == context {
+        for k in hitIndices(from: start - before - maxKeywordLength, through: end + after) {
+            let h = hits[k]
+            guard h.context == context else { continue }
             if h.end <= start && start - h.end <= before { return true }
             if h.start >= end && h.start - end <= after { return true }
             if h.start < end && h.end > start { return false }
@@ -40,27 +46,60 @@ struct Scanner {
 
     /// The contexts of the nearest keyword (before the span preferred; after only when nothing
     /// relevant stands before). All contexts of hits at that nearest position are returned.
-    func nearestContexts(_ start: Int, _ end: Int, among wanted: Set<KeywordContext>,
-                         before: Int = Scanner.before, after: Int = Scanner.after) -> Set<KeywordContext> {
+    func nearestContexts(_ start: Int, _ end: Int, among wanted: ContextSet,
+                         before: Int = Scanner.before, after: Int = Scanner.after) -> ContextSet {
         var bestBefore = Int.max
-        var result: Set<KeywordContext> = []
-        for h in hits where wanted.contains(h.context) && h.end <= start && start - h.end <= before {
+        var result: ContextSet = []
+        let window = hitIndices(from: start - before - maxKeywordLength, through: end + after)
+        for h in hits[window] where wanted.contains(ContextSet(h.context)) && h.end <= start && start - h.end <= before {
             let d = start - h.end
-            if d < bestBefore { bestBefore = d; result = [h.context] }
-            else if d == bestBefore { result.insert(h.context) }
+            if d < bestBefore { bestBefore = d; result = ContextSet(h.context) }
+            else if d == bestBefore { result.insert(ContextSet(h.context)) }
         }
-        if !result.isEmpty { return result }
+        if !result.isEmpty || after <= 0 { return result }
         var bestAfter = Int.max
-        for h in hits where wanted.contains(h.context) && h.start >= end && h.start - end <= after {
+        for h in hits[window] where wanted.contains(ContextSet(h.context)) && h.start >= end && h.start - end <= after {
             let d = h.start - end
-            if d < bestAfter { bestAfter = d; result = [h.context] }
-            else if d == bestAfter { result.insert(h.context) }
+            if d < bestAfter { bestAfter = d; result = ContextSet(h.context) }
+            else if d == bestAfter { result.insert(ContextSet(h.context)) }
         }
         return result
     }
 
+    /// Keywords are at most this long (scalars): bounds the window searched for hits.
+    var maxKeywordLength: Int { policy.keywords.maxLength }
+
+    /// Indices of the hits whose start lies in `lo...hi`: a binary search, since hits are in
+    /// order of start and a very long message can hold thousands of them.
+    func hitIndices(from lo: Int, through hi: Int) -> Range<Int> {
+        var a = 0, b = hits.count
+        while a < b {
+            let m = (a + b) / 2
+            if hits[m].start < lo { a = m + 1 } else { b = m }
+        }
+        var c = a
+        while c < hits.count, hits[c].start <= hi { c += 1 }
+        return a..<c
+    }
+
+    /// Whether a card-key keyword ends within `distance` before `position`.
+    func keyKeywordEnds(before position: Int, within distance: Int) -> Bool {
+        var a = 0, b = keyKeywordEnds.count
+        while a < b {
+            let m = (a + b) / 2
+            if keyKeywordEnds[m] < position - distance { a = m + 1 } else { b = m }
+        }
+        return a < keyKeywordEnds.count && keyKeywordEnds[a] <= position
+    }
+
     func inURL(_ start: Int, _ end: Int) -> Bool {
-        urls.contains { $0.lowerBound <= start && end <= $0.upperBound }
+        // URLs are disjoint and in order: find the last one starting at or before `start`.
+        var a = 0, b = urls.count
+        while a < b {
+            let m = (a + b) / 2
+            if urls[m].lowerBound <= start { a = m + 1 } else { b = m }
+        }
+        return a > 0 && end <= urls[a - 1].upperBound
     }
 
     mutating func propose(_ c: Candidate) {
@@ -72,33 +111,67 @@ struct Scanner {
 
     mutating func run(tail: SessionTail) -> SessionTail {
         let t = text
-        var hasDigit = false, hasAt = false, letters = 0
+        var hasASCIIDigit = false, hasAt = false, letters = 0
+        // The longest run of digits, letting single separators through ("138 1234"): Chinese text
+        // is full of lone numerals (一张, 一直) that can never make a number on their own.
+        var digitRun = 0, longestDigitRun = 0, lastWasSeparator = false
         for v in t {
-            if CharClass.isDigit(v) { hasDigit = true } else if v == 0x40 { hasAt = true }
-            else if CharClass.isLetter(v) { letters += 1 }
+            if CharClass.isAnyDigit(v) {
+                if CharClass.isDigit(v) { hasASCIIDigit = true }
+                digitRun += 1
+                lastWasSeparator = false
+                if digitRun > longestDigitRun { longestDigitRun = digitRun }
+                continue
+            }
+            if CharClass.isSeparator(v), !lastWasSeparator, digitRun > 0 { lastWasSeparator = true; continue }
+            digitRun = 0
+            lastWasSeparator = false
+            if v == 0x40 { hasAt = true } else if CharClass.isLetter(v) { letters += 1 }
         }
-        // Fast path: no digits, no '@' and too few letters for any key.
+        let hasDigit = longestDigitRun >= 3 || (longestDigitRun > 0 && !tail.isEmpty)
+        // Fast path: no number, no '@' and too few letters for any key.
         if !hasDigit && !hasAt && letters < 6 { return SessionTail() }
         hits = policy.keywords.hits(in: t)
+        for h in hits where h.context == .cardKey || h.context == .cardKeyOrAccount || h.context == .pin {
+            keyKeywordEnds.append(h.end)
+        }
+        keyKeywordEnds.sort()
         findURLs()
         if hasAt { findEmails() }
         var newTail = SessionTail()
         if hasDigit { newTail = scanNumbers(tail: tail) }
-        scanKeyChains()
+        if mayHoldKey(hasDigit: hasASCIIDigit) { scanKeyChains() }
         return newTail
+    }
+
+    /// Whether the key detectors can find anything: a token with a digit, a dashed group, an
+    /// upper-case word of 4+ letters, a card-key keyword, or shop formats that could match plain
+    /// words. Most chat — lower-case prose — skips the key scan entirely.
+    func mayHoldKey(hasDigit: Bool) -> Bool {
+        if hasDigit || !keyKeywordEnds.isEmpty || !policy.cardKeyFormats.isEmpty { return true }
+        if let issued, issued.hasLettersOnlyKeys { return true }
+        let t = text
+        var run = 0
+        for k in t.indices {
+            if CharClass.isLetter(t[k]), !shadow.originalIsLowercaseASCII(k) {
+                run += 1
+                if run >= 4 { return true }
+            } else {
+                if t[k] == 0x2D, run > 0 { return true }
+                run = 0
+            }
+        }
+        return false
     }
 
     mutating func findURLs() {
         let t = text
         let n = t.count
         var i = 0
-        let http: [UInt32] = Array("HTTP".unicodeScalars.map(\.value))
-        let www: [UInt32] = Array("WWW.".unicodeScalars.map(\.value))
-        while i < n {
-            var isURL = false
-            if t[i] == 0x48, i + 4 <= n, Array(t[i..<i + 4]) == http { isURL = true }
-            if t[i] == 0x57, i + 4 <= n, Array(t[i..<i + 4]) == www { isURL = true }
-            if isURL {
+        while i + 4 <= n {
+            let http = t[i] == 0x48 && t[i + 1] == 0x54 && t[i + 2] == 0x54 && t[i + 3] == 0x50
+            let www = t[i] == 0x57 && t[i + 1] == 0x57 && t[i + 2] == 0x57 && t[i + 3] == 0x2E
+            if http || www {
                 var j = i
                 while j < n, t[j] > 0x20, t[j] < 0x7F { j += 1 }
                 urls.append(i..<j)

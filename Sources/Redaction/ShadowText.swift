@@ -5,8 +5,10 @@ import Foundation
 /// The shadow undoes the usual obfuscations so that one scanner sees one form:
 /// - compatibility forms fold to ASCII (full-width `１２３`, `＠`, `．`, mathematical and enclosed
 ///   alphanumerics — the NFKC mappings that matter for secrets),
-/// - any Unicode decimal digit and the Chinese numerals 〇零一二三四五六七八九幺两壹贰叁肆伍陆柒捌玖
-///   become ASCII digits,
+/// - any Unicode decimal digit becomes an ASCII digit; the Chinese numerals
+///   〇零一二三四五六七八九幺两壹贰叁肆伍陆柒捌玖 become *Chinese digits* (``cnDigitBase`` + value):
+///   digits to the number detectors, but not to e-mail and key detectors, and a soft boundary
+///   inside a number so that "…5678一张" can end before the 一,
 /// - ASCII letters are upper-cased,
 /// - zero-width, bidi-control and other format characters disappear.
 ///
@@ -14,53 +16,128 @@ import Foundation
 /// shadow masks exactly the original characters (including any zero-width characters inside).
 struct ShadowText {
     /// Normalised scalar values.
-    var scalars: [UInt32] = []
+    var scalars: [UInt32]
     /// For each shadow scalar, the index of its original scalar.
-    var origin: [Int32] = []
-    /// The original scalars (needed to rebuild the output).
-    var original: [Unicode.Scalar] = []
+    var origin: [Int32]
+    /// The original message as UTF-8.
+    var bytes: [UInt8]
+    /// Byte offset of each original scalar, plus the total length at the end.
+    var scalarStart: [Int32]
+
+    /// Number of Unicode scalars in the original.
+    var originalCount: Int { scalarStart.count - 1 }
 
     init(_ text: String) {
-        original.reserveCapacity(text.utf8.count)
-        scalars.reserveCapacity(text.utf8.count)
-        origin.reserveCapacity(text.utf8.count)
-        var index: Int32 = 0
-        for s in text.unicodeScalars {
-            original.append(s)
-            let folded = ShadowText.fold(s.value)
-            if folded != ShadowText.removed {
-                scalars.append(folded)
-                origin.append(index)
+        var text = text
+        let bytes = text.withUTF8 { Array($0) }
+        let n = bytes.count
+        var shadowCount = 0
+        var originalCount = 0
+        var origin: [Int32] = []
+        var starts: [Int32] = []
+        // One pass fills all three arrays through raw pointers: this loop runs once per byte of
+        // every message, so it avoids per-append uniqueness checks.
+        let scalars = [UInt32](unsafeUninitializedCapacity: n) { scalarBuffer, scalarsInitialised in
+            origin = [Int32](unsafeUninitializedCapacity: n) { originBuffer, originInitialised in
+                starts = [Int32](unsafeUninitializedCapacity: n + 1) { startBuffer, startsInitialised in
+                    bytes.withUnsafeBufferPointer { b in
+                      ShadowText.numeralBits.withUnsafeBufferPointer { numerals in
+                        var i = 0
+                        var index: Int32 = 0
+                        var out = 0
+                        // Swift strings are valid UTF-8, so decoding needs no error paths.
+                        while i < n {
+                            startBuffer[Int(index)] = Int32(i)
+                            let b0 = UInt32(b[i])
+                            var v: UInt32
+                            if b0 < 0x80 { v = b0; i += 1 }
+                            else if b0 < 0xE0 { v = (b0 & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F); i += 2 }
+                            else if b0 < 0xF0 {
+                                v = (b0 & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F); i += 3
+                            } else {
+                                v = (b0 & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6
+                                    | UInt32(b[i + 3] & 0x3F)
+                                i += 4
+                            }
+                            let folded = ShadowText.fold(v, numerals: numerals)
+                            if folded != ShadowText.removed {
+                                scalarBuffer[out] = folded
+                                originBuffer[out] = index
+                                out += 1
+                            }
+                            index += 1
+                        }
+                        startBuffer[Int(index)] = Int32(n)
+                        shadowCount = out
+                        originalCount = Int(index)
+                      }
+                    }
+                    startsInitialised = originalCount + 1
+                }
+                originInitialised = shadowCount
             }
-            index += 1
+            scalarsInitialised = shadowCount
         }
+        self.scalars = scalars
+        self.origin = origin
+        self.scalarStart = starts
+        self.bytes = bytes
+    }
+
+    /// Whether the original character behind shadow position `k` was a lower-case ASCII letter.
+    func originalIsLowercaseASCII(_ k: Int) -> Bool {
+        let b = bytes[Int(scalarStart[Int(origin[k])])]
+        return b >= 0x61 && b <= 0x7A
     }
 
     static let removed: UInt32 = 0xFFFF_FFFF
 
     /// The shadow form of one scalar (or `removed`).
-    @inline(__always)
     static func fold(_ v: UInt32) -> UInt32 {
+        numeralBits.withUnsafeBufferPointer { fold(v, numerals: $0) }
+    }
+
+    /// The hot-loop form: the caller holds the numeral bitmap.
+    @inline(__always)
+    static func fold(_ v: UInt32, numerals: UnsafeBufferPointer<UInt64>) -> UInt32 {
         if v < 0x80 {
             return (v >= 0x61 && v <= 0x7A) ? v - 0x20 : v
         }
-        if v >= 0x4E00 && v <= 0x9FFF { return chineseNumeral(v) ?? v }
+        if v >= 0x4E00 && v <= 0x9FFF {
+            // One bit test rejects all but the 21 ideographs that are numerals.
+            let k = Int(v - 0x4E00)
+            guard (numerals[k >> 6] >> UInt64(k & 63)) & 1 == 1 else { return v }
+            return chineseNumeral(v) ?? v
+        }
         return foldRare(v)
     }
+
+    /// Bit k set: U+4E00+k is a Chinese numeral.
+    static let numeralBits: [UInt64] = {
+        var bits = [UInt64](repeating: 0, count: (0x9FFF - 0x4E00) / 64 + 1)
+        for v in UInt32(0x4E00)...0x9FFF where chineseNumeral(v) != nil {
+            let k = Int(v - 0x4E00)
+            bits[k >> 6] |= 1 << UInt64(k & 63)
+        }
+        return bits
+    }()
+
+    /// Chinese digits live above the Unicode range so no real scalar collides with them.
+    static let cnDigitBase: UInt32 = 0x110000
 
     @inline(__always)
     static func chineseNumeral(_ v: UInt32) -> UInt32? {
         switch v {
-        case 0x96F6 /*零*/: return 0x30
-        case 0x4E00 /*一*/, 0x5E7A /*幺*/, 0x58F9 /*壹*/: return 0x31
-        case 0x4E8C /*二*/, 0x4E24 /*两*/, 0x8D30 /*贰*/: return 0x32
-        case 0x4E09 /*三*/, 0x53C1 /*叁*/: return 0x33
-        case 0x56DB /*四*/, 0x8086 /*肆*/: return 0x34
-        case 0x4E94 /*五*/, 0x4F0D /*伍*/: return 0x35
-        case 0x516D /*六*/, 0x9646 /*陆*/: return 0x36
-        case 0x4E03 /*七*/, 0x67D2 /*柒*/: return 0x37
-        case 0x516B /*八*/, 0x634C /*捌*/: return 0x38
-        case 0x4E5D /*九*/, 0x7396 /*玖*/: return 0x39
+        case 0x96F6 /*零*/: return cnDigitBase
+        case 0x4E00 /*一*/, 0x5E7A /*幺*/, 0x58F9 /*壹*/: return cnDigitBase + 1
+        case 0x4E8C /*二*/, 0x4E24 /*两*/, 0x8D30 /*贰*/: return cnDigitBase + 2
+        case 0x4E09 /*三*/, 0x53C1 /*叁*/: return cnDigitBase + 3
+        case 0x56DB /*四*/, 0x8086 /*肆*/: return cnDigitBase + 4
+        case 0x4E94 /*五*/, 0x4F0D /*伍*/: return cnDigitBase + 5
+        case 0x516D /*六*/, 0x9646 /*陆*/: return cnDigitBase + 6
+        case 0x4E03 /*七*/, 0x67D2 /*柒*/: return cnDigitBase + 7
+        case 0x516B /*八*/, 0x634C /*捌*/: return cnDigitBase + 8
+        case 0x4E5D /*九*/, 0x7396 /*玖*/: return cnDigitBase + 9
         default: return nil
         }
     }
@@ -74,14 +151,16 @@ struct ShadowText {
              0x200B...0x200F, 0x202A...0x202E, 0x2060...0x206F, 0x20E3, 0xFE00...0xFE0F,
              0xFEFF, 0x3164, 0xFFA0, 0xE0000...0xE007F:
             return removed
-        case 0x3007 /*〇*/: return 0x30
+        case 0x3007 /*〇*/: return cnDigitBase
         case 0x3000, 0x00A0, 0x2000...0x200A, 0x202F, 0x205F: return 0x20  // spaces
         case 0x2010...0x2015, 0x2212, 0x30FC: return 0x2D  // dashes, minus, long vowel mark
         case 0x30FB, 0x2022, 0x2027: return 0xB7  // middle dots
         case 0xFF01...0xFF5E:  // full-width ASCII
             let a = v - 0xFEE0
             return (a >= 0x61 && a <= 0x7A) ? a - 0x20 : a
-        case 0x1F000...0x1FFFF: return v  // emoji: leave alone, fast
+        case 0x1F000...0x1FFFF, 0x3001...0x3006, 0x3008...0x303F, 0xFF5F...0xFFEF, 0x2016...0x2021,
+             0x2023...0x2026, 0x2030...0x205E:
+            return v  // emoji, CJK and general punctuation: nothing to fold, skip the property look-up
         default: break
         }
         guard let scalar = Unicode.Scalar(v) else { return v }
@@ -103,7 +182,15 @@ struct ShadowText {
 
 /// Character classes of shadow scalars.
 enum CharClass {
+    /// ASCII digit (after folding: any script's decimal digits).
     @inline(__always) static func isDigit(_ v: UInt32) -> Bool { v &- 0x30 < 10 }
+    /// A Chinese numeral standing for a digit.
+    @inline(__always) static func isChineseDigit(_ v: UInt32) -> Bool { v &- ShadowText.cnDigitBase < 10 }
+    /// Either kind of digit: what number detectors read.
+    @inline(__always) static func isAnyDigit(_ v: UInt32) -> Bool { isDigit(v) || isChineseDigit(v) }
+    @inline(__always) static func digitValue(_ v: UInt32) -> UInt8 {
+        UInt8(truncatingIfNeeded: isDigit(v) ? v - 0x30 : v - ShadowText.cnDigitBase)
+    }
     @inline(__always) static func isLetter(_ v: UInt32) -> Bool { v &- 0x41 < 26 }
     @inline(__always) static func isAlnum(_ v: UInt32) -> Bool { isDigit(v) || isLetter(v) }
     /// Separators customers put inside numbers and keys.

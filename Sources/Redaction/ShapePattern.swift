@@ -27,6 +27,8 @@ public struct ShapePattern: Sendable, Hashable, CustomStringConvertible {
     /// Shortest and longest input (in characters) the pattern can match.
     public let minLength: Int
     public let maxLength: Int
+    /// Shortest match counting letters and digits only (separators excluded).
+    let minAlnumLength: Int
 
     /// An error in a pattern, with the character offset.
     public struct SyntaxError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -132,6 +134,7 @@ public struct ShapePattern: Sendable, Hashable, CustomStringConvertible {
         self.elements = elements
         self.hasSeparators = elements.contains { $0.contains(UInt8(ascii: "-")) && $0.min == $0.max && $0.low == 1 << 45 && $0.high == 0 }
         self.minLength = elements.reduce(0) { $0 + $1.min }
+        self.minAlnumLength = elements.filter { !($0.low == 1 << 45 && $0.high == 0) }.reduce(0) { $0 + $1.min }
         self.maxLength = elements.reduce(0) { $0 + $1.max }
     }
 

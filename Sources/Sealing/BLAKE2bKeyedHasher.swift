@@ -4,8 +4,8 @@ import Redaction
 /// Keyed BLAKE2b (libsodium `crypto_generichash`) as the redactor's ``KeyedHasher``:
 /// blind indexes, card-key hashes and redaction tokens.
 ///
-/// The key lives in libsodium guarded memory (see ``GuardedKey``) and is zeroed when the last
-/// reference goes away.
+/// The key lives in libsodium guarded memory (see ``GuardedKey``), read-only for its lifetime
+/// because it is used on every message, and is zeroed when the last reference goes away.
 public struct BLAKE2bKeyedHasher: KeyedHasher {
     private let key: GuardedKey
     /// Digest length in bytes (16...64).
@@ -15,7 +15,7 @@ public struct BLAKE2bKeyedHasher: KeyedHasher {
     public init(key: [UInt8], outputLength: Int = 16) {
         precondition((16...64).contains(key.count), "BLAKE2b keys are 16...64 bytes")
         precondition((16...64).contains(outputLength), "BLAKE2b outputs are 16...64 bytes")
-        self.key = GuardedKey(copying: key)
+        self.key = GuardedKey(copying: key, access: .readOnly)
         self.outputLength = outputLength
     }
 

@@ -27,10 +27,12 @@ public enum KeyWrap {
 
     /// Unwraps into guarded memory. Throws ``SealingError/keyUnwrapFailed`` for a wrong key, a
     /// wrong AAD or an altered blob.
-    public static func unwrap(_ wrapped: [UInt8], with wrappingKey: GuardedKey, aad: [UInt8]) throws(SealingError) -> GuardedKey {
+    /// - Parameter access: the unwrapped key's protection (``GuardedKey/Access``).
+    public static func unwrap(_ wrapped: [UInt8], with wrappingKey: GuardedKey, aad: [UInt8],
+                              access: GuardedKey.Access = .onDemand) throws(SealingError) -> GuardedKey {
         guard wrapped.count == wrappedLength else { throw .keyUnwrapFailed }
         do {
-            return try GuardedKey(count: 32) { out in
+            return try GuardedKey(count: 32, access: access) { out in
                 let ok = wrappingKey.withUnsafeBytes { w in wrapped.withUnsafeBytes { b in aad.withUnsafeBytes { a in
                     XChaCha20Poly1305.open(key: w, nonce: UnsafeRawBufferPointer(rebasing: b[0..<XChaCha20Poly1305.nonceLength]),
                                            ciphertext: UnsafeRawBufferPointer(rebasing: b[XChaCha20Poly1305.nonceLength...]),

@@ -2,7 +2,9 @@ import Foundation
 import Sealing
 
 /// Unwrapped keys kept in guarded memory for the hot path, so a message write does not unwrap
-/// two keys. Versions and subject keys never change their bytes (rewrap only changes how they
+/// two keys. Subject keys (used on every message) are kept read-only rather than no-access
+/// between uses, like the redactor's hashing keys: two `mprotect` calls per message would cost
+/// more than sealing it. Tenant-key versions and the master key stay no-access between uses. Versions and subject keys never change their bytes (rewrap only changes how they
 /// are wrapped), so cached entries stay valid until a trim destroys a version.
 ///
 /// `@unchecked Sendable` is sound: every stored property is read and written only while

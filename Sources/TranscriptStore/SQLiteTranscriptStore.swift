@@ -122,7 +122,8 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         let version: Int = row["key_version"]
         let wrapped: Data = row["wrapped_key"]
         let vk = try versionKey(db, tenant: tenant, version: version)
-        let key = try KeyWrap.unwrap(Array(wrapped), with: vk, aad: AAD.subjectKey(tenant: tenant, subject: subject, version: version))
+        let key = try KeyWrap.unwrap(Array(wrapped), with: vk, aad: AAD.subjectKey(tenant: tenant, subject: subject, version: version),
+                                     access: .readOnly)
         keys.setSubject(subject, key)
         return key
     }
@@ -219,7 +220,7 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         try db.run(sql: "INSERT INTO subjects(tenant_id, key_version, wrapped_key, created_at) VALUES (?, ?, x'', ?)",
                        arguments: [tenant, version, at.timeIntervalSince1970])
         let id = db.lastInsertedRowID
-        let key = GuardedKey(randomCount: 32)
+        let key = GuardedKey(randomCount: 32, access: .readOnly)
         let wrapped = KeyWrap.wrap(key, with: vk, aad: AAD.subjectKey(tenant: tenant, subject: id, version: version))
         try db.run(sql: "UPDATE subjects SET wrapped_key = ? WHERE id = ?", arguments: [Data(wrapped), id])
         keys.setSubject(id, key)

@@ -12,11 +12,11 @@ import Darwin
 /// `tenants`, `import` and `transcripts`.
 struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: ArgumentHelp(
-        "The transcript database directory (default: $KAMIRELAY_DATA, else ~/.kamirelay/data).", valueName: "dir"))
+        "The transcript database directory (default: $KAMIRELAY_DATA, else ./data).", valueName: "dir"))
     var dataDir: String?
 
     @Option(name: .customLong("keys-dir"), help: ArgumentHelp(
-        "The directory holding the sealed master key (default: $KAMIRELAY_KEYS, else ~/.kamirelay/keys).", valueName: "dir"))
+        "The directory holding the sealed master key (default: $KAMIRELAY_KEYS, else ./keys).", valueName: "dir"))
     var keysDir: String?
 
     @Option(name: .customLong("passphrase-file"), help: ArgumentHelp(
@@ -25,10 +25,10 @@ struct StoreOptions: ParsableArguments {
     var passphraseFile: String?
 
     var resolvedDataDir: String {
-        expand(dataDir ?? ProcessInfo.processInfo.environment["KAMIRELAY_DATA"] ?? "~/.kamirelay/data")
+        expand(dataDir ?? ProcessInfo.processInfo.environment["KAMIRELAY_DATA"] ?? "data")
     }
     var resolvedKeysDir: String {
-        expand(keysDir ?? ProcessInfo.processInfo.environment["KAMIRELAY_KEYS"] ?? "~/.kamirelay/keys")
+        expand(keysDir ?? ProcessInfo.processInfo.environment["KAMIRELAY_KEYS"] ?? "keys")
     }
     var masterKeyPath: String { resolvedKeysDir + "/master.key" }
     /// A master key written by an unfinished `keys rotate-master`.

@@ -4,7 +4,7 @@ import Testing
 import TranscriptStore
 
 /// Runs the built `kamirelay` binary as an operator would.
-struct CLI {
+struct StoreCLI {
     let root: String
     let env: [String: String]
 
@@ -31,7 +31,7 @@ struct CLI {
     struct Output { var status: Int32; var stdout: String; var stderr: String; var all: String { stdout + stderr } }
 
     func process(_ args: [String], env extra: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
-        guard let binary = CLI.binary else { throw CLIError("kamirelay binary not found next to the tests") }
+        guard let binary = StoreCLI.binary else { throw StoreCLIError("kamirelay binary not found next to the tests") }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
@@ -64,22 +64,22 @@ struct CLI {
     }
 }
 
-struct CLIError: Error, CustomStringConvertible {
+struct StoreCLIError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
 }
 
-func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
 @Suite(.serialized) struct StoreCLITests {
     @Test func binaryIsBuilt() {
-        #expect(CLI.binary != nil, "the kamirelay executable must be built next to the tests")
+        #expect(StoreCLI.binary != nil, "the kamirelay executable must be built next to the tests")
     }
 
     @Test func operatorWorkflowAndNoKeyMaterialInOutput() async throws {
-        let cli = try CLI()
+        let cli = try StoreCLI()
         var outputs: [String] = []
-        func ok(_ args: [String]) throws -> CLI.Output {
+        func ok(_ args: [String]) throws -> StoreCLI.Output {
             let r = try cli.run(args)
             outputs.append(r.all)
             #expect(r.status == 0, "\(args.joined(separator: " ")) failed: \(r.stderr)")
@@ -143,21 +143,21 @@ func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.
         #expect(auditLines[1].contains("auditor") && auditLines[1].contains("subject:phone:"))
         #expect(!audit.stdout.contains("13812345678") && !audit.stdout.contains("8613812345678"))
 
-        // No key material anywhere in what the CLI printed.
+        // No key material anywhere in what the StoreCLI printed.
         let store = try cli.openStore()
         var secrets: [[UInt8]] = [firstMaster.withUnsafeBytes { Array($0) }, secondMaster.withUnsafeBytes { Array($0) }]
         for p in KeyPurpose.allCases { secrets.append(try await store.purposeKey(tenant: "shop1", p).withUnsafeBytes { Array($0) }) }
         let printed = outputs.joined(separator: "\n").lowercased()
         for s in secrets {
-            #expect(!printed.contains(hex(s)))
+            #expect(!printed.contains(hexString(s)))
             #expect(!printed.contains(Data(s).base64EncodedString().lowercased()))
-            #expect(!printed.contains(hex(Array(s.prefix(8)))))
+            #expect(!printed.contains(hexString(Array(s.prefix(8)))))
         }
         #expect(!printed.contains("correct horse"))
     }
 
     @Test func killedImportLosesNoAcknowledgedMessageAndWritesNothingHalfway() async throws {
-        let cli = try CLI()
+        let cli = try StoreCLI()
         #expect(try cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
         #expect(try cli.run(["tenants", "add", "shop1"]).status == 0)
         let lines = 8_000, batch = 50, sessions = 40

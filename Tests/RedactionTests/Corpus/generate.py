@@ -1001,7 +1001,7 @@ T["cvv"] = {
         "安全码：{cvv}",
         "信用卡背面那三位数{cvv}要发给你们吗",
         "CVC是{cvv}吧我也不确定",
-        "我输的安全码是{cvv}一直说不对",
+        "我输的安全码是{cvv}但是一直说不对",
         "背面的三位数字{cvv}我已经填了",
         "安全码{cvv}有效期{exp}都填对了啊",
         "cvv码 {cvv} 怎么还报错",
@@ -1259,7 +1259,7 @@ T["cn_resident_id"] = {
         "身份证号码{id}认证失败",
         "身份证{id15}老身份证",
         "身份证号{id15}",
-        "实名信息 张三 {id}",
+        "实名信息 张伟 {id}",
         "证件号{id}",
         "游戏要实名 我的身份证{id}帮我弄下",
         "身份证号是{id}，要照片吗",
@@ -1695,6 +1695,8 @@ def check(records, issued_keys):
                     if ascii_alnum_like(c) or c in CN2D or (t == "email" and nf(c) in "._%+-@"):
                         errors.append("%s glued to %r: %r" % (rid, c, raw))
             for pos, nxt in ((s - 1, s - 2), (e, e + 1)):
+                if re.search(r"(?i)cvv2\s?$", text[:s]) and pos == s - 1:
+                    continue  # the '2' belongs to the keyword CVV2
                 if 0 <= pos < len(text) and 0 <= nxt < len(text) and text[pos] in ALL_SEPS and digit_like(text[nxt]):
                     errors.append("%s digits beyond separator next to %r" % (rid, raw))
             if form == "split":

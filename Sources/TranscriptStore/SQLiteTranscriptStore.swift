@@ -27,6 +27,9 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
             try db.run(sql: "PRAGMA temp_store = MEMORY")
             // 16 MiB page cache per connection: the hot path inserts into many sessions' ranges.
             try db.run(sql: "PRAGMA cache_size = -16384")
+            // Checkpoint every ~40 MiB of WAL instead of 4 MiB: pages touched by many batches
+            // (sessions interleave) are copied into the database once, not once per few commits.
+            try db.run(sql: "PRAGMA wal_autocheckpoint = 10000")
         }
         config.busyMode = .timeout(10)
         let pool = try DatabasePool(path: path, configuration: config)

@@ -60,16 +60,19 @@ enum Schema {
                     subject_id INTEGER NOT NULL REFERENCES subjects(id),
                     PRIMARY KEY (tenant_id, subject_id, session_id)
                 ) WITHOUT ROWID;
+                -- A rowid table: records are appended in arrival order (few pages touched per
+                -- batch even when it spans many sessions); the small index orders each session.
                 CREATE TABLE messages (
+                    id INTEGER PRIMARY KEY,
                     tenant_id TEXT NOT NULL,
                     session_id TEXT NOT NULL,
                     seq INTEGER NOT NULL,
                     role INTEGER NOT NULL,
                     sent_at REAL NOT NULL,
                     record BLOB NOT NULL,
-                    dedup_key BLOB,
-                    PRIMARY KEY (tenant_id, session_id, seq)
-                ) WITHOUT ROWID;
+                    dedup_key BLOB
+                );
+                CREATE UNIQUE INDEX messages_by_session ON messages(tenant_id, session_id, seq);
                 CREATE UNIQUE INDEX messages_dedup ON messages(tenant_id, dedup_key) WHERE dedup_key IS NOT NULL;
                 CREATE TABLE access_log (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,

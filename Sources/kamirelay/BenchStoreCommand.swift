@@ -13,7 +13,8 @@ struct BenchStoreCommand: AsyncParsableCommand {
         (removed afterwards) under a random in-memory master key:
           1. raw libsodium XChaCha20-Poly1305 encrypt/decrypt of the same messages (random nonce \
              each, plain key buffer) — the baseline;
-          2. the sealed-record path alone (record header, AAD, guarded key), per message and batched;
+          2. the sealed-record path alone (record header, context fingerprint, AAD, guarded \
+             read-only subject key as the store keeps it), one call per message and batched;
           3. the store: messages spread over --sessions sessions, appended in batches of --batch \
              (one durable transaction each, synchronous=FULL, WAL) as the relay batches its writes;
           4. reading every session back (decrypt + verify);
@@ -63,8 +64,9 @@ struct BenchStoreCommand: AsyncParsableCommand {
         }
         precondition(failures == 0)
 
-        // 2. Sealed records, crypto only.
-        let key = GuardedKey(randomCount: 32)
+        // 2. Sealed records, crypto only, under a subject key held as the store holds it
+        //    (guarded memory, read-only between uses).
+        let key = GuardedKey(randomCount: 32, access: .readOnly)
         let contexts = (0..<messages).map { RecordContext(tenant: "bench", session: "s\($0 % sessions)", sequence: UInt64($0 / sessions), role: .customer) }
         let single = measure {
             for c in contexts { _ = SealedRecord.seal(payload, context: c, keyID: 7, key: key) }

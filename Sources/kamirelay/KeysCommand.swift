@@ -13,9 +13,9 @@ struct KeysCommand: AsyncParsableCommand {
         keys, one per data subject (wrapped by a tenant-key version) → sealed messages.
 
         A typical rotation, safe while the relay runs:
-          kamirelay keys rotate --tenant shop1        # new version for new subjects
-          kamirelay keys rewrap --tenant shop1        # move existing subject keys to it
-          kamirelay keys trim --tenant shop1 --below 2  # destroy version 1
+          kamirelay keys rotate --tenant shop1           # v2 for new subjects
+          kamirelay keys rewrap --tenant shop1           # existing ones to v2
+          kamirelay keys trim --tenant shop1 --below 2   # destroy v1
         """,
         subcommands: [KeysInit.self, KeysStatus.self, KeysRotate.self, KeysRewrap.self, KeysTrim.self, KeysRotateMaster.self]
     )

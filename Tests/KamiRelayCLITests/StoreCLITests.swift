@@ -156,6 +156,53 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", 
         #expect(!printed.contains("correct horse"))
     }
 
+    @Test func operatorRotatesWhileAServerProcessWrites() async throws {
+        // This process plays the relay (its own store handle, key cache and writes); the CLI
+        // rotates, re-wraps and trims from another process at the same time.
+        let cli = try StoreCLI()
+        #expect(try cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
+        #expect(try cli.run(["tenants", "add", "shop1"]).status == 0)
+        let server = try cli.openStore()
+        for s in 0..<50 {
+            try await server.openSession(tenant: "shop1", session: "early\(s)", channel: "web", identifiers: [], at: Date())
+            _ = try await server.append([PendingMessage(tenant: "shop1", session: "early\(s)", role: .customer, text: "early \(s)")])
+        }
+        let writer = Task {
+            var written = 0
+            while !Task.isCancelled || written < 200 {
+                let session = "live\(written % 40)"
+                try await server.openSession(tenant: "shop1", session: session, channel: "web", identifiers: [], at: Date())
+                _ = try await server.append([PendingMessage(tenant: "shop1", session: session, role: .customer, text: "live \(written)"),
+                                             PendingMessage(tenant: "shop1", session: "early\(written % 50)", role: .agent, text: "reply \(written)")])
+                written += 1
+            }
+            return written
+        }
+        for args in [["keys", "rotate", "--tenant", "shop1"], ["keys", "rewrap", "--tenant", "shop1", "--batch-size", "7"],
+                     ["keys", "rotate", "--tenant", "shop1"], ["keys", "rewrap", "--tenant", "shop1", "--batch-size", "7"]] {
+            let r = try cli.run(args)
+            #expect(r.status == 0, "\(args.joined(separator: " ")): \(r.stderr)")
+        }
+        writer.cancel()
+        let written = try await writer.value
+        // Subject keys the server created under v2 after the last rewrap began are moved too.
+        #expect(try cli.run(["keys", "rewrap", "--tenant", "shop1"]).status == 0)
+        let trim = try cli.run(["keys", "trim", "--tenant", "shop1", "--below", "3"])
+        #expect(trim.status == 0, "\(trim.stderr)")
+
+        let fresh = try cli.openStore()
+        var live = Set<String>(), replies = 0
+        for s in 0..<40 { for m in try await fresh.transcript(tenant: "shop1", session: "live\(s)") { live.insert(m.text) } }
+        for s in 0..<50 {
+            let texts = try await fresh.transcript(tenant: "shop1", session: "early\(s)").map(\.text)
+            #expect(texts.first == "early \(s)")
+            replies += texts.count - 1
+        }
+        #expect(live.count == written)
+        #expect(replies == written)
+        #expect(try await fresh.keyStatus(tenant: "shop1")[0].versions.map(\.version) == [3])
+    }
+
     @Test func killedImportLosesNoAcknowledgedMessageAndWritesNothingHalfway() async throws {
         let cli = try StoreCLI()
         #expect(try cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)

@@ -54,6 +54,7 @@ let package = Package(
             name: "kamirelay",
             dependencies: [
                 "Redaction", "PolicyFiles", "Sealing", "COpenSSL", "TranscriptStore",
+                "CSodium",  // raw libsodium baseline in `bench store`
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

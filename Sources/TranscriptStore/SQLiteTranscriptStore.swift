@@ -166,6 +166,7 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
 
     // MARK: Sessions
 
+    @discardableResult
     public func openSession(tenant: String, session: String, channel: String, identifiers: [SubjectIdentifier], at: Date) async throws -> SessionInfo {
         try await pool.write { db in
             try self.openSession(db, tenant: tenant, session: session, channel: channel, identifiers: identifiers, at: at)

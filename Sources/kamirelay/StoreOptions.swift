@@ -58,7 +58,8 @@ struct StoreOptions: ParsableArguments {
         }
         let first = try Prompt.secret("Master key passphrase: ")
         if confirm {
-            let second = try Prompt.secret("Repeat the passphrase: ")
+            var second = try Prompt.secret("Repeat the passphrase: ")
+            defer { second.withUnsafeMutableBytes { zero($0) } }
             guard Sodium.constantTimeEqual(first, second) else { throw CLIError("the passphrases do not match") }
         }
         return first
@@ -95,9 +96,7 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
-func zero(_ buffer: UnsafeMutableRawBufferPointer) {
-    if let base = buffer.baseAddress, buffer.count > 0 { memset(base, 0, buffer.count) }
-}
+func zero(_ buffer: UnsafeMutableRawBufferPointer) { Sodium.zero(buffer) }
 
 /// A user-facing error: printed as is, without a stack trace.
 struct CLIError: Error, CustomStringConvertible {

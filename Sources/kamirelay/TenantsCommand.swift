@@ -36,7 +36,9 @@ struct TenantsAdd: AsyncParsableCommand {
         if let policyText {
             try FileManager.default.createDirectory(atPath: store.policiesDir, withIntermediateDirectories: true)
             let dest = store.policiesDir + "/\(id).yaml"
-            FileManager.default.createFile(atPath: dest, contents: policyText)
+            guard FileManager.default.createFile(atPath: dest, contents: policyText) else {
+                throw CLIError("tenant \(id) was added, but its policy could not be written to \(dest); copy the file there by hand")
+            }
             print("tenant \(id) added with key version 1 and policy \(dest)")
         } else {
             print("tenant \(id) added with key version 1 (built-in redaction policy)")

@@ -167,9 +167,10 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", 
             try await server.openSession(tenant: "shop1", session: "early\(s)", channel: "web", identifiers: [], at: Date())
             _ = try await server.append([PendingMessage(tenant: "shop1", session: "early\(s)", role: .customer, text: "early \(s)")])
         }
+        let stop = StopFlag()
         let writer = Task {
             var written = 0
-            while !Task.isCancelled || written < 200 {
+            while !stop.isSet || written < 200 {
                 let session = "live\(written % 40)"
                 try await server.openSession(tenant: "shop1", session: session, channel: "web", identifiers: [], at: Date())
                 _ = try await server.append([PendingMessage(tenant: "shop1", session: session, role: .customer, text: "live \(written)"),
@@ -183,7 +184,7 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", 
             let r = try cli.run(args)
             #expect(r.status == 0, "\(args.joined(separator: " ")): \(r.stderr)")
         }
-        writer.cancel()
+        stop.set()  // not Task.cancel(): GRDB's async calls rightly stop on cancellation
         let written = try await writer.value
         // Subject keys the server created under v2 after the last rewrap began are moved too.
         #expect(try cli.run(["keys", "rewrap", "--tenant", "shop1"]).status == 0)
@@ -259,4 +260,13 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", 
         for s in 0..<sessions { total += try await store.transcript(tenant: "shop1", session: "s\(s)").count }
         #expect(total == lines)
     }
+}
+
+/// A flag one task sets and another polls.
+final class StopFlag: @unchecked Sendable {
+    // @unchecked: `value` is only accessed under `lock`.
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }

@@ -41,11 +41,18 @@ struct StoreOptions: ParsableArguments {
     /// The passphrase as bytes (the caller zeroes them), from the file, the environment or a prompt.
     func passphrase(confirm: Bool = false) throws -> [UInt8] {
         if let file = passphraseFile {
-            guard let data = FileManager.default.contents(atPath: expand(file)) else {
-                throw CLIError("cannot read the passphrase file \(file)")
+            // Plain read(2) up to the first newline, so pipes and /dev/fd/N work as well as files.
+            let fd = open(expand(file), O_RDONLY)
+            guard fd >= 0 else { throw CLIError("cannot read the passphrase file \(file)") }
+            defer { close(fd) }
+            var bytes: [UInt8] = []
+            var c: UInt8 = 0
+            while bytes.count < 4096 {
+                let n = read(fd, &c, 1)
+                if n < 0 { throw CLIError("cannot read the passphrase file \(file)") }
+                if n == 0 || c == 10 { break }
+                bytes.append(c)
             }
-            var bytes = [UInt8](data)
-            if let nl = bytes.firstIndex(of: 10) { bytes.removeSubrange(nl...) }
             if bytes.last == 13 { bytes.removeLast() }
             guard !bytes.isEmpty else { throw CLIError("the passphrase file \(file) is empty") }
             return bytes

@@ -163,17 +163,19 @@ struct KeysRotateMaster: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
+        try store.requireMasterKey()
         let current = try MasterKeyFile(contentsOf: store.masterKeyPath)
-        let (ring, pending) = try store.unlockKeyring()
+        var pass = try store.passphrase()
+        defer { pass.withUnsafeMutableBytes { zero($0) } }
+        let (ring, pending) = try store.unlockKeyring(passphrase: pass)
         let newID: String
         let newKey: GuardedKey
         if let pending {
             (newID, newKey) = pending
             Terminal.note("resuming the rotation to master key \(newID)")
         } else {
+            // Same passphrase and Argon2id cost as the key it replaces.
             newKey = GuardedKey(randomCount: 32)
-            var pass = try store.passphrase()
-            defer { pass.withUnsafeMutableBytes { zero($0) } }
             newID = try MasterKeyFile.create(at: store.pendingMasterKeyPath, masterKey: newKey, passphrase: pass, parameters: current.parameters)
         }
         try FileManager.default.createDirectory(atPath: store.resolvedDataDir, withIntermediateDirectories: true,

@@ -74,12 +74,20 @@ struct StoreOptions: ParsableArguments {
 
     /// Unlocks the master key (and a pending one from an interrupted rotation).
     func unlockKeyring() throws -> (ring: MasterKeyring, pending: (id: String, key: GuardedKey)?) {
+        try requireMasterKey()
+        var pass = try passphrase()
+        defer { pass.withUnsafeMutableBytes { zero($0) } }
+        return try unlockKeyring(passphrase: pass)
+    }
+
+    func requireMasterKey() throws {
         guard FileManager.default.fileExists(atPath: masterKeyPath) else {
             throw CLIError("no master key at \(masterKeyPath); create one with `kamirelay keys init` (or set --keys-dir / KAMIRELAY_KEYS)")
         }
+    }
+
+    func unlockKeyring(passphrase pass: [UInt8]) throws -> (ring: MasterKeyring, pending: (id: String, key: GuardedKey)?) {
         let file = try MasterKeyFile(contentsOf: masterKeyPath)
-        var pass = try passphrase()
-        defer { pass.withUnsafeMutableBytes { zero($0) } }
         var ring = MasterKeyring(currentID: file.keyID, key: try file.unlock(passphrase: pass))
         var pending: (String, GuardedKey)? = nil
         if FileManager.default.fileExists(atPath: pendingMasterKeyPath) {

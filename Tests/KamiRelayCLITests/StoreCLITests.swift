@@ -204,6 +204,29 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", 
         #expect(try await fresh.keyStatus(tenant: "shop1")[0].versions.map(\.version) == [3])
     }
 
+    @Test func interruptedMasterRotationIsFinishedByRunningItAgain() async throws {
+        let cli = try StoreCLI()
+        #expect(try cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
+        #expect(try cli.run(["tenants", "add", "shop1"]).status == 0)
+        let log = cli.root + "/chat.jsonl"
+        try #"{"session":"s-1","time":1714557600,"role":"customer","text":"hello"}"#.write(toFile: log, atomically: true, encoding: .utf8)
+        #expect(try cli.run(["import", "--tenant", "shop1", log]).status == 0)
+        // A rotation that died right after writing master.key.next.
+        let next = GuardedKey(randomCount: 32)
+        let nextID = try MasterKeyFile.create(at: cli.root + "/keys/master.key.next", masterKey: next,
+                                              passphrase: Array(cli.env["KAMIRELAY_PASSPHRASE"]!.utf8), parameters: .interactive)
+        let status = try cli.run(["keys", "status"])
+        #expect(status.status == 0 && status.stderr.contains("interrupted `kamirelay keys rotate-master`"))
+        let resumed = try cli.run(["keys", "rotate-master"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stdout.contains("master key \(nextID) is now current"))
+        #expect(!FileManager.default.fileExists(atPath: cli.root + "/keys/master.key.next"))
+        #expect(try cli.masterKey().id == nextID)
+        #expect(try cli.masterKey().key.constantTimeEquals(next))
+        let show = try cli.run(["transcripts", "show", "--tenant", "shop1", "--session", "s-1"])
+        #expect(show.status == 0 && show.stdout.contains("customer: hello"))
+    }
+
     @Test func killedImportLosesNoAcknowledgedMessageAndWritesNothingHalfway() async throws {
         let cli = try StoreCLI()
         #expect(try cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)

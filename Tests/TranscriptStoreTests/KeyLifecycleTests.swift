@@ -120,6 +120,13 @@ import Testing
         #expect(try await f.store.masterKeyIDsInUse() == ["00000000000000aa"])
         // The old master key no longer opens the database; the new one does, and blind indexes survive.
         #expect(throws: TranscriptStoreError.masterKeyUnavailable(id: "00000000000000aa")) { try f.reopen() }
+        // Crash between the database commit and the key-file rename: the keys directory still
+        // names the old key as current, with the new one beside it. The store follows the database.
+        var both = MasterKeyring(currentID: f.masterID, key: f.masterKey)
+        both.add(id: "00000000000000aa", key: newKey)
+        let halfway = try SQLiteTranscriptStore(path: f.dir + "/transcripts.sqlite", masterKeys: both)
+        try await halfway.addTenant("shop2")
+        #expect(try await halfway.masterKeyIDsInUse() == ["00000000000000aa"])
         let reopened = try SQLiteTranscriptStore(path: f.dir + "/transcripts.sqlite", masterKeys: MasterKeyring(currentID: "00000000000000aa", key: newKey))
         try await expectAllReadable(reopened, tenant: "shop1", prefixes: ["a"], sessions: 5, perSession: 3)
         #expect(try await reopened.sessions(tenant: "shop1", subject: .email("a3@example.com")).map(\.id) == ["a3"])

@@ -33,8 +33,6 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         }
         config.busyMode = .timeout(10)
         let pool = try DatabasePool(path: path, configuration: config)
-        // Owner-only database files (the CLI also keeps the data directory 0700).
-        for file in [path, path + "-wal", path + "-shm"] { _ = chmod(file, 0o600) }
         try Schema.migrator.migrate(pool)
         let stored: [String] = try pool.write { db in
             if try db.value(String.self, sql: "SELECT value FROM meta WHERE key = 'master_key_id'") == nil {
@@ -45,8 +43,9 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
                 UNION SELECT value FROM meta WHERE key = 'master_key_id'
                 """)
         }
-        // Every master key this database still uses must be in the ring; the meta id alone may
-        // be absent only for an empty database.
+        // Owner-only database files, WAL included (the CLI also keeps the data directory 0700).
+        for file in [path, path + "-wal", path + "-shm"] { _ = chmod(file, 0o600) }
+        // Every master key this database uses (or was created with) must be in the ring.
         for id in stored where masterKeys.keys[id] == nil {
             throw TranscriptStoreError.masterKeyUnavailable(id: id)
         }

@@ -137,7 +137,9 @@ import Testing
         #expect(mode == "wal")
         #expect(secureDelete == 1)
         #expect(sync == 2)  // FULL
-        let attributes = try FileManager.default.attributesOfItem(atPath: f.dir + "/transcripts.sqlite")
-        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        for file in ["transcripts.sqlite", "transcripts.sqlite-wal"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: f.dir + "/" + file)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(file)")
+        }
     }
 }

@@ -5,7 +5,9 @@ import Sealing
 /// two keys. Subject keys (used on every message) are kept read-only rather than no-access
 /// between uses, like the redactor's hashing keys: two `mprotect` calls per message would cost
 /// more than sealing it. Tenant-key versions and the master key stay no-access between uses. Versions and subject keys never change their bytes (rewrap only changes how they
-/// are wrapped), so cached entries stay valid until a trim destroys a version.
+/// are wrapped), so cached entries stay valid until a trim destroys a version. Keys are cached
+/// only once committed (never from the transaction that creates them), so a rolled-back id that
+/// SQLite hands out again cannot find a stale key here.
 ///
 /// `@unchecked Sendable` is sound: every stored property is read and written only while
 /// holding `lock`; the values themselves (`GuardedKey`, `MasterKeyring`) are `Sendable`.

@@ -90,7 +90,8 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         try db.run(sql: """
             INSERT INTO tenant_key_versions(tenant_id, version, wrapped_key, master_key_id, created_at) VALUES (?, ?, ?, ?, ?)
             """, arguments: [tenant, version, Data(wrapped), ring.currentID, now])
-        keys.setVersion(tenant, version, key)
+        // Not cached: a rolled-back rotation would leave a key for a version number that the
+        // next rotation reuses with different bytes.
     }
 
     public func tenants() async throws -> [String] {
@@ -223,10 +224,11 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         try db.run(sql: "INSERT INTO subjects(tenant_id, key_version, wrapped_key, created_at) VALUES (?, ?, x'', ?)",
                        arguments: [tenant, version, at.timeIntervalSince1970])
         let id = db.lastInsertedRowID
-        let key = GuardedKey(randomCount: 32, access: .readOnly)
+        let key = GuardedKey(randomCount: 32)
         let wrapped = KeyWrap.wrap(key, with: vk, aad: AAD.subjectKey(tenant: tenant, subject: id, version: version))
         try db.run(sql: "UPDATE subjects SET wrapped_key = ? WHERE id = ?", arguments: [Data(wrapped), id])
-        keys.setSubject(id, key)
+        // Not cached here: if this transaction rolls back, the id is handed out again with
+        // another key. The first use (a later transaction) unwraps and caches the committed key.
         return id
     }
 

@@ -185,3 +185,37 @@ final class ProgressLog: @unchecked Sendable {
     func append(_ p: RewrapProgress) { lock.withLock { stored.append(p) } }
     var values: [RewrapProgress] { lock.withLock { stored } }
 }
+
+@Suite struct RollbackTests {
+    @Test func keysFromARolledBackTransactionAreNeverUsed() async throws {
+        // A batch that fails half-way rolls back the subjects it created; their ids are then
+        // reused. No key cached during the failed transaction may seal the next session.
+        let f = try Fixture()
+        try await f.store.addTenant("shop1")
+        await #expect(throws: TranscriptStoreError.invalidIdentifier(.email)) {
+            try await f.store.openSessions([
+                SessionOpening(tenant: "shop1", session: "a", channel: "web", identifiers: [], at: Date()),
+                SessionOpening(tenant: "shop1", session: "b", channel: "web", identifiers: [.email("broken")], at: Date()),
+            ])
+        }
+        try await f.store.openSession(tenant: "shop1", session: "c", channel: "web", identifiers: [], at: Date())
+        _ = try await f.store.append([PendingMessage(tenant: "shop1", session: "c", role: .customer, text: "after the rollback")])
+        #expect(try await f.reopen().transcript(tenant: "shop1", session: "c").map(\.text) == ["after the rollback"])
+        #expect(await storeError { _ = try await f.store.session(tenant: "shop1", session: "a") } == .unknownSession(tenant: "shop1", session: "a"))
+    }
+
+    @Test func aFailedRotationLeavesNoCachedVersionKey() async throws {
+        let f = try Fixture()
+        try await f.store.addTenant("shop1")
+        // Make the rotation's second statement fail after the new version row was inserted.
+        try await f.raw().write { db in
+            try db.execute(sql: "CREATE TRIGGER fail_rotation BEFORE UPDATE OF current_version ON tenants BEGIN SELECT RAISE(ABORT, 'boom'); END")
+        }
+        await #expect(throws: (any Error).self) { _ = try await f.store.rotateTenantKey(tenant: "shop1") }
+        try await f.raw().write { db in try db.execute(sql: "DROP TRIGGER fail_rotation") }
+        #expect(try await f.store.rotateTenantKey(tenant: "shop1") == 2)
+        try await f.store.openSession(tenant: "shop1", session: "s", channel: "web", identifiers: [], at: Date())
+        _ = try await f.store.append([PendingMessage(tenant: "shop1", session: "s", role: .bot, text: "under v2")])
+        #expect(try await f.reopen().transcript(tenant: "shop1", session: "s").map(\.text) == ["under v2"])
+    }
+}

@@ -55,8 +55,8 @@ public struct RecordContext: Sendable, Hashable {
 /// AAD = "KRrec" ‖ header without nonce ‖ tenant ‖ session ‖ sequence ‖ sender role
 /// ```
 ///
-/// The key id names the subject key. The context fingerprint (unkeyed BLAKE2b of the context,
-/// which is non-secret metadata stored beside the record anyway) and the length only make errors
+/// The key id names the subject key. The context fingerprint (SipHash-2-4 under a fixed public
+/// key over the context, which is non-secret metadata stored beside the record anyway) and the length only make errors
 /// precise — a moved record reports ``SealingError/contextMismatch``, a cut one
 /// ``SealingError/truncatedRecord(length:)``; authenticity comes from the tag, which covers both.
 public enum SealedRecord {
@@ -86,11 +86,15 @@ public enum SealedRecord {
         guard record.count >= overhead + length else { throw .truncatedRecord(length: record.count) }
     }
 
+    /// The context fingerprint is SipHash-2-4 (`crypto_shorthash`) under this fixed, public key:
+    /// a checksum for precise errors, not a secret and not the authenticator.
+    static let fingerprintKey: [UInt8] = Array("KamiRelay ctx fp".utf8)
+
     /// Offset of the header inside the AAD (after the label).
     static let aadHeaderOffset = 5
 
-    /// `"KRrec" ‖ header without nonce ‖ encoded context`, with the context fingerprint (unkeyed
-    /// BLAKE2b of the encoded context) filled into the header part. One allocation.
+    /// `"KRrec" ‖ header without nonce ‖ encoded context`, with the context fingerprint filled
+    /// into the header part. One allocation.
     static func makeAAD(keyID: UInt64, length: Int, context: RecordContext) -> [UInt8] {
         var aad: [UInt8] = []
         aad.reserveCapacity(aadHeaderOffset + nonceOffset + 21 + context.tenant.utf8.count + context.session.utf8.count)
@@ -103,10 +107,12 @@ public enum SealedRecord {
         let contextStart = aad.count
         context.encode(into: &aad)
         aad.withUnsafeMutableBufferPointer { p in
-            var digest = (UInt64(0), UInt64(0))
+            var digest = UInt64(0)
             withUnsafeMutableBytes(of: &digest) { d in
-                _ = crypto_generichash(d.baseAddress!.assumingMemoryBound(to: UInt8.self), 16,
-                                       p.baseAddress! + contextStart, UInt64(p.count - contextStart), nil, 0)
+                fingerprintKey.withUnsafeBufferPointer { k in
+                    _ = crypto_shorthash(d.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                         p.baseAddress! + contextStart, UInt64(p.count - contextStart), k.baseAddress!)
+                }
                 for i in 0..<4 { p[aadHeaderOffset + fingerprintOffset + i] = d[i] }
             }
         }

@@ -287,3 +287,52 @@ import Testing
         #expect(Data(index).range(of: Data("alice".utf8)) == nil)
     }
 }
+
+@Suite struct CorruptRecordPropertyTests {
+    /// A small deterministic generator (SplitMix64), so a failure reproduces.
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test func everyCorruptionIsATypedErrorNeverAWrongPlaintext() {
+        let key = GuardedKey(randomCount: 32)
+        let context = RecordContext(tenant: "shop1", session: "s-9", sequence: 3, role: .bot)
+        var rng = SplitMix(state: 0x5EED)
+        var outcomes: [String: Int] = [:]
+        for _ in 0..<5_000 {
+            let plaintext = (0..<Int.random(in: 0...300, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let record = SealedRecord.seal(plaintext, context: context, keyID: 11, key: key)
+            var corrupt = record
+            switch Int.random(in: 0..<4, using: &rng) {
+            case 0:  // flip one to eight bits anywhere
+                for _ in 0..<Int.random(in: 1...8, using: &rng) {
+                    corrupt[Int.random(in: 0..<corrupt.count, using: &rng)] ^= UInt8(1) << UInt8.random(in: 0...7, using: &rng)
+                }
+            case 1:  // cut
+                corrupt = Array(corrupt.prefix(Int.random(in: 0..<corrupt.count, using: &rng)))
+            case 2:  // extend
+                corrupt += (0..<Int.random(in: 1...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            default:  // replace a byte range with random bytes
+                let start = Int.random(in: 0..<corrupt.count, using: &rng)
+                let end = min(corrupt.count, start + Int.random(in: 1...24, using: &rng))
+                for i in start..<end { corrupt[i] = UInt8.random(in: 0...255, using: &rng) }
+            }
+            if corrupt == record { continue }
+            do {
+                _ = try SealedRecord.open(corrupt, context: context, keyID: 11, key: key)
+                Issue.record("a corrupted record opened")
+            } catch {
+                outcomes["\(error)".prefix(while: { $0 != "(" }).description, default: 0] += 1
+            }
+        }
+        // Several distinct, typed outcomes were exercised.
+        #expect(outcomes.keys.count >= 4)
+    }
+}

@@ -65,23 +65,37 @@ public struct ChatLogImporter: Sendable {
         var identifiers: [SubjectIdentifier]
     }
 
-    /// Imports the file at `path`.
+    /// Lines longer than this are reported as bad (and skipped) instead of being buffered.
+    public static let maxLineBytes = 1 << 20
+
+    /// Imports the file at `path`, streaming it in 1 MiB chunks.
     public func run(path: String, progress: (@Sendable (Progress) -> Void)? = nil) async throws -> Summary {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ImportError.unreadable(path)
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ImportError.unreadable(path) }
+        defer { try? handle.close() }
+        let total = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+        return try await run(totalBytes: total, progress: progress) {
+            do { return try handle.read(upToCount: 1 << 20).map { [UInt8]($0) } } catch { throw ImportError.unreadable(path) }
         }
-        return try await run(data: data, progress: progress)
     }
 
     /// Imports JSON lines from memory.
     public func run(data: Data, progress: (@Sendable (Progress) -> Void)? = nil) async throws -> Summary {
+        var delivered = false
+        return try await run(totalBytes: data.count, progress: progress) {
+            if delivered { return nil }
+            delivered = true
+            return [UInt8](data)
+        }
+    }
+
+    /// The import loop over a chunked byte source (`nil` or an empty chunk ends it).
+    func run(totalBytes: Int, progress: (@Sendable (Progress) -> Void)?, nextChunk: () throws -> [UInt8]?) async throws -> Summary {
         var summary = Summary()
         var sessionsSeen = Set<String>()
         var redactionSessions: [String: RedactionSession] = [:]
         var pending: [Line] = []
-        var offset = 0
         var lineNumber = 0
-        let bytes = [UInt8](data)
+        var bytesRead = 0
 
         func flush(through line: Int, bytesRead: Int) async throws {
             defer { pending.removeAll(keepingCapacity: true) }
@@ -112,27 +126,56 @@ public struct ChatLogImporter: Sendable {
                 summary.imported += result.stored.count
                 summary.duplicates += result.duplicates.count
             }
-            progress?(Progress(bytesRead: bytesRead, totalBytes: bytes.count, committedThroughLine: line, imported: summary.imported))
+            progress?(Progress(bytesRead: bytesRead, totalBytes: max(totalBytes, bytesRead), committedThroughLine: line, imported: summary.imported))
         }
 
-        while offset < bytes.count {
-            var end = offset
-            while end < bytes.count && bytes[end] != 0x0A { end += 1 }
+        func take(_ raw: ArraySlice<UInt8>, tooLong overlong: Bool = false) async throws {
+            let tooLong = overlong || raw.count > Self.maxLineBytes
             lineNumber += 1
-            var slice = bytes[offset..<end]
-            offset = end + 1
+            var slice = raw
             if slice.last == 0x0D { slice = slice.dropLast() }
-            if slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            if !tooLong && slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
             summary.linesRead += 1
+            if tooLong {
+                summary.badLines.append(BadLine(line: lineNumber, reason: "longer than \(Self.maxLineBytes) bytes"))
+                return
+            }
             switch Self.parse(slice, number: lineNumber) {
             case .failure(let bad): summary.badLines.append(bad)
             case .success(let line):
                 sessionsSeen.insert(line.session)
                 pending.append(line)
-                if pending.count >= batchSize { try await flush(through: lineNumber, bytesRead: min(offset, bytes.count)) }
+                if pending.count >= batchSize { try await flush(through: lineNumber, bytesRead: bytesRead) }
             }
         }
-        try await flush(through: lineNumber, bytesRead: bytes.count)
+
+        var carry: [UInt8] = []
+        var skipping = false  // inside a line that was too long to buffer
+        while true {
+            let chunk = try nextChunk() ?? []
+            bytesRead += chunk.count
+            carry.append(contentsOf: chunk)
+            var start = 0
+            while let newline = carry[start...].firstIndex(of: 0x0A) {
+                if skipping {
+                    skipping = false
+                    try await take([], tooLong: true)
+                } else {
+                    try await take(carry[start..<newline])
+                }
+                start = newline + 1
+            }
+            carry.removeFirst(start)
+            if carry.count > Self.maxLineBytes {
+                skipping = true
+                carry.removeAll(keepingCapacity: true)
+            }
+            if chunk.isEmpty {
+                if skipping { try await take([], tooLong: true) } else if !carry.isEmpty { try await take(carry[...]) }
+                break
+            }
+        }
+        try await flush(through: lineNumber, bytesRead: bytesRead)
         summary.sessions = sessionsSeen.count
         return summary
     }

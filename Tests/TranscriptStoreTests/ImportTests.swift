@@ -94,6 +94,34 @@ import Testing
         #expect(tokens[0] != tokens[1])
     }
 
+    @Test func largeFilesStreamAcrossChunksAndOverlongLinesAreReported() async throws {
+        let f = try Fixture()
+        try await f.store.addTenant("shop1")
+        let filler = String(repeating: "好", count: 150)  // 450 bytes: lines straddle 1 MiB chunk edges
+        var text = ""
+        for i in 1...3_000 {
+            text += Self.line(["session": "s\(i % 7)", "time": 1_714_557_600 + i, "role": "customer", "text": "#\(i) \(filler)"]) + "\n"
+            if i == 1_500 { text += String(repeating: "x", count: ChatLogImporter.maxLineBytes + 10) + "\n" }
+            if i == 2_500 { text += String(repeating: "y", count: 3 * ChatLogImporter.maxLineBytes) + "\n" }  // never buffered whole
+        }
+        text += Self.line(["session": "s0", "time": 1_714_560_000, "role": "bot", "text": "last line, no newline"])
+        let path = f.dir + "/big.jsonl"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let summary = try await importer(f, tenant: "shop1", batchSize: 400).run(path: path)
+        let tooLong = "longer than \(ChatLogImporter.maxLineBytes) bytes"
+        #expect(summary.badLines == [ChatLogImporter.BadLine(line: 1_501, reason: tooLong), ChatLogImporter.BadLine(line: 2_502, reason: tooLong)])
+        #expect(summary.imported == 3_001)
+        var numbers: [Int] = []
+        for s in 0..<7 {
+            for m in try await f.store.transcript(tenant: "shop1", session: "s\(s)") where m.text.hasPrefix("#") {
+                #expect(m.text.hasSuffix(filler))
+                numbers.append(Int(m.text.dropFirst().prefix(while: { $0 != " " }))!)
+            }
+        }
+        #expect(numbers.sorted() == Array(1...3_000))
+        #expect(try await f.store.transcript(tenant: "shop1", session: "s0").last?.text == "last line, no newline")
+    }
+
     @Test func badLinesAreReportedByNumberAndTheRestImportsOnce() async throws {
         let f = try Fixture()
         try await f.store.addTenant("shop1")

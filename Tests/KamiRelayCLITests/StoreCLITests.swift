@@ -204,6 +204,38 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", 
         #expect(try await fresh.keyStatus(tenant: "shop1")[0].versions.map(\.version) == [3])
     }
 
+    @Test func importRedactsWithEachTenantsOwnPolicy() async throws {
+        let cli = try StoreCLI()
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        #expect(try cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
+        #expect(try cli.run(["tenants", "add", "plain"]).status == 0)
+        let demo = try cli.run(["tenants", "add", "demo", "--policy", repo.path + "/policies/tenants/demo.yaml"])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        let partial = cli.root + "/partial.yaml"
+        try "version: 1\nextends: default\nactions:\n  phone: {action: partial, keep_last: 4}\n".write(toFile: partial, atomically: true, encoding: .utf8)
+        #expect(try cli.run(["tenants", "add", "partial", "--policy", partial]).status == 0)
+        let broken = cli.root + "/broken.yaml"
+        try "version: 1\nactions: {phone: shout}\n".write(toFile: broken, atomically: true, encoding: .utf8)
+        let refused = try cli.run(["tenants", "add", "other", "--policy", broken])
+        #expect(refused.status != 0 && refused.stderr.contains("broken.yaml"))
+        #expect(!(try cli.run(["tenants", "list"]).stdout.contains("other")))
+
+        let log = cli.root + "/chat.jsonl"
+        try #"{"session":"s-1","time":1714557600,"role":"customer","text":"电话13812345678，我买的 GC-AB12-CD34-EF56 不能用"}"#
+            .write(toFile: log, atomically: true, encoding: .utf8)
+        var shown: [String: String] = [:]
+        for tenant in ["plain", "demo", "partial"] {
+            #expect(try cli.run(["import", "--tenant", tenant, log]).status == 0)
+            shown[tenant] = try cli.run(["transcripts", "show", "--tenant", tenant, "--session", "s-1"]).stdout
+        }
+        for out in shown.values {
+            #expect(!out.contains("13812345678") && !out.contains("AB12-CD34-EF56"))
+        }
+        #expect(shown["plain"]!.contains("电话[PHONE]"))
+        #expect(shown["partial"]!.contains("电话[PHONE:…"))  // partial: the last digits stay
+        #expect(shown["demo"]!.contains("我买的 [CARD_KEY] 不能用"))  // the shop's declared gift-card format
+    }
+
     @Test func interruptedMasterRotationIsFinishedByRunningItAgain() async throws {
         let cli = try StoreCLI()
         #expect(try cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)

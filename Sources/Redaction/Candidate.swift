@@ -23,7 +23,7 @@ struct Candidate {
         static let bankAccount = 65
         static let keywordKey = 60
         static let keywordShort = 55
-        static let shape = 50
+        static let shape = 60  // equal to keyword-led keys: the longer reading wins
         static let generic = 40
     }
 }

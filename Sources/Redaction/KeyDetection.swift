@@ -16,7 +16,16 @@ extension Scanner {
     /// into a key ("七ev") — only when ASCII follows, so ordinary words (一张) never start one.
     @inline(__always) func startsToken(_ i: Int) -> Bool {
         let t = text
-        return CharClass.isAlnum(t[i]) || (CharClass.isChineseDigit(t[i]) && i + 1 < t.count && CharClass.isAlnum(t[i + 1]))
+        if CharClass.isAlnum(t[i]) { return true }
+        // Chinese numerals followed by ASCII ("三七ww").
+        var k = i
+        while k < t.count, CharClass.isChineseDigit(t[k]), k - i < 8 { k += 1 }
+        return k > i && k < t.count && CharClass.isAlnum(t[k])
+    }
+
+    /// Two or more Chinese numerals in a row.
+    func chineseDigitGroup(at i: Int) -> Bool {
+        i + 1 < text.count && CharClass.isChineseDigit(text[i]) && CharClass.isChineseDigit(text[i + 1])
     }
 
     mutating func scanKeyChains() {
@@ -39,8 +48,10 @@ extension Scanner {
                     token.end = i
                 }
                 chain.append(token)
-                // One separator joins tokens into a chain ("ABCD-1234", "abcd efgh").
-                if i + 1 < n, CharClass.isSeparator(t[i]), startsToken(i + 1), chain.count < 64 {
+                // One separator joins tokens into a chain ("ABCD-1234", "abcd efgh"); inside a chain
+                // a group typed all in Chinese numerals counts too ("53xy-g7kq-肆伍三叁-8vcm").
+                if i + 1 < n, CharClass.isSeparator(t[i]), startsToken(i + 1) || chineseDigitGroup(at: i + 1),
+                   chain.count < 64 {
                     i += 1
                 } else { break }
             }
@@ -81,16 +92,18 @@ extension Scanner {
             lengthBefore.append(lengthBefore.last! + token.length)
             digitsBefore.append(digitsBefore.last! + token.digits)
         }
+        // Pass 1: exact and declared formats (issued keys, shop formats, IBANs), longest window
+        // first. They are certain, so heuristics never cut into them.
+        var consumed = [Bool](repeating: false, count: count)
         outer: while i < count {
-            // Exact and declared formats first, longest window first.
             var j = min(count - 1, i + 7)
             while j >= i {
                 let length = lengthBefore[j + 1] - lengthBefore[i]
-                // Several tokens form one value only with a digit among them or dashes between
-                // them: runs of ordinary words ("the code is") are not looked up.
                 if length < policy.shortestExactFormat && (issued.map { !$0.couldContain(length: length) } ?? true) {
                     j -= 1; continue
                 }
+                // Several tokens form one value only with a digit among them or dashes between
+                // them: runs of ordinary words ("the code is") are not looked up.
                 if length > 64 || (j > i && digitsBefore[j + 1] == digitsBefore[i]
                                    && !(i..<j).allSatisfy({ text[chain[$0].end] == 0x2D })) { j -= 1; continue }
                 if let verdict = exactFormats(chain, i, j, length: length) {
@@ -99,12 +112,18 @@ extension Scanner {
                     case .notSecret: protected.append(ProtectedSpan(start: chain[i].start, end: chain[j].end))
                     case .none: break
                     }
+                    for k in i...j { consumed[k] = true }
                     i = j + 1
                     continue outer
                 }
                 j -= 1
             }
-            if let end = heuristicKey(chain, i) {
+            i += 1
+        }
+        // Pass 2: product shapes, keyword-led keys, long mixed tokens.
+        i = 0
+        while i < count {
+            if !consumed[i], let end = heuristicKey(chain, i, consumed: consumed) {
                 i = end + 1
                 continue
             }
@@ -151,15 +170,26 @@ extension Scanner {
                 guard format.pattern.hasSeparators || i == j else { continue }
                 let input = format.pattern.hasSeparators ? dashedForm : compactForm
                 if format.pattern.matches(input) {
-                    // The same shape right after 卡密 / key is a card key after all.
+                    // The keyword right before decides: 订单号 (or none) keeps it; 卡密 / key makes
+                    // it a card key; a payment or account keyword leaves it to the number detectors.
                     let nearest = nearestContexts(s, e, among: [.cardKey, .cardKeyOrAccount, .pin, .nonSecret,
-                                                                .transaction], after: 0)
-                    if !nearest.isEmpty, !nearest.contains(.nonSecret), !nearest.contains(.transaction) {
+                                                                .transaction, .paymentCard, .bankAccount, .phone,
+                                                                .oneTimeCode, .paymentCode, .residentID], after: 0)
+                    // A transaction keyword: the number detectors tokenise it.
+                    if nearest.contains(.transaction) && !nearest.contains(.nonSecret) { return nil }
+                    // "16 characters starting with X" is a product-key shape too: without an order
+                    // keyword, the key reading wins.
+                    if nearest.isEmpty, i == j, chain[i].length == 16, text[s] == 0x58, chain[i].digits > 0 { return nil }
+                    if nearest.isEmpty || nearest.contains(.nonSecret) {
+                        return .notSecret
+                    }
+                    let digitsOnly = chain[i...j].allSatisfy { $0.letters == 0 }
+                    if !digitsOnly, !nearest.isDisjoint(with: [.cardKey, .cardKeyOrAccount, .pin]) {
                         return .secret(Candidate(type: .cardKey, start: s, end: e, confidence: 0.9,
                                                  rule: "key+keyword", priority: Candidate.Priority.tenantFormat,
                                                  value: value()))
                     }
-                    return .notSecret
+                    break  // a payment or account keyword: not protected; IBAN and number detectors decide
                 }
             }
         }
@@ -178,13 +208,37 @@ extension Scanner {
 
     /// Product shapes, keyword-led keys and high-entropy tokens starting at token `i`.
     /// Returns the last token index consumed.
-    mutating func heuristicKey(_ chain: [Token], _ i: Int) -> Int? {
+    /// Words that stand between a keyword and its value ("the PIN is 1234", "key: is ABC…").
+    static let fillerWords: Set<[UInt32]> = Set(["IS", "ARE", "WAS", "WERE", "BE", "THE", "MY", "A", "AN", "IT", "ITS",
+                                                 "THIS", "THAT", "AS", "OF", "FOR", "TO", "NO", "NUMBER", "NR"]
+        .map { Array($0.unicodeScalars.map(\.value)) })
+
+    func isFillerWord(_ token: Token) -> Bool {
+        token.digits == 0 && token.length <= 6 && Scanner.fillerWords.contains(Array(text[token.start..<token.end]))
+    }
+
+    /// Random-looking capitalisation ("nE", "tB4S"): key material, not a word.
+    func originalHasMixedCase(_ token: Token) -> Bool {
+        var lower = false, upper = false
+        for k in token.start..<token.end where CharClass.isLetter(text[k]) {
+            if shadow.originalIsLowercaseASCII(k) { lower = true } else { upper = true }
+        }
+        return lower && upper
+    }
+
+    /// Whether a keyword hit covers exactly this token (the word KEY, CODE, IBAN … itself).
+    func isKeywordToken(_ token: Token) -> Bool {
+        hits[hitIndices(from: token.start, through: token.start)].contains { $0.start == token.start && $0.end >= token.end }
+    }
+
+    mutating func heuristicKey(_ chain: [Token], _ i: Int, consumed: [Bool]) -> Int? {
         let t = text
         let s = chain[i].start
         let first = chain[i]
         // Most tokens are ordinary words: nothing below can fire for them.
         let mayBeShape = (first.length == 4 || first.length == 5) && i + 2 < chain.count
-        let mayBeLongKey = first.length >= 12 && first.digits >= 3 && first.letters >= 3
+        let mayBeLongKey = (first.length >= 12 && first.digits >= 3 && first.letters >= 3)
+            || (first.length == 16 && t[s] == 0x58 && first.digits >= 1)
         let afterKeyword = keyKeywordEnds(before: s, within: 10)
         guard mayBeShape || mayBeLongKey || afterKeyword else { return nil }
         let nearest = hits.isEmpty ? [] : nearestContexts(s, s, among: [.cardKey, .cardKeyOrAccount, .pin, .nonSecret, .transaction,
@@ -205,7 +259,8 @@ extension Scanner {
         if !url, mayBeShape {
             for shape in Scanner.knownShapes where i + shape.count <= chain.count {
                 let j = i + shape.count - 1
-                guard (0..<shape.count).allSatisfy({ chain[i + $0].length == shape[$0] }) else { continue }
+                guard (0..<shape.count).allSatisfy({ chain[i + $0].length == shape[$0] && !consumed[i + $0] }),
+                      !isKeywordToken(chain[i]) else { continue }
                 let sep = separator(after: i)
                 guard (i..<j).allSatisfy({ separator(after: $0) == sep }) else { continue }
                 let digits = (i...j).reduce(0) { $0 + chain[$1].digits }
@@ -218,13 +273,14 @@ extension Scanner {
         }
 
         // A key after 卡密 / 激活码 / key / code …
-        if keyKeyword {
+        if keyKeyword, !isFillerWord(first), !isKeywordToken(first) {
             var j = i
             let firstLength = chain[i].length
-            while j + 1 < chain.count, j - i < 7 {
+            while j + 1 < chain.count, j - i < 7, !consumed[j + 1] {
                 let next = chain[j + 1]
                 let sep = separator(after: j)
-                if next.digits > 0 || sep == 0x2D || sep == 0x5F || (next.length == firstLength && firstLength >= 4) {
+                if next.digits > 0 || sep == 0x2D || sep == 0x5F || (next.length == firstLength && firstLength >= 4)
+                    || originalHasMixedCase(next) {
                     j += 1
                 } else { break }
             }
@@ -232,17 +288,22 @@ extension Scanner {
             let digits = (i...j).reduce(0) { $0 + chain[$1].digits }
             let letters = length - digits
             let upperInOriginal = !(s..<chain[j].end).contains { shadow.originalIsLowercaseASCII($0) }
+            // Letters only: believable after 卡密 / 激活码, or when typed in capitals or with dashes;
+            // after an English keyword, lower-case words are just words ("the code they sent").
+            let dashed = j > i && (i..<j).allSatisfy { t[chain[$0].end] == 0x2D || t[chain[$0].end] == 0x5F }
+            let chineseKeyword = keyKeywordIsChinese(before: s)
             if length >= 6, letters > 0,
-               digits > 0 || j > i || (length >= 8 && upperInOriginal) {
+               digits > 0 || dashed || upperInOriginal && (j > i || length >= 8) || (chineseKeyword && (j > i || length >= 8)) {
                 return propose(j, 0.9, "key+keyword", Candidate.Priority.keywordKey)
             }
         }
 
         // One long token mixing letters and digits: a key even without a keyword.
         let token = chain[i]
-        if !url, token.length >= 12, token.digits >= 3, token.letters >= 3, !nearest.contains(.nonSecret),
+        let xShape = token.length == 16 && t[s] == 0x58 && token.digits >= 1
+        if !url, (token.length >= 12 && token.digits >= 3 && token.letters >= 3) || xShape, !nearest.contains(.nonSecret),
            !nearest.contains(.transaction) {
-            let shaped = (token.length == 16 && t[s] == 0x58) || token.length == 25
+            let shaped = xShape || token.length == 25
             return propose(i, shaped ? 0.85 : 0.6, shaped ? "product-shape" : "mixed-token", shaped ? Candidate.Priority.shape : Candidate.Priority.generic)
         }
         return nil

@@ -64,7 +64,7 @@ enum BuiltInKeywords {
         .transaction: ["交易号", "交易號", "交易单号", "交易編號", "支付宝订单号", "微信支付单号", "微信订单号",
                        "商户单号", "商户订单号", "流水号", "支付单号", "转账单号", "订单号", "訂單號", "TRANSACTION",
                        "TRANSACTION ID", "TRADE NO", "TRADE NUMBER", "TXN", "TX ID", "TXID"],
-        .phone: ["手机", "手機", "电话", "電話", "手机号", "联系方式", "联系电话", "号码", "號碼", "TEL", "PHONE",
+        .phone: ["手机", "手機", "电话", "電話", "手机号", "联系方式", "联系电话", "座机", "固话", "固定电话", "微信同号", "号码", "號碼", "TEL", "PHONE",
                  "MOBILE", "CALL ME", "CELL", "WHATSAPP", "SMS", "TEXT ME"],
         .residentID: ["身份证", "身份證", "身份证号", "证件号", "证件号码", "ID CARD", "ID NUMBER", "ID NO",
                       "IDENTITY CARD", "RESIDENT ID"],
@@ -73,6 +73,9 @@ enum BuiltInKeywords {
                    "授权码", "LICENSE", "LICENCE", "LICENSE KEY", "GIFT CARD", "REDEEM", "REDEMPTION", "PRODUCT KEY",
                    "ACTIVATION", "VOUCHER", "PIN"],
         .cardKeyOrAccount: ["卡号", "卡號"],
+        // Identifiers that are not secrets: a token right after these is left alone.
+        .nonSecret: ["快递单号", "运单号", "物流单号", "快递", "顺丰", "圆通", "中通", "韵达", "申通", "工单", "工单号",
+                     "TRACKING", "TRACKING NUMBER", "TRACKING NO", "WAYBILL", "TICKET", "SKU", "MODEL"],
     ]
 }
 

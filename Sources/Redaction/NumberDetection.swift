@@ -55,7 +55,8 @@ extension Scanner {
             var consumedUpTo = first
             if first <= last {
                 let chunkGroups = Array(groups[first...last])
-                if firstChunk, !tail.isEmpty, chunkGroups[0].start == leadingOffset() {
+                // A continuation may follow a short lead-in ("后面是 5678", "then 5678").
+                if firstChunk, !tail.isEmpty, chunkGroups[0].start <= leadingOffset() + 8 {
                     scanSplit(tail: tail, groups: chunkGroups, digits: digits)
                 }
                 consumedUpTo = first + scanChunk(chunkGroups, digits)
@@ -77,7 +78,9 @@ extension Scanner {
                 tailDigits = tail.groups + tailDigits
             }
             while tailDigits.reduce(0, { $0 + $1.count }) > SessionTail.maxDigits { tailDigits.removeFirst() }
-            newTail = SessionTail(groups: tailDigits, plus: tail.plus)
+            let first = kept.first!.start
+            let plus = first > 0 && (text[first - 1] == 0x2B || (first > 1 && text[first - 1] == 0x20 && text[first - 2] == 0x2B))
+            newTail = SessionTail(groups: tailDigits, plus: plus || (chunk.groups.count == kept.count && tail.plus))
         }
         return newTail
     }
@@ -155,10 +158,17 @@ extension Scanner {
 
     func digitValue(_ d: ArraySlice<UInt8>) -> [UInt32] { d.map { UInt32($0) + 0x30 } }
 
+    /// A single Chinese numeral glued to the end of a number and followed by a measure word or
+    /// another word it commonly forms (一张, 一个, 一直, 两次): a word, not a digit.
     func isLoneGluedChineseDigit(_ groups: [Group], _ k: Int, previous: Int) -> Bool {
-        groups[k].count == 1 && CharClass.isChineseDigit(text[groups[k].start])
-            && (groups[previous].end == groups[k].start || groups[previous].start == groups[k].end)
+        guard groups[k].count == 1, CharClass.isChineseDigit(text[groups[k].start]),
+              groups[previous].end == groups[k].start else { return false }
+        let next = groups[k].end
+        return next < text.count && Scanner.numeralWordFollowers.contains(text[next])
     }
+
+    /// Characters that follow a numeral in ordinary words: measure words and 一直/一起/一样 ….
+    static let numeralWordFollowers: Set<UInt32> = Set("张个直下起样次天些点份件条定般共切会半块元位周年月号分单套笔遍趟声句批种本台部瓶盒袋包支根间段毛角万千百十亿小秒倍折人页期维".unicodeScalars.map(\.value))
 
     /// Decides what the digits of groups `gi...gj` are.
     func evaluate(_ groups: [Group], _ gi: Int, _ gj: Int, _ d: ArraySlice<UInt8>) -> Verdict {
@@ -214,11 +224,14 @@ extension Scanner {
 
         // Payment cards.
         if n >= 12, n <= 19, Checksums.luhn(d) {
-            let keyword = near(.paymentCard, s, e) || near(.bankAccount, s, e) || near(.cardKeyOrAccount, s, e)
+            let cardKeyword = near(.paymentCard, s, e)
             if Checksums.knownCardPrefix(d) {
+                let keyword = cardKeyword || near(.bankAccount, s, e) || near(.cardKeyOrAccount, s, e)
                 return candidate(.paymentCard, keyword ? 0.99 : 0.93, "luhn+prefix", Candidate.Priority.paymentCard)
             }
-            if keyword {
+            // No issuer prefix: a card only next to a card keyword (信用卡, card number …);
+            // next to 银行卡 / 账号 / account it is an account number, below.
+            if cardKeyword {
                 return candidate(.paymentCard, 0.8, "luhn+keyword", Candidate.Priority.paymentCard)
             }
         }
@@ -237,8 +250,10 @@ extension Scanner {
             if let short = shortSecret(groups, gi, gj, d) { return short }
         }
 
-        // Digits after a card-key keyword (recharge PINs, numeric keys).
-        if n >= 6, n <= 32 {
+        // Digits after a card-key keyword (recharge PINs, numeric keys) — standing alone, not the
+        // digit part of a letter-and-digit key ("vbz5 6648 7adh" is one key, found whole elsewhere).
+        if n >= 6, n <= 32, !(s > 0 && (CharClass.isAlnum(t[s - 1]) || CharClass.isChineseDigit(t[s - 1]))),
+           !(e < t.count && (CharClass.isAlnum(t[e]) || CharClass.isChineseDigit(t[e]))) {
             let nearest = nearestContexts(s, e, among: [.cardKey, .nonSecret, .transaction, .phone, .oneTimeCode, .pin, .cardKeyOrAccount], after: 0)
             if nearest.contains(.cardKey), !nearest.contains(.nonSecret) {
                 return candidate(.cardKey, 0.85, "key+keyword", Candidate.Priority.keywordKey)
@@ -271,7 +286,10 @@ extension Scanner {
         if n == 13, a[0] == 8, a[1] == 6, cnMobile(2) { return phone(0.97, "cn-mobile") }
         if n == 15, a[0] == 0, a[1] == 0, a[2] == 8, a[3] == 6, cnMobile(4) { return phone(0.97, "cn-mobile") }
         let keyword = near(.phone, s, e)
-        if plus, n >= 8, n <= 15, a[0] != 0 { return phone(0.95, "e164") }
+        // A longer run of digits that merely contains a landline- or NANP-shaped piece is not a
+        // phone without a keyword ("编号5159 0903 5412 7300").
+        let wholeChunk = gi == 0 && gj == groups.count - 1
+        if plus, a[0] != 0, e164Length(a) { return phone(0.95, "e164") }
         if n >= 10, n <= 17, a[0] == 0, a[1] == 0, a[2] != 0, keyword { return phone(0.9, "intl+keyword") }
         // Chinese landlines: 0 + area code (010, 02x: 3 digits; others 4) + 7–8 digits.
         if a[0] == 0, n >= 10, n <= 12 {
@@ -279,19 +297,43 @@ extension Scanner {
             let subscriber = n - area
             if a[1] != 0, subscriber == 7 || subscriber == 8, a[area] >= 2 {
                 // An area-code boundary or a keyword keeps dates and quantities out.
-                let boundary = gi != gj && groups[gi].count == area
-                if boundary || keyword || gi == gj { return phone(boundary || keyword ? 0.9 : 0.75, "cn-landline") }
+                var firstTyped = gi
+                while firstTyped < gj, groups[firstTyped].end == groups[firstTyped + 1].start { firstTyped += 1 }
+                let boundary = firstTyped < gj && groups[firstTyped].end - groups[gi].start == area
+                // One typed group (Chinese numerals split groups softly, not as typed).
+                let typedSingle = (gi..<gj).allSatisfy { groups[$0].end == groups[$0 + 1].start }
+                if keyword || (wholeChunk && (boundary || typedSingle)) {
+                    return phone(boundary || keyword ? 0.9 : 0.75, "cn-landline")
+                }
             }
         }
         // North American numbers: 3-3-4 grouping, or 10 digits with a keyword.
         if n == 10, a[0] >= 2, a[3] >= 2 {
             let shape = gj - gi == 2 && groups[gi].count == 3 && groups[gi + 1].count == 3
-            if shape || keyword { return phone(keyword ? 0.9 : 0.75, "nanp") }
+            if (shape && wholeChunk) || keyword { return phone(keyword ? 0.9 : 0.75, "nanp") }
         }
         if n == 11, a[0] == 1, a[1] >= 2, a[4] >= 2, keyword { return phone(0.85, "nanp+keyword") }
-        // Local numbers given with a keyword ("电话 62345678").
-        if keyword, n >= 7, n <= 8, a[0] >= 2, gj - gi <= 1 { return phone(0.7, "local+keyword") }
+        // Local numbers given with a keyword ("电话 62345678") — unless a code keyword is nearer
+        // ("手机收到46118918这个验证码").
+        if keyword, n >= 7, n <= 8, a[0] >= 2, gj - gi <= 1,
+           nearestContexts(s, e, among: [.phone, .oneTimeCode, .pin, .cvv, .paymentCode, .cardKey],
+                           closestEitherSide: true) == [.phone], !near(.oneTimeCode, s, e) {
+            return phone(0.7, "local+keyword")
+        }
         return nil
+    }
+
+    /// Plausible E.164 lengths (country code included) for the countries customers call from.
+    func e164Length(_ a: [UInt8]) -> Bool {
+        let n = a.count
+        guard n >= 8, n <= 15 else { return false }
+        if a[0] == 1 { return n == 11 }                          // NANP
+        if a[0] == 8, a[1] == 6 { return n >= 11 && n <= 13 }    // China: mobile 13, landline 11–13
+        if a[0] == 4, a[1] == 4 { return n == 11 || n == 12 }    // UK
+        if a[0] == 8, a[1] == 5, a[2] == 2 || a[2] == 3 { return n == 11 }  // Hong Kong, Macau
+        if a[0] == 8, a[1] == 8, a[2] == 6 { return n == 11 || n == 12 }    // Taiwan
+        if a[0] == 6, a[1] == 5 { return n == 10 }               // Singapore
+        return n >= 9
     }
 
     /// CVV, expiry, PIN and one-time codes: only with their keyword, and never amounts.
@@ -300,9 +342,21 @@ extension Scanner {
         let s = groups[gi].start, e = groups[gj].end
         let n = d.count
         if isAmountOrQuantity(s, e) { return nil }
-        let contexts = nearestContexts(s, e, among: [.cvv, .expiry, .pin, .oneTimeCode, .paymentCode, .cardKey,
-                                                     .nonSecret, .transaction, .phone])
-        guard !contexts.isEmpty else { return nil }
+        let wanted: ContextSet = [.cvv, .expiry, .pin, .oneTimeCode, .paymentCode, .cardKey, .nonSecret, .transaction, .phone]
+        let nearest = nearestContexts(s, e, among: wanted, closestEitherSide: true)
+        guard !nearest.isEmpty else { return nil }
+        if let verdict = shortSecret(groups, gi, gj, d, contexts: nearest) { return verdict }
+        // "CVC: 994 exp 12/27": the nearer keyword belongs to the next value; try the other side.
+        let before = nearestContexts(s, e, among: wanted, after: 0)
+        let other = before == nearest ? nearestContexts(s, e, among: wanted, before: -1) : before
+        guard !other.isEmpty, other != nearest else { return nil }
+        return shortSecret(groups, gi, gj, d, contexts: other)
+    }
+
+    func shortSecret(_ groups: [Group], _ gi: Int, _ gj: Int, _ d: ArraySlice<UInt8>, contexts: ContextSet) -> Verdict? {
+        let t = text
+        let s = groups[gi].start, e = groups[gj].end
+        let n = d.count
         func secret(_ type: SecretType, _ rule: String) -> Verdict {
             .secret(Candidate(type: type, start: s, end: e, confidence: 0.9, rule: rule,
                               priority: Candidate.Priority.keywordShort, value: digitValue(d)))
@@ -392,6 +446,7 @@ extension Scanner {
 
     func completesSecret(_ a: [UInt8], plus: Bool) -> SecretType? {
         let n = a.count
+        if plus, !a.isEmpty, a[0] != 0, e164Length(a), !(a[0] == 8 && a[1] == 6 && n < 13) { return .phone }
         if n == 11, a[0] == 1, a[1] >= 3 { return .phone }
         if n == 13, a[0] == 8, a[1] == 6, a[2] == 1, a[3] >= 3 { return .phone }
         if n >= 13, n <= 19, Checksums.luhn(a[...]), Checksums.knownCardPrefix(a[...]) { return .paymentCard }

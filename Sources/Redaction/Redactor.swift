@@ -71,10 +71,11 @@ public struct Redactor: Sendable {
         var taken = [Bool](repeating: false, count: length)
         var accepted: [Candidate] = []
         for c in ordered {
-            // Known non-secrets (order numbers, the shop's hotline) silence heuristics, but never an
-            // exact issued-key match or a checksum-validated card, ID or IBAN.
+            // Known non-secrets (order numbers, the shop's hotline) silence heuristics inside them,
+            // but never an exact issued-key match, a checksum-validated card, ID or IBAN, or a
+            // longer number that merely contains one (a trade number 20250722-2200-4875448874526441).
             if c.priority < Candidate.Priority.paymentCard, !isProtected.isEmpty,
-               (c.start..<c.end).contains(where: { isProtected[$0] }) { continue }
+               (c.start..<c.end).allSatisfy({ isProtected[$0] }) { continue }
             if (c.start..<c.end).contains(where: { taken[$0] }) { continue }
             for k in c.start..<c.end { taken[k] = true }
             accepted.append(c)

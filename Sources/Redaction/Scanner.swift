@@ -46,8 +46,11 @@ struct Scanner {
 
     /// The contexts of the nearest keyword (before the span preferred; after only when nothing
     /// relevant stands before). All contexts of hits at that nearest position are returned.
+    /// With `closestEitherSide`, the nearer of the two sides wins (ties go to the keyword before):
+    /// "手机收到3306这个验证码" is a code although 手机 stands before it.
     func nearestContexts(_ start: Int, _ end: Int, among wanted: ContextSet,
-                         before: Int = Scanner.before, after: Int = Scanner.after) -> ContextSet {
+                         before: Int = Scanner.before, after: Int = Scanner.after,
+                         closestEitherSide: Bool = false) -> ContextSet {
         var bestBefore = Int.max
         var result: ContextSet = []
         let window = hitIndices(from: start - before - maxKeywordLength, through: end + after)
@@ -56,14 +59,16 @@ struct Scanner {
             if d < bestBefore { bestBefore = d; result = ContextSet(h.context) }
             else if d == bestBefore { result.insert(ContextSet(h.context)) }
         }
-        if !result.isEmpty || after <= 0 { return result }
+        if (!result.isEmpty && !closestEitherSide) || after <= 0 { return result }
         var bestAfter = Int.max
+        var afterResult: ContextSet = []
         for h in hits[window] where wanted.contains(ContextSet(h.context)) && h.start >= end && h.start - end <= after {
             let d = h.start - end
-            if d < bestAfter { bestAfter = d; result = ContextSet(h.context) }
-            else if d == bestAfter { result.insert(ContextSet(h.context)) }
+            if d < bestAfter { bestAfter = d; afterResult = ContextSet(h.context) }
+            else if d == bestAfter { afterResult.insert(ContextSet(h.context)) }
         }
-        return result
+        if afterResult.isEmpty { return result }
+        return bestAfter < bestBefore ? afterResult : result
     }
 
     /// Keywords are at most this long (scalars): bounds the window searched for hits.
@@ -92,6 +97,17 @@ struct Scanner {
         return a < keyKeywordEnds.count && keyKeywordEnds[a] <= position
     }
 
+    /// Whether the nearest card-key keyword before `position` is written in Chinese (卡密, 激活码).
+    func keyKeywordIsChinese(before position: Int) -> Bool {
+        var best: KeywordMatcher.Hit? = nil
+        for h in hits[hitIndices(from: position - Scanner.before - maxKeywordLength, through: position)]
+        where (h.context == .cardKey || h.context == .cardKeyOrAccount || h.context == .pin) && h.end <= position {
+            if best == nil || h.end > best!.end { best = h }
+        }
+        guard let best else { return false }
+        return text[best.start] >= 0x80
+    }
+
     func inURL(_ start: Int, _ end: Int) -> Bool {
         // URLs are disjoint and in order: find the last one starting at or before `start`.
         var a = 0, b = urls.count
@@ -111,32 +127,18 @@ struct Scanner {
 
     mutating func run(tail: SessionTail) -> SessionTail {
         let t = text
-        var hasASCIIDigit = false, hasAt = false, letters = 0
-        // The longest run of digits, letting single separators through ("138 1234"): Chinese text
-        // is full of lone numerals (一张, 一直) that can never make a number on their own.
-        var digitRun = 0, longestDigitRun = 0, lastWasSeparator = false
-        for v in t {
-            if CharClass.isAnyDigit(v) {
-                if CharClass.isDigit(v) { hasASCIIDigit = true }
-                digitRun += 1
-                lastWasSeparator = false
-                if digitRun > longestDigitRun { longestDigitRun = digitRun }
-                continue
-            }
-            if CharClass.isSeparator(v), !lastWasSeparator, digitRun > 0 { lastWasSeparator = true; continue }
-            digitRun = 0
-            lastWasSeparator = false
-            if v == 0x40 { hasAt = true } else if CharClass.isLetter(v) { letters += 1 }
-        }
+        let profile = shadow.profile
+        let hasASCIIDigit = profile.hasASCIIDigit, hasAt = profile.hasAt, letters = profile.letters
+        let longestDigitRun = profile.longestDigitRun, longestAlnumRun = profile.longestAlnumRun
         let hasDigit = longestDigitRun >= 3 || (longestDigitRun > 0 && !tail.isEmpty)
-        // Fast path: no number, no '@' and too few letters for any key.
-        if !hasDigit && !hasAt && letters < 6 { return SessionTail() }
+        // Fast path: no number, no '@', no token long enough to be a key.
+        if !hasDigit && !hasAt && letters < 6 && longestAlnumRun < 4 { return SessionTail() }
         hits = policy.keywords.hits(in: t)
         for h in hits where h.context == .cardKey || h.context == .cardKeyOrAccount || h.context == .pin {
             keyKeywordEnds.append(h.end)
         }
         keyKeywordEnds.sort()
-        findURLs()
+        if profile.mayHaveURL { findURLs() }
         if hasAt { findEmails() }
         var newTail = SessionTail()
         if hasDigit { newTail = scanNumbers(tail: tail) }

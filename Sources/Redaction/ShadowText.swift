@@ -27,6 +27,20 @@ struct ShadowText {
     /// Number of Unicode scalars in the original.
     var originalCount: Int { scalarStart.count - 1 }
 
+    /// What the text could hold, gathered while folding, so detectors that cannot fire are skipped.
+    struct Profile {
+        var hasASCIIDigit = false
+        var hasAt = false
+        var letters = 0
+        /// The longest run of digits, letting single separators through ("138 1234"). Chinese text
+        /// is full of lone numerals (一张, 一直) that can never make a number on their own.
+        var longestDigitRun = 0
+        var longestAlnumRun = 0
+        /// "://" or "WWW." occurs.
+        var mayHaveURL = false
+    }
+    var profile = Profile()
+
     init(_ text: String) {
         var text = text
         let bytes = text.withUTF8 { Array($0) }
@@ -35,6 +49,7 @@ struct ShadowText {
         var originalCount = 0
         var origin: [Int32] = []
         var starts: [Int32] = []
+        var profile = Profile()
         // One pass fills all three arrays through raw pointers: this loop runs once per byte of
         // every message, so it avoids per-append uniqueness checks.
         let scalars = [UInt32](unsafeUninitializedCapacity: n) { scalarBuffer, scalarsInitialised in
@@ -45,6 +60,9 @@ struct ShadowText {
                         var i = 0
                         var index: Int32 = 0
                         var out = 0
+                        var p = Profile()
+                        var digitRun = 0, alnumRun = 0, lastWasSeparator = false
+                        var previous: UInt32 = 0, beforePrevious: UInt32 = 0
                         // Swift strings are valid UTF-8, so decoding needs no error paths.
                         while i < n {
                             startBuffer[Int(index)] = Int32(i)
@@ -64,12 +82,35 @@ struct ShadowText {
                                 scalarBuffer[out] = folded
                                 originBuffer[out] = index
                                 out += 1
+                                // Profile.
+                                if CharClass.isAlnum(folded) {
+                                    alnumRun += 1
+                                    if alnumRun > p.longestAlnumRun { p.longestAlnumRun = alnumRun }
+                                } else { alnumRun = 0 }
+                                if CharClass.isAnyDigit(folded) {
+                                    if CharClass.isDigit(folded) { p.hasASCIIDigit = true }
+                                    digitRun += 1
+                                    lastWasSeparator = false
+                                    if digitRun > p.longestDigitRun { p.longestDigitRun = digitRun }
+                                } else if CharClass.isSeparator(folded), !lastWasSeparator, digitRun > 0 {
+                                    lastWasSeparator = true
+                                } else {
+                                    digitRun = 0
+                                    lastWasSeparator = false
+                                    if folded == 0x40 { p.hasAt = true }
+                                    else if CharClass.isLetter(folded) { p.letters += 1 }
+                                    else if folded == 0x2F, previous == 0x2F, beforePrevious == 0x3A { p.mayHaveURL = true }
+                                    else if folded == 0x2E, previous == 0x57, beforePrevious == 0x57 { p.mayHaveURL = true }
+                                }
+                                beforePrevious = previous
+                                previous = folded
                             }
                             index += 1
                         }
                         startBuffer[Int(index)] = Int32(n)
                         shadowCount = out
                         originalCount = Int(index)
+                        profile = p
                       }
                     }
                     startsInitialised = originalCount + 1
@@ -82,6 +123,7 @@ struct ShadowText {
         self.origin = origin
         self.scalarStart = starts
         self.bytes = bytes
+        self.profile = profile
     }
 
     /// Whether the original character behind shadow position `k` was a lower-case ASCII letter.

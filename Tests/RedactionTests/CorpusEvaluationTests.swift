@@ -18,8 +18,13 @@ import PolicyFiles
         var secrets: [Secret]
     }
 
+    /// The committed corpus, or a fresh draw (`CORPUS_SEED=7 CORPUS_OUT=/tmp/draw python3 generate.py`)
+    /// named by KAMIRELAY_CORPUS_DIR, to check that the figures hold on values never seen in tuning.
     static func corpusURL(_ name: String) -> URL {
-        Bundle.module.url(forResource: "Corpus", withExtension: nil)!.appendingPathComponent(name)
+        if let dir = ProcessInfo.processInfo.environment["KAMIRELAY_CORPUS_DIR"], !dir.isEmpty, name != "policy.yaml" {
+            return URL(fileURLWithPath: dir).appendingPathComponent(name)
+        }
+        return Bundle.module.url(forResource: "Corpus", withExtension: nil)!.appendingPathComponent(name)
     }
 
     static func loadCorpus() throws -> [Message] {
@@ -101,8 +106,8 @@ import PolicyFiles
                 guard let x = byTypeForm["\(type)/\(f)"], x.expected > 0 else { return "   -  " }
                 return String(format: "%.3f ", ratio(x.found, x.expected))
             }
-            table += String(format: "%-20@  %8d  %6.3f  %9.3f | ", type as NSString, t.expected, ratio(t.found, t.expected),
-                            ratio(t.correct, t.predicted))
+            table += type.padding(toLength: 20, withPad: " ", startingAt: 0)
+            table += String(format: "  %8d  %6.3f  %9.3f | ", t.expected, ratio(t.found, t.expected), ratio(t.correct, t.predicted))
             table += formRecall("plain") + "  " + formRecall("obfuscated") + "  " + formRecall("issued") + "\n"
         }
         func formTotal(_ f: String) -> (Int, Int) {

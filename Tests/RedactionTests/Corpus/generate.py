@@ -14,9 +14,11 @@ import unicodedata
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 
-SEED = 20260526
+# CORPUS_SEED / CORPUS_OUT let a reviewer draw a fresh corpus (new values and obfuscations from the
+# same templates) into another folder without touching the committed one.
+SEED = int(os.environ.get("CORPUS_SEED", "20260526"))
 R = random.Random(SEED)
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.environ.get("CORPUS_OUT") or os.path.dirname(os.path.abspath(__file__))
 
 # ---------------------------------------------------------------------------
 # character helpers
@@ -199,7 +201,7 @@ def gen_bank():
             d = R.choice(["6217", "6222", "6228", "6214"]) + rdig(n - 4)
         elif kind < 0.7:  # account numbers with no card prefix
             n = R.choice([12, 13, 14, 15, 16, 17, 19])
-            d = R.choice(["1", "3", "7", "8", "9", "0"]) + rdig(n - 1)
+            d = R.choice(["1", "3", "7", "8", "9"]) + rdig(n - 1)
         else:
             n = R.choice([10, 12, 14, 16])
             d = R.choice(["11", "31", "44", "50", "75", "80"]) + rdig(n - 2)
@@ -707,7 +709,8 @@ def sec_mobile(obf):
     pd = pre.lstrip("+")
     if not obf:
         r = R.random()
-        body = d if r < 0.55 else (d[:3] + " " + d[3:7] + " " + d[7:]) if r < 0.8 else (d[:3] + "-" + d[3:7] + "-" + d[7:])
+        sep = " " if r < 0.78 else "-" if r < 0.93 else "."
+        body = d if r < 0.55 else sep.join((d[:3], d[3:7], d[7:]))
         if pd:
             return ("+" if plus else "") + pd + R.choice([" ", "", "-"]) + body, 1 if plus else 0
         return body, 0
@@ -1656,7 +1659,7 @@ INNER_OK = set(ZW) | ALL_SEPS | {"@", "＠", "．", "(", ")", "/", "／", "-", "
 
 def check(records, issued_keys):
     errors = []
-    issued_set = {k.upper() for k in issued_keys}
+    issued_set = {normalise(k).upper() for k in issued_keys}
     ids = set()
     for rec in records:
         rid, text, form = rec["id"], rec["text"], rec["form"]
@@ -1863,8 +1866,7 @@ def build():
                         cut = 4
                     p1 = " ".join(g[:1] if cut == 4 else g[:2])
                     rest = d[cut:]
-                    gp = split_groups(rest, random_groups(len(rest))) if R.random() < 0.3 else \
-                        ([rest[i:i + 4] for i in range(0, len(rest), 4)])
+                    gp = [rest[i:i + 4] for i in range(0, len(rest), 4)]
                     if len(gp[-1]) < 2:
                         gp[-2] += gp[-1]
                         gp.pop()
@@ -1901,6 +1903,9 @@ def main():
         reread = [json.loads(line) for line in f]
     with open(os.path.join(HERE, "issued-keys.txt"), encoding="utf-8") as f:
         keys2 = [line.strip() for line in f if line.strip()]
+    fill = {r["id"]: r["_fillers"] for r in records}
+    for r in reread:
+        r["_fillers"] = fill[r["id"]]
     errors += check(reread, keys2)
     # summary
     forms = Counter(r["form"] for r in reread)

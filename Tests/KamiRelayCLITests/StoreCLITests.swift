@@ -4,7 +4,7 @@ import Testing
 import TranscriptStore
 
 /// Runs the built `kamirelay` binary as an operator would.
-struct StoreCLI {
+final class StoreCLI: Sendable {
     let root: String
     let env: [String: String]
 
@@ -27,6 +27,8 @@ struct StoreCLI {
         env = ["KAMIRELAY_DATA": root + "/data", "KAMIRELAY_KEYS": root + "/keys",
                "KAMIRELAY_PASSPHRASE": "correct horse battery staple", "PATH": "/usr/bin:/bin", "USER": "ops-test"]
     }
+
+    deinit { try? FileManager.default.removeItem(atPath: root) }
 
     struct Output { var status: Int32; var stdout: String; var stderr: String; var all: String { stdout + stderr } }
 

@@ -164,7 +164,9 @@ import Testing
     }
 
     @Test func createUnlockWrongPassphraseAndNoOverwrite() throws {
-        let path = tempDir() + "/master.key"
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/master.key"
         let master = GuardedKey(randomCount: 32)
         let id = try MasterKeyFile.create(at: path, masterKey: master, passphrase: Array("correct horse".utf8), parameters: .minimumForTests)
         let file = try MasterKeyFile(contentsOf: path)
@@ -189,6 +191,7 @@ import Testing
 
     @Test func tamperedAndCorruptFiles() throws {
         let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/master.key"
         try MasterKeyFile.create(at: path, masterKey: GuardedKey(randomCount: 32), passphrase: Array("pw-123456789".utf8), parameters: .minimumForTests)
         var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]

@@ -3,8 +3,8 @@ import GRDB
 import Sealing
 @testable import TranscriptStore
 
-/// A store in a fresh temporary directory under a random master key.
-struct Fixture {
+/// A store in a fresh temporary directory under a random master key (removed afterwards).
+final class Fixture: Sendable {
     let dir: String
     let masterKey: GuardedKey
     let masterID: String
@@ -17,6 +17,8 @@ struct Fixture {
         masterID = MasterKeyFile.newKeyID()
         store = try SQLiteTranscriptStore(path: dir + "/transcripts.sqlite", masterKeys: MasterKeyring(currentID: masterID, key: masterKey))
     }
+
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     /// Another handle on the same database (as after a restart).
     func reopen() throws -> SQLiteTranscriptStore {

@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "kamirelay", targets: ["kamirelay"]),
         .library(name: "Redaction", targets: ["Redaction"]),
+        .library(name: "SupportBot", targets: ["SupportBot"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,12 +50,26 @@ let package = Package(
             dependencies: ["Sealing", "Redaction", .product(name: "GRDB", package: "GRDB.swift")]
         ),
 
+        // The zh/en support bot: intents, FAQ retrieval, sentiment, dialogue, order look-ups.
+        // Foundation + Yams (knowledge-base files); sees only redacted text.
+        .target(name: "SupportBot", dependencies: [.product(name: "Yams", package: "Yams")]),
+
+        // The demo shop's order store (dujiaoka-like orders in SQLite) behind `OrderSource`.
+        .target(
+            name: "SupportBotDemoStore",
+            dependencies: ["SupportBot", "Redaction", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+
+        // A shop's own order backend over HTTP/JSON (retries, backoff, circuit breaker).
+        .target(name: "SupportBotHTTPOrders", dependencies: ["SupportBot"]),
+
         // The one executable.
         .executableTarget(
             name: "kamirelay",
             dependencies: [
                 "Redaction", "PolicyFiles", "Sealing", "COpenSSL", "TranscriptStore",
                 "CSodium",  // raw libsodium baseline in `bench store`
+                "SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -66,5 +81,7 @@ let package = Package(
         .testTarget(name: "TranscriptStoreTests", dependencies: ["TranscriptStore", "Sealing", "Redaction", "PolicyFiles",
                                                         .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay", "Sealing", "TranscriptStore"]),
+        .testTarget(name: "SupportBotTests",
+                    dependencies: ["SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders", "Redaction", "Sealing"]),
     ]
 )

@@ -20,6 +20,7 @@ struct KamiRelay: AsyncParsableCommand {
             TenantsCommand.self,
             ImportCommand.self,
             TranscriptsCommand.self,
+            BotCommand.self,
         ]
     )
 }

@@ -46,6 +46,13 @@ let package = Package(
         // libsodium wrapper: guarded key memory, keyed BLAKE2b, AEAD, signatures.
         .target(name: "Sealing", dependencies: ["CSodium", "Redaction"]),
 
+        // Sealed transcripts at rest: tenants, sessions, sealed messages, subject keys, tenant key
+        // versions, blind indexes. SQLite (GRDB) behind the `TranscriptStore` protocol.
+        .target(
+            name: "TranscriptStore",
+            dependencies: ["Sealing", "Redaction", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+
         // The zh/en support bot: intents, FAQ retrieval, sentiment, dialogue, order look-ups.
         // Foundation + Yams (knowledge-base files); sees only redacted text.
         .target(name: "SupportBot", dependencies: [.product(name: "Yams", package: "Yams")]),
@@ -79,7 +86,8 @@ let package = Package(
         .executableTarget(
             name: "kamirelay",
             dependencies: [
-                "Redaction", "PolicyFiles", "Sealing", "COpenSSL",
+                "Redaction", "PolicyFiles", "Sealing", "COpenSSL", "TranscriptStore",
+                "CSodium",  // raw libsodium baseline in `bench store`
                 "SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders",
                 "TLS", "TLSProbe",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -94,7 +102,9 @@ let package = Package(
                     resources: [.copy("Corpus")]),
         .testTarget(name: "PolicyFilesTests", dependencies: ["PolicyFiles", "Redaction"]),
         .testTarget(name: "SealingTests", dependencies: ["Sealing"]),
-        .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay", "TLS"]),
+        .testTarget(name: "TranscriptStoreTests", dependencies: ["TranscriptStore", "Sealing", "Redaction", "PolicyFiles",
+                                                        .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay", "Sealing", "TranscriptStore", "TLS"]),
         .testTarget(name: "SupportBotTests",
                     dependencies: ["SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders", "Redaction", "Sealing"]),
         .testTarget(name: "TLSTests", dependencies: [

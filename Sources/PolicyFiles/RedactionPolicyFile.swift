@@ -18,9 +18,14 @@ public enum RedactionPolicyFile {
     /// Loads and validates a policy file. A file that says `extends: default` is applied on top
     /// of the built-in default; otherwise unspecified actions mean `mask`.
     public static func load(path: String) throws(PolicyFileError) -> RedactionPolicy {
+        // FileHandle rather than Data(contentsOf:), so /dev/fd/N and pipes work too.
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw PolicyFileError(file: path, line: nil, field: nil, reason: "cannot open the file (missing or not readable)")
+        }
+        defer { try? handle.close() }
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data = try handle.readToEnd() ?? Data()
         } catch {
             throw PolicyFileError(file: path, line: nil, field: nil, reason: "cannot read the file (\(error.localizedDescription))")
         }

@@ -110,7 +110,8 @@ public struct Redactor: Sendable {
         case .mask:
             return "[\(label)]"
         case .partial:
-            let keep = max(0, min(rule.keepLast, c.value.count / 3))
+            // Never more than half of the value, whatever the policy says.
+            let keep = max(0, min(rule.keepLast, c.value.count / 2))
             let visible = String(String.UnicodeScalarView(c.value.suffix(keep).compactMap(Unicode.Scalar.init)))
             return keep == 0 ? "[\(label)]" : "[\(label):…\(visible)]"
         case .token:

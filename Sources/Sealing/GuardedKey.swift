@@ -57,6 +57,35 @@ public final class GuardedKey: @unchecked Sendable {
         }
     }
 
+    /// A key of `count` bytes written directly into guarded memory by `initializer` (so it never
+    /// passes through an ordinary heap buffer). If `initializer` throws, the region is zeroed and
+    /// freed and the error is rethrown.
+    public init(count: Int, access: Access = .onDemand,
+                initializingWith initializer: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+        Sodium.ensureInitialised()
+        self.access = access
+        precondition(count > 0, "empty key")
+        guard let p = sodium_malloc(count) else { fatalError("sodium_malloc failed: out of memory") }
+        do {
+            try initializer(UnsafeMutableRawBufferPointer(start: p, count: count))
+        } catch {
+            sodium_free(p)  // zeroes before unmapping
+            throw error
+        }
+        pointer = p
+        self.count = count
+        protectAtRest()
+    }
+
+    /// Grants write access for the duration of `body` (scratch buffers inside this module).
+    func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        try lock.withLock {
+            sodium_mprotect_readwrite(pointer)
+            defer { protectAtRest() }
+            return try body(UnsafeMutableRawBufferPointer(start: pointer, count: count))
+        }
+    }
+
     /// Grants read access for the duration of `body`. Do not let the pointer escape.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         if access == .readOnly { return try body(UnsafeRawBufferPointer(start: pointer, count: count)) }
@@ -67,9 +96,25 @@ public final class GuardedKey: @unchecked Sendable {
         }
     }
 
+    /// Constant-time equality of two keys' bytes (false when lengths differ).
+    public func constantTimeEquals(_ other: GuardedKey) -> Bool {
+        guard count == other.count else { return false }
+        if other === self { return true }
+        return withUnsafeBytes { a in other.withUnsafeBytes { b in
+            sodium_memcmp(a.baseAddress!, b.baseAddress!, count) == 0 } }
+    }
+
     deinit {
         // sodium_free zeroes the region before unmapping it.
         sodium_mprotect_readwrite(pointer)
         sodium_free(pointer)
     }
+}
+
+extension GuardedKey: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Never the key bytes: keys must not reach logs or error messages by interpolation.
+    public var description: String { "GuardedKey(\(count) bytes, redacted)" }
+    public var debugDescription: String { description }
+    /// Mirrors (`dump`, debuggers) show nothing but the length.
+    public var customMirror: Mirror { Mirror(self, children: ["count": count], displayStyle: .class) }
 }

@@ -26,6 +26,13 @@ public enum Sodium {
         return bytes
     }
 
+    /// Zeroes memory in a way the compiler may not optimise away (`sodium_memzero`), e.g. a
+    /// passphrase buffer after use.
+    public static func zero(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        sodium_memzero(base, buffer.count)
+    }
+
     /// Constant-time comparison of two byte strings of equal length (false when lengths differ).
     public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }

@@ -4,6 +4,10 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures and how they were measured (use a release build).",
+<<<<<<< HEAD
         subcommands: [BenchRedactCommand.self, BenchBotCommand.self, BenchTLSCommand.self]
+=======
+        subcommands: [BenchRedactCommand.self, BenchBotCommand.self, BenchStoreCommand.self]
+>>>>>>> main
     )
 }

@@ -95,3 +95,13 @@ import Redaction
         }
     }
 }
+
+@Suite struct PolicyFromPipeTests {
+    @Test func loadsFromAFileDescriptorPath() throws {
+        let pipe = Pipe()
+        pipe.fileHandleForWriting.write(Data("version: 1\nextends: default\nactions:\n  phone: token\n".utf8))
+        try pipe.fileHandleForWriting.close()
+        let policy = try RedactionPolicyFile.load(path: "/dev/fd/\(pipe.fileHandleForReading.fileDescriptor)")
+        #expect(policy.rule(for: .phone).action == .token)
+    }
+}

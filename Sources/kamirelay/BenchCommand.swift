@@ -4,10 +4,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures and how they were measured (use a release build).",
-<<<<<<< HEAD
-        subcommands: [BenchRedactCommand.self, BenchBotCommand.self, BenchTLSCommand.self]
-=======
-        subcommands: [BenchRedactCommand.self, BenchBotCommand.self, BenchStoreCommand.self]
->>>>>>> main
+        subcommands: [BenchRedactCommand.self, BenchBotCommand.self, BenchStoreCommand.self, BenchTLSCommand.self]
     )
 }

@@ -100,6 +100,44 @@ struct ShutdownTests {
     }
 }
 
+@Suite("Server-initiated close")
+struct ServerCloseTests {
+    @Test("data arriving after the server's close_notify is still read until the peer's close_notify")
+    func readsWhileClosing() async throws {
+        let pki = try TestPKI()
+        let files = try pki.leaf("default", hostnames: ["default.test"])
+        let server = try await TestServer(provider: makeProvider { $0.defaultCertificate = files },
+                                          application: .send(count: 10))
+        defer { Task { await server.shutdown() } }
+        let client = try BlockingTLSClient(port: server.port, context: TLSProbeContext())
+        #expect(try client.read(exactly: 10) == pattern(10))
+        try client.write(Array("late".utf8))  // the server has already sent close_notify
+        #expect(try client.read() == nil)
+        client.sendCloseNotify()
+        #expect(await server.waitFor { $0 == .read(4) } != nil)
+        #expect(await server.waitFor { $0 == .inactive } != nil)
+        #expect(!server.snapshot.contains { if case .error = $0 { true } else { false } })
+    }
+
+    @Test("a peer that never answers close_notify is disconnected after the shutdown timeout")
+    func shutdownTimeout() async throws {
+        let pki = try TestPKI()
+        let files = try pki.leaf("default", hostnames: ["default.test"])
+        let server = try await TestServer(provider: makeProvider {
+            $0.defaultCertificate = files
+            $0.shutdownTimeoutSeconds = 1
+        }, application: .send(count: 10))
+        defer { Task { await server.shutdown() } }
+        let client = try BlockingTLSClient(port: server.port, context: TLSProbeContext())
+        #expect(try client.read(exactly: 10) == pattern(10))
+        #expect(try client.read() == nil)  // close_notify; the client stays silent
+        let start = ContinuousClock.now
+        #expect(await server.waitFor { $0 == .inactive } != nil)
+        #expect(ContinuousClock.now - start >= .milliseconds(700))
+        client.closeAbruptly()
+    }
+}
+
 @Suite("Backpressure")
 struct BackpressureTests {
     @Test("a client that writes without reading an echo is stopped by TCP, not buffered by the server")

@@ -52,6 +52,8 @@ enum ServerEvent: Sendable, Equatable {
     case error(TLSError)
     case inputClosed
     case inactive
+    /// Plaintext bytes delivered to the application in one read.
+    case read(Int)
 }
 
 /// A loopback server: TLS handler + a small application handler; records every event.
@@ -131,6 +133,7 @@ final class ApplicationHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        record(.read(unwrapInboundIn(data).readableBytes))
         context.write(data, promise: nil)
     }
 

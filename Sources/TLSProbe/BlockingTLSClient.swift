@@ -239,6 +239,15 @@ public final class BlockingTLSClient {
         return sum
     }
 
+    /// Asks the server to renegotiate (TLS 1.2 only). Returns true if a new handshake completed.
+    public func renegotiate() -> Bool {
+        ERR_clear_error()
+        guard SSL_renegotiate(ssl) == 1 else { ERR_clear_error(); return false }
+        let ok = SSL_do_handshake(ssl) == 1 && SSL_renegotiate_pending(ssl) == 0
+        ERR_clear_error()
+        return ok
+    }
+
     /// Sends close_notify (the write side of TLS is then closed; reading goes on).
     public func sendCloseNotify() {
         ERR_clear_error()

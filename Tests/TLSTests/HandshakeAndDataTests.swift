@@ -88,6 +88,21 @@ struct HandshakeAndDataTests {
         #expect(failure != nil)
     }
 
+    @Test("TLS 1.2 renegotiation is refused")
+    func renegotiationRefused() async throws {
+        let pki = try TestPKI()
+        let files = try pki.leaf("default", hostnames: ["default.test"])
+        let server = try await TestServer(provider: makeProvider { $0.defaultCertificate = files })
+        defer { Task { await server.shutdown() } }
+        let client = try BlockingTLSClient(port: server.port, context: TLSProbeContext(versions: .tls1_2 ... .tls1_2))
+        try client.write([1])
+        #expect(try client.read(exactly: 1) == [1])
+        #expect(!client.renegotiate())
+        let handshakes = server.snapshot.filter { if case .handshake = $0 { true } else { false } }
+        #expect(handshakes.count == 1)
+        client.closeAbruptly()
+    }
+
     @Test("the modern profile refuses TLS 1.2")
     func modernProfile() async throws {
         let pki = try TestPKI()

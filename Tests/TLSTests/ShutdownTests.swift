@@ -94,7 +94,7 @@ struct ShutdownTests {
         let start = ContinuousClock.now
         #expect(raw.waitForServerClose())
         let elapsed = ContinuousClock.now - start
-        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(4))
+        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(8))  // fired, not precise
         #expect(await server.waitFor { $0 == .error(.handshakeTimedOut) } != nil)
         raw.close()
     }

@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // System libraries: Debian's libsodium 1.0.18 and libssl 3, found through pkg-config.
@@ -81,6 +84,26 @@ let package = Package(
         // A plain blocking OpenSSL client: the independent peer for TLS tests, checks and benchmarks.
         .target(name: "TLSProbe", dependencies: ["COpenSSL"]),
 
+        // The relay server: Hummingbird over our TLS handler, the chat WebSocket protocol and the
+        // pipeline inbound text → redaction → sealed store → bot → sealed store → client.
+        .target(
+            name: "Relay",
+            dependencies: [
+                "Redaction", "PolicyFiles", "Sealing", "TranscriptStore", "TLS",
+                "SupportBot", "SupportBotDemoStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // The one executable.
         .executableTarget(
             name: "kamirelay",
@@ -88,7 +111,7 @@ let package = Package(
                 "Redaction", "PolicyFiles", "Sealing", "COpenSSL", "TranscriptStore",
                 "CSodium",  // raw libsodium baseline in `bench store`
                 "SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders",
-                "TLS", "TLSProbe",
+                "TLS", "TLSProbe", "Relay",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -111,6 +134,12 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+        .testTarget(name: "RelayTests", dependencies: [
+            "Relay", "TLS", "TLSProbe", "TranscriptStore", "Sealing", "Redaction", "SupportBot", "SupportBotDemoStore",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ]
 )

@@ -23,6 +23,7 @@ struct KamiRelay: AsyncParsableCommand {
             BotCommand.self,
             CertsCommand.self,
             TLSSelfTestServerCommand.self,
+            ServeCommand.self,
         ]
     )
 }

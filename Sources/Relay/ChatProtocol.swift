@@ -1,0 +1,151 @@
+import Foundation
+
+/// The chat protocol: JSON objects in WebSocket text frames, one per frame, each with a `type`.
+/// Docs/chat-protocol.md describes it with examples.
+public enum ChatProtocol {
+    /// The protocol version a `welcome` announces.
+    public static let version = 1
+}
+
+/// A frame the client sends.
+public enum ClientFrame: Sendable, Equatable {
+    /// Opens the chat. Must be the first frame.
+    case hello(language: String?)
+    /// A customer message. `clientID` makes resends idempotent within the session.
+    case message(text: String, clientID: String)
+    /// The customer is typing (accepted, no reply).
+    case typing
+    /// The customer has read up to a message (accepted, no reply).
+    case read(upTo: UInt64?)
+    /// The customer ends the chat; the server closes with 1000.
+    case bye
+}
+
+/// Why a client frame was refused. Each maps to an `error` frame with a stable `code`.
+public enum ChatProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidJSON
+    case missingField(String)
+    case unknownType(String)
+    case unsupportedType(String)
+    case helloRequired
+    case duplicateHello
+    case messageTooLong(limit: Int)
+    case emptyMessage
+    case invalidClientID
+
+    /// Stable, machine-readable code sent in the `error` frame.
+    public var code: String {
+        switch self {
+        case .invalidJSON: return "invalid_json"
+        case .missingField: return "missing_field"
+        case .unknownType: return "unknown_type"
+        case .unsupportedType: return "unsupported_type"
+        case .helloRequired: return "hello_required"
+        case .duplicateHello: return "duplicate_hello"
+        case .messageTooLong: return "message_too_long"
+        case .emptyMessage: return "empty_message"
+        case .invalidClientID: return "invalid_client_id"
+        }
+    }
+
+    /// Never contains any of the client's text (only field and type names we define or checked).
+    public var description: String {
+        switch self {
+        case .invalidJSON: return "the frame is not a JSON object"
+        case .missingField(let field): return "the field \"\(field)\" is missing or has the wrong type"
+        case .unknownType: return "unknown frame type"
+        case .unsupportedType(let type): return "\(type) is not supported by this server yet"
+        case .helloRequired: return "send hello first"
+        case .duplicateHello: return "hello was already sent"
+        case .messageTooLong(let limit): return "the message is longer than \(limit) characters"
+        case .emptyMessage: return "the message is empty"
+        case .invalidClientID: return "client_id must be 1–64 characters of A–Z, a–z, 0–9, '-' or '_'"
+        }
+    }
+}
+
+extension ClientFrame {
+    /// Parses one text frame. `maxCharacters` bounds `message.text` (in Unicode scalars).
+    public static func parse(_ text: String, maxCharacters: Int) throws(ChatProtocolError) -> ClientFrame {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
+            throw .invalidJSON
+        }
+        guard let type = object["type"] as? String else { throw .missingField("type") }
+        switch type {
+        case "hello":
+            if let language = object["language"], !(language is String) { throw .missingField("language") }
+            return .hello(language: object["language"] as? String)
+        case "message":
+            guard let body = object["text"] as? String else { throw .missingField("text") }
+            guard let clientID = object["client_id"] as? String else { throw .missingField("client_id") }
+            guard (1...64).contains(clientID.utf8.count),
+                  clientID.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
+            else { throw .invalidClientID }
+            guard body.unicodeScalars.count <= maxCharacters else { throw .messageTooLong(limit: maxCharacters) }
+            guard !body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .emptyMessage }
+            return .message(text: body, clientID: clientID)
+        case "typing":
+            return .typing
+        case "read":
+            return .read(upTo: (object["id"] as? NSNumber).map { $0.uint64Value })
+        case "bye":
+            return .bye
+        case "feedback":
+            throw .unsupportedType(type)
+        default:
+            throw .unknownType(type)
+        }
+    }
+}
+
+private extension UInt8 {
+    var isASCIIAlphanumeric: Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
+    }
+}
+
+/// A frame the server sends. Encoded with sorted keys so output is stable.
+public enum ServerFrame: Sendable, Equatable {
+    case welcome(session: String, tenant: String, language: String)
+    /// A message in the conversation. Customer messages come back redacted (what was stored);
+    /// `clientID` ties the echo to the client's message.
+    case message(role: String, text: String, id: UInt64, time: Date, clientID: String?)
+    /// The customer's last message had data masked; `types` are `SecretType` raw values.
+    case redacted(clientID: String, types: [String], notice: String)
+    /// A resent message that was already stored and answered; nothing was stored or answered again.
+    case duplicate(clientID: String)
+    /// The bot handed the chat to the agent queue.
+    case handoff(state: String, priority: String, reason: String)
+    case error(code: String, message: String)
+
+    /// The JSON text of the frame.
+    public func json() -> String {
+        var object: [String: Any]
+        switch self {
+        case .welcome(let session, let tenant, let language):
+            object = ["type": "welcome", "session": session, "tenant": tenant, "language": language,
+                      "protocol": ChatProtocol.version]
+        case .message(let role, let text, let id, let time, let clientID):
+            object = ["type": "message", "role": role, "text": text, "id": id,
+                      "time": Self.timeFormatter.string(from: time)]
+            if let clientID { object["client_id"] = clientID }
+        case .redacted(let clientID, let types, let notice):
+            object = ["type": "redacted", "client_id": clientID, "types": types, "notice": notice]
+        case .duplicate(let clientID):
+            object = ["type": "duplicate", "client_id": clientID]
+        case .handoff(let state, let priority, let reason):
+            object = ["type": "handoff", "state": state, "priority": priority, "reason": reason]
+        case .error(let code, let message):
+            object = ["type": "error", "code": code, "message": message]
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static var timeFormatter: ISO8601DateFormatter {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import Logging
+import Redaction
+import Sealing
+import SupportBot
+import TranscriptStore
+
+/// Limits applied to every chat. The defaults suit a small shop on one machine.
+public struct RelayLimits: Sendable {
+    /// Largest WebSocket frame and largest reassembled message, in bytes (larger: close 1009).
+    public var maxFrameBytes = 16_384
+    /// Longest `message.text`, in Unicode scalars (longer: `error` `message_too_long`).
+    public var maxMessageCharacters = 2_000
+    /// Token bucket per session: this many messages at once, refilled at `messagesPerSecond`.
+    public var messageBurst = 5
+    public var messagesPerSecond = 1.0
+    /// Chats open at once; more are refused with `error` `server_busy` and close 1013.
+    public var maxSessions = 1_000
+    /// How long a graceful shutdown waits for chats to finish their last message and close.
+    public var drainTimeout: Duration = .seconds(10)
+
+    public init() {}
+}
+
+/// A token bucket: `capacity` tokens, refilled continuously at `ratePerSecond`.
+struct TokenBucket: Sendable {
+    let capacity: Double
+    let ratePerSecond: Double
+    private var tokens: Double
+    private var last: Date?
+
+    init(capacity: Int, ratePerSecond: Double) {
+        self.capacity = Double(capacity)
+        self.ratePerSecond = ratePerSecond
+        self.tokens = Double(capacity)
+    }
+
+    mutating func take(now: Date) -> Bool {
+        if let last { tokens = min(capacity, tokens + max(0, now.timeIntervalSince(last)) * ratePerSecond) }
+        last = now
+        guard tokens >= 1 else { return false }
+        tokens -= 1
+        return true
+    }
+}
+
+/// One chat over one WebSocket: the pipeline from a client frame to stored, answered messages.
+///
+/// inbound text → size/UTF-8 checks (frame layer + ``ClientFrame/parse(_:maxCharacters:)``) →
+/// redaction with the session's tail → sealed store (redacted customer message) → echo to the
+/// client → bot → sealed store → client. The raw text exists only in the frame and in
+/// ``handle(_:send:now:)`` up to the redaction call; nothing logs it.
+public struct ChatSession: Sendable {
+    public let tenant: TenantRuntime
+    let store: any TranscriptStore
+    let limits: RelayLimits
+    var logger: Logger
+
+    public private(set) var sessionID: String?
+    public private(set) var language = "zh"
+    private var redaction: RedactionSession
+    private var bot = BotSession()
+    /// Client ids already stored and answered in this session (resends are not processed twice).
+    private var answered: Set<String> = []
+    private var bucket: TokenBucket
+    public private(set) var finished = false
+
+    public init(tenant: TenantRuntime, store: any TranscriptStore, limits: RelayLimits, logger: Logger) {
+        self.tenant = tenant
+        self.store = store
+        self.limits = limits
+        self.logger = logger
+        self.redaction = RedactionSession(redactor: tenant.redactor)
+        self.bucket = TokenBucket(capacity: limits.messageBurst, ratePerSecond: limits.messagesPerSecond)
+    }
+
+    /// Handles one text frame, sending any answer through `send`. Protocol errors are answered
+    /// with an `error` frame and the chat goes on; after `bye`, ``finished`` is true.
+    public mutating func handle(_ text: String, send: (ServerFrame) async throws -> Void, now: Date = Date()) async throws {
+        let frame: ClientFrame
+        do {
+            frame = try ClientFrame.parse(text, maxCharacters: limits.maxMessageCharacters)
+        } catch {
+            logger.info("chat.frame_refused", metadata: ["code": "\(error.code)"])
+            try await send(.error(code: error.code, message: error.description))
+            return
+        }
+        switch frame {
+        case .hello(let language):
+            guard sessionID == nil else { return try await send(Self.error(.duplicateHello)) }
+            try await hello(language: language, send: send, now: now)
+        case .message(let body, let clientID):
+            guard sessionID != nil else { return try await send(Self.error(.helloRequired)) }
+            try await message(body, clientID: clientID, send: send, now: now)
+        case .typing, .read:
+            guard sessionID != nil else { return try await send(Self.error(.helloRequired)) }
+        case .bye:
+            finished = true
+        }
+    }
+
+    static func error(_ error: ChatProtocolError) -> ServerFrame { .error(code: error.code, message: error.description) }
+
+    private mutating func hello(language requested: String?, send: (ServerFrame) async throws -> Void, now: Date) async throws {
+        language = requested?.lowercased().hasPrefix("en") == true ? "en" : "zh"
+        let id = Sodium.randomBytes(16).map { String(format: "%02x", $0) }.joined()
+        do {
+            try await store.openSession(tenant: tenant.id, session: id, channel: "web", identifiers: [], at: now)
+        } catch {
+            logger.error("chat.store_failed", metadata: ["step": "open_session", "error": "\(type(of: error))"])
+            return try await send(.error(code: "store_unavailable", message: "the chat cannot be started right now; please try again"))
+        }
+        sessionID = id
+        logger[metadataKey: "session"] = "\(id)"
+        logger.info("chat.started", metadata: ["language": "\(language)"])
+        try await send(.welcome(session: id, tenant: tenant.id, language: language))
+        let greeting = language == "en"
+            ? "Hello! I'm the shop's support assistant. How can I help? You can send me your order number to check an order."
+            : "您好！我是本店的智能客服，请问有什么可以帮您？发送订单号即可查询订单。"
+        try await storeAndSend(role: .bot, text: greeting, clientID: nil, send: send, now: now)
+    }
+
+    private mutating func message(_ body: String, clientID: String, send: (ServerFrame) async throws -> Void, now: Date) async throws {
+        guard let session = sessionID else { return }
+        if answered.contains(clientID) {
+            logger.info("chat.duplicate")
+            return try await send(.duplicate(clientID: clientID))
+        }
+        guard bucket.take(now: now) else {
+            logger.notice("chat.rate_limited")
+            return try await send(.error(code: "rate_limited", message: "too many messages; please wait a moment"))
+        }
+        // Redaction first: from here on only `redacted` exists for the rest of the pipeline.
+        let redacted = redaction.redact(body)
+        var types: [String] = []
+        for finding in redacted.findings where !types.contains(finding.type.rawValue) { types.append(finding.type.rawValue) }
+
+        let stored: AppendResult
+        do {
+            stored = try await store.append([PendingMessage(tenant: tenant.id, session: session, role: .customer,
+                                                            text: redacted.text, sentAt: now)])
+        } catch {
+            logger.error("chat.store_failed", metadata: ["step": "customer_message", "error": "\(type(of: error))"])
+            return try await send(.error(code: "store_unavailable", message: "your message was not saved; please send it again"))
+        }
+        answered.insert(clientID)
+        logger.info("chat.message", metadata: ["direction": "in", "redactions": "\(redacted.findings.count)",
+                                               "types": "\(types.joined(separator: ","))"])
+        try await send(.message(role: "customer", text: redacted.text, id: stored.stored.first?.sequence ?? 0,
+                                time: now, clientID: clientID))
+        if !types.isEmpty {
+            let notice = RedactionNotice.text(for: types.compactMap(SecretType.init(rawValue:)), language: language)
+            try await send(.redacted(clientID: clientID, types: types, notice: notice))
+        }
+
+        let reply = await tenant.bot.respond(to: redacted.text, in: &bot, now: now)
+        language = reply.language.rawValue
+        // The bot only saw redacted text; its reply goes through the redactor once more so the
+        // transcript and the client never get anything a bug upstream might have let through.
+        let replyText = tenant.redactor.redact(reply.text).text
+        try await storeAndSend(role: .bot, text: replyText, clientID: nil, send: send, now: Date())
+        if let handoff = reply.handoff {
+            logger.info("chat.handoff", metadata: ["reason": "\(handoff.reason.rawValue)", "priority": "\(handoff.priority)"])
+            try await send(.handoff(state: "queued", priority: handoff.priority.description, reason: handoff.reason.rawValue))
+        }
+    }
+
+    private func storeAndSend(role: SenderRole, text: String, clientID: String?, send: (ServerFrame) async throws -> Void,
+                              now: Date) async throws {
+        guard let session = sessionID else { return }
+        let stored: AppendResult
+        do {
+            stored = try await store.append([PendingMessage(tenant: tenant.id, session: session, role: role, text: text, sentAt: now)])
+        } catch {
+            logger.error("chat.store_failed", metadata: ["step": "\(role.name)_message", "error": "\(type(of: error))"])
+            return try await send(.error(code: "store_unavailable", message: "the reply could not be saved; please ask again in a moment"))
+        }
+        logger.info("chat.message", metadata: ["direction": "out", "role": "\(role.name)"])
+        try await send(.message(role: role.name, text: text, id: stored.stored.first?.sequence ?? 0, time: now, clientID: clientID))
+    }
+}

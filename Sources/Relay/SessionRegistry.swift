@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+import TranscriptStore
+
+/// The open chats, for the session cap and for graceful shutdown.
+///
+/// Shutdown order (``RelayDrainService``): stop taking new chats, ask every chat to close with
+/// 1001 once the message it is handling is stored and answered, wait (bounded) until all have
+/// closed, then checkpoint the store. A message whose echo the client received is durable
+/// before the echo is sent, so nothing acknowledged is lost.
+public final class SessionRegistry: Sendable {
+    /// What the registry can ask of one chat.
+    struct Entry: Sendable {
+        /// Asks the chat to close with 1001 (going away) as soon as it is idle.
+        let requestClose: @Sendable () -> Void
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var nextID: UInt64 = 0
+        var draining = false
+        var drained: [CheckedContinuation<Void, Never>] = []
+        /// Set when a drain stopped waiting, so a waiter that arrives late does not suspend.
+        var stoppedWaiting = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+    let maxSessions: Int
+
+    public init(maxSessions: Int) { self.maxSessions = maxSessions }
+
+    public enum Refusal: Error, Sendable { case draining, full }
+
+    /// Registers a chat; throws when shutting down or full.
+    func register(_ entry: Entry) throws(Refusal) -> UInt64 {
+        let result: Result<UInt64, Refusal> = state.withLockedValue { state in
+            if state.draining { return .failure(.draining) }
+            if state.entries.count >= maxSessions { return .failure(.full) }
+            state.nextID += 1
+            state.entries[state.nextID] = entry
+            return .success(state.nextID)
+        }
+        return try result.get()
+    }
+
+    func unregister(_ id: UInt64) {
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLockedValue { state in
+            state.entries[id] = nil
+            guard state.entries.isEmpty else { return [] }
+            defer { state.drained = [] }
+            return state.drained
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// True once a drain started: new chats are refused.
+    public var isDraining: Bool { state.withLockedValue { $0.draining } }
+
+    /// Open chats right now.
+    public var count: Int { state.withLockedValue { $0.entries.count } }
+
+    /// Refuses new chats, asks the open ones to close, and waits until they have (or `timeout`).
+    /// Returns how many were still open at the timeout.
+    public func drain(timeout: Duration) async -> Int {
+        let entries = state.withLockedValue { state in
+            state.draining = true
+            return Array(state.entries.values)
+        }
+        for entry in entries { entry.requestClose() }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let done = self.state.withLockedValue { state -> Bool in
+                        if state.entries.isEmpty || state.stoppedWaiting { return true }
+                        state.drained.append(continuation)
+                        return false
+                    }
+                    if done { continuation.resume() }
+                }
+            }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+            // The waiter (if it is the one left) must not be left suspended forever.
+            let waiters = self.state.withLockedValue { state in
+                state.stoppedWaiting = true
+                defer { state.drained = [] }
+                return state.drained
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+        return count
+    }
+}
+
+/// A service placed after the HTTP server in the service group, so a graceful shutdown reaches
+/// it first: it drains the chats and flushes the store before the server stops.
+public struct RelayDrainService: Service {
+    let registry: SessionRegistry
+    let store: SQLiteTranscriptStore?
+    let timeout: Duration
+    let logger: Logger
+
+    public init(registry: SessionRegistry, store: SQLiteTranscriptStore?, timeout: Duration, logger: Logger) {
+        self.registry = registry
+        self.store = store
+        self.timeout = timeout
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        let open = registry.count
+        logger.notice("relay.draining", metadata: ["open_chats": "\(open)"])
+        let left = await registry.drain(timeout: timeout)
+        if left > 0 { logger.warning("relay.drain_timeout", metadata: ["still_open": "\(left)"]) }
+        if let store {
+            do { try await store.checkpoint() } catch {
+                logger.error("relay.checkpoint_failed", metadata: ["error": "\(type(of: error))"])
+            }
+        }
+        logger.notice("relay.drained")
+    }
+}

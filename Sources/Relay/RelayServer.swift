@@ -158,7 +158,8 @@ public final class RelayServer: Sendable {
         var session = ChatSession(tenant: tenant, store: store, limits: limits, logger: chatLogger)
         let send: (ServerFrame) async throws -> Void = { frame in try await outbound.write(.text(frame.json())) }
         do {
-            for try await message in inbound.messages(maxSize: limits.maxFrameBytes) {
+            var messages = inbound.messages(maxSize: limits.maxFrameBytes).makeAsyncIterator()
+            while let message = try await messages.next() {
                 // A message that arrives after the drain asked us to close is not handled (and
                 // so not acknowledged): the client sends it again after reconnecting.
                 let proceed = flags.withLockedValue { flags -> Bool in
@@ -177,7 +178,10 @@ public final class RelayServer: Sendable {
                     flags.processing = false
                     return flags.closeRequested
                 }
-                if closeNow { goingAway(); break }
+                if closeNow {
+                    try? await outbound.close(.goingAway, reason: "server shutting down")
+                    break
+                }
                 if session.finished { break }
             }
         } catch {
@@ -188,11 +192,8 @@ public final class RelayServer: Sendable {
             if let id = session.sessionID { logger.info("chat.ended", metadata: ["session": "\(id)"]) }
             return
         }
+        // After a 1001 close the WebSocket layer waits (bounded) for the client's close reply.
         if let id = session.sessionID { logger.info("chat.ended", metadata: ["session": "\(id)"]) }
-        // Wait until the close handshake started by `goingAway` completes (or the peer left).
-        if flags.withLockedValue({ $0.closeRequested }) {
-            do { for try await _ in inbound {} } catch {}
-        }
     }
 
     static func closeCode(for error: any Error) -> WebSocketErrorCode {

@@ -1,6 +1,7 @@
 import Foundation
 import Redaction
 import Relay
+import Sealing
 import Testing
 
 @Suite struct ClientFrameTests {
@@ -49,8 +50,8 @@ import Testing
 @Suite struct TenantDirectoryTests {
     static func directory() throws -> TenantDirectory {
         TenantDirectory([
-            TenantRuntime(id: "a", hostnames: ["Shop-A.example"], redactor: try Redactor(), bot: DemoBot.shared),
-            TenantRuntime(id: "b", hostnames: ["b.example"], redactor: try Redactor(), bot: DemoBot.shared),
+            TenantRuntime(id: "a", hostnames: ["Shop-A.example"], redactor: try Redactor(tokenizer: BLAKE2bKeyedHasher.random()), bot: DemoBot.shared),
+            TenantRuntime(id: "b", hostnames: ["b.example"], redactor: try Redactor(tokenizer: BLAKE2bKeyedHasher.random()), bot: DemoBot.shared),
         ])
     }
 

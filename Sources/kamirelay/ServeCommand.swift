@@ -93,8 +93,7 @@ struct ServeCommand: AsyncParsableCommand {
             Demo orders you can ask about (fake data):
             \(sample.joined(separator: "\n"))
             Read a sealed transcript (session id from the chat's welcome frame):
-              KAMIRELAY_PASSPHRASE='\(RelayDemo.developmentPassphrase)' kamirelay transcripts show \
-                --data-dir \(dataDirectory) --keys-dir \(dataDirectory)/keys --tenant demo --session SESSION
+              KAMIRELAY_PASSPHRASE='\(RelayDemo.developmentPassphrase)' kamirelay transcripts show --data-dir \(dataDirectory) --keys-dir \(dataDirectory)/keys --tenant demo --session SESSION
             Stop with Ctrl-C.
             """)
             fflush(nil)

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# End-to-end check of `kamirelay serve --demo` with independent peers, the way a newcomer runs it:
+#   - the demo starts from an empty data directory and prints its URL;
+#   - curl (trusting the demo CA) gets /healthz with security headers; an unknown Host gets 421;
+#   - Python `websockets` (Debian python3-websockets) chats in Chinese about an order, sends a
+#     card key and a phone number and sees them masked, resends a message (not answered twice);
+#   - SIGTERM stops the server cleanly (exit 0, chats drained, store flushed);
+#   - neither the planted card key nor the phone number is in the logs or in any file of the
+#     data directory.
+# Usage: scripts/check-relay.sh [path/to/kamirelay]   (default: the debug build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${1:-$(swift build --show-bin-path)/kamirelay}
+[[ -x "$BIN" ]] || swift build --product kamirelay
+[[ -x "$BIN" ]] || { echo "check-relay: $BIN not found" >&2; exit 2; }
+PYTHON=python3
+if /usr/bin/python3 -c 'import websockets' 2>/dev/null; then PYTHON=/usr/bin/python3; fi
+"$PYTHON" -c 'import websockets' 2>/dev/null || { echo "check-relay: python3 websockets missing (apt-get install python3-websockets)" >&2; exit 2; }
+
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+    if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$BIN" serve --demo --data-dir "$WORK/data" --port 0 --port-file "$WORK/port" --log-level info \
+    >"$WORK/stdout.log" 2>"$WORK/stderr.log" &
+SERVER_PID=$!
+for _ in $(seq 1 300); do [[ -s "$WORK/port" ]] && break; sleep 0.1; done
+[[ -s "$WORK/port" ]] || { echo "check-relay: server did not start"; cat "$WORK/stderr.log"; exit 1; }
+PORT=$(cat "$WORK/port")
+CA="$WORK/data/tls/root.pem"
+ORDER=$(awk '/status 4 /{print $1; exit}' "$WORK/stdout.log")
+CARD_KEY="QWER-TYUI-PASD-FGHJ"
+PHONE="13912345678"
+
+FAILED=0
+check() { if "$@"; then echo "ok   $CHECK"; else echo "FAIL $CHECK"; FAILED=1; fi; }
+
+CHECK="demo prints its wss:// URL"; check grep -q "wss://127.0.0.1:$PORT/chat" "$WORK/stdout.log"
+CHECK="loud development-key warning"; check grep -q "NOT FOR PRODUCTION" "$WORK/stderr.log"
+HEALTH=$(curl -sS -i --cacert "$CA" "https://localhost:$PORT/healthz")
+CHECK="curl /healthz over TLS, verified against the demo CA"; check grep -q "^HTTP/1.1 200" <<<"$HEALTH"
+CHECK="HSTS and CSP on responses"; check grep -qi "^strict-transport-security: max-age" <<<"$HEALTH"
+CHECK="unknown Host refused with 421"; check test "$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$CA" -H 'Host: evil.example' "https://localhost:$PORT/healthz")" = 421
+CHECK="Python websockets chat (order question, masking, idempotent resend)"
+check "$PYTHON" scripts/relay_chat_check.py "$PORT" "$CA" "$ORDER" "$CARD_KEY"
+
+kill -TERM "$SERVER_PID"
+STATUS=0; wait "$SERVER_PID" || STATUS=$?
+SERVER_PID=
+CHECK="SIGTERM: clean exit"; check test "$STATUS" = 0
+CHECK="SIGTERM: chats drained and store flushed"; check grep -q "relay.drained" "$WORK/stderr.log"
+CHECK="planted card key and phone in no log line"; check bash -c "! grep -q -e '$CARD_KEY' -e '$PHONE' '$WORK/stdout.log' '$WORK/stderr.log'"
+CHECK="planted card key and phone in no file of the data directory"; check bash -c "! grep -r -q -a -e '$CARD_KEY' -e '$PHONE' '$WORK/data'"
+
+exit $FAILED

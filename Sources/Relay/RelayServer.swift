@@ -77,6 +77,7 @@ public final class RelayServer: Sendable {
         router.middlewares.add(SecurityHeadersMiddleware())
         router.middlewares.add(TenantHostMiddleware(tenants: tenants))
         router.get("healthz") { _, _ in "ok\n" }
+        WidgetAssets.addRoutes(to: router)
         let registry = self.registry
         router.get("readyz") { _, _ -> Response in
             // Ready while the store answers and we are not draining.
@@ -212,7 +213,9 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
             response = Response(status: error.status)
         }
         response.headers[.strictTransportSecurity] = "max-age=31536000"
-        response.headers[.contentSecurityPolicy] = "default-src 'none'; frame-ancestors 'none'"
+        if response.headers[.contentSecurityPolicy] == nil {
+            response.headers[.contentSecurityPolicy] = "default-src 'none'; frame-ancestors 'none'"
+        }
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[.init("Referrer-Policy")!] = "no-referrer"
         response.headers[.init("X-Frame-Options")!] = "DENY"

@@ -1,0 +1,104 @@
+// KamiRelay chat widget: no third-party code, no inline script, text only (never innerHTML).
+// Embedding: <div id="kamirelay-chat"></div><script src="https://RELAY/widget.js"></script>
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var base = script ? new URL(script.src) : new URL(window.location.href);
+  var wsURL = (base.protocol === "http:" ? "ws://" : "wss://") + base.host + "/chat";
+  var T = {
+    zh: { title: "在线客服", placeholder: "输入消息…", send: "发送", lang: "English", connecting: "正在连接…",
+          connected: "已连接", reconnecting: "连接已断开，正在重新连接…", typing: "客服正在输入…",
+          handoff: "已为您转接人工客服，请稍候。", ended: "会话已结束。", newChat: "（新的会话）" },
+    en: { title: "Support", placeholder: "Type a message…", send: "Send", lang: "中文", connecting: "Connecting…",
+          connected: "Connected", reconnecting: "Connection lost, reconnecting…", typing: "Support is typing…",
+          handoff: "You have been passed to a human agent; please wait.", ended: "The chat has ended.",
+          newChat: "(new chat)" }
+  };
+  var lang = (navigator.language || "zh").toLowerCase().indexOf("zh") === 0 ? "zh" : "en";
+  var root = document.getElementById("kamirelay-chat");
+  if (!root) { root = document.createElement("div"); root.id = "kamirelay-chat"; document.body.appendChild(root); }
+  root.className = "kr-root";
+
+  function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
+  var header = el("div", "kr-header"), title = el("h1", null, ""), langButton = el("button", "kr-lang", "");
+  langButton.type = "button";
+  header.appendChild(title); header.appendChild(langButton);
+  var status = el("div", "kr-status", ""), log = el("div", "kr-log"), typing = el("div", "kr-typing", "");
+  log.setAttribute("aria-live", "polite");
+  var form = el("form", "kr-form"), input = el("input", "kr-input"), send = el("button", "kr-send", "");
+  input.maxLength = 2000; input.autocomplete = "off"; send.type = "submit";
+  form.appendChild(input); form.appendChild(send);
+  root.appendChild(header); root.appendChild(status); root.appendChild(log); root.appendChild(form);
+
+  function relabel() {
+    var t = T[lang]; title.textContent = t.title; langButton.textContent = t.lang;
+    input.placeholder = t.placeholder; send.textContent = t.send; typing.textContent = t.typing;
+    document.documentElement.lang = lang === "zh" ? "zh" : "en";
+  }
+  relabel();
+
+  var ws = null, ready = false, counter = 0, retry = 0, pending = {}, closedByUs = false;
+  function setStatus(key) { status.textContent = T[lang][key]; status.dataset.state = key; }
+  function add(cls, text, id) {
+    var b = el("div", "kr-bubble kr-" + cls, text); if (id) b.dataset.clientId = id;
+    if (typing.parentNode) log.insertBefore(b, typing); else log.appendChild(b);
+    log.scrollTop = log.scrollHeight; return b;
+  }
+  function showTyping(on) {
+    if (on && !typing.parentNode) log.appendChild(typing);
+    if (!on && typing.parentNode) log.removeChild(typing);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function connect() {
+    setStatus(retry ? "reconnecting" : "connecting");
+    ws = new WebSocket(wsURL);
+    ws.onopen = function () { ws.send(JSON.stringify({ type: "hello", language: lang })); };
+    ws.onmessage = function (event) {
+      var f; try { f = JSON.parse(event.data); } catch (e) { return; }
+      if (f.type === "welcome") {
+        ready = true; retry = 0; setStatus("connected"); send.disabled = false;
+        root.dataset.session = f.session;
+        // Messages typed while disconnected were never acknowledged: send them again.
+        Object.keys(pending).forEach(function (id) { ws.send(JSON.stringify({ type: "message", client_id: id, text: pending[id].text })); });
+      } else if (f.type === "message") {
+        if (f.role === "customer" && f.client_id && pending[f.client_id]) {
+          // Show what was stored: the masked text replaces what the customer typed.
+          pending[f.client_id].bubble.textContent = f.text;
+          pending[f.client_id].bubble.dataset.acknowledged = "true";
+          delete pending[f.client_id];
+        } else if (f.role !== "customer") {
+          showTyping(false); add(f.role, f.text);
+        }
+      } else if (f.type === "redacted") {
+        add("notice", f.notice);
+      } else if (f.type === "handoff") {
+        add("system", T[lang].handoff);
+      } else if (f.type === "duplicate") {
+        delete pending[f.client_id];
+      } else if (f.type === "error") {
+        showTyping(false); add("system", f.message);
+      }
+    };
+    ws.onclose = function () {
+      ready = false; send.disabled = true; showTyping(false);
+      if (closedByUs) { setStatus("ended"); return; }
+      retry += 1; setStatus("reconnecting");
+      setTimeout(connect, Math.min(10000, 500 * Math.pow(2, retry)));
+    };
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = input.value.trim();
+    if (!text || !ready) return;
+    counter += 1;
+    var id = "w" + Date.now().toString(36) + "-" + counter;
+    pending[id] = { text: text, bubble: add("customer", text, id) };
+    ws.send(JSON.stringify({ type: "message", client_id: id, text: text }));
+    input.value = ""; showTyping(true);
+  });
+  langButton.addEventListener("click", function () { lang = lang === "zh" ? "en" : "zh"; relabel(); setStatus(status.dataset.state || "connecting"); });
+  send.disabled = true;
+  connect();
+})();

@@ -79,7 +79,7 @@ struct ServeCommand: AsyncParsableCommand {
         let orders = demo.orders
         let group = server.makeServiceGroup(signals: [.sigterm, .sigint]) { port in
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
-            let shownHost = host == "0.0.0.0" || host == "::" ? "localhost" : host
+            let shownHost = host == "0.0.0.0" || host == "::" || host == "127.0.0.1" ? "localhost" : host
             var shown = Set<Int>()
             var sample: [String] = []
             for order in orders where shown.insert(order.status.rawValue).inserted {
@@ -87,6 +87,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             print("""
             KamiRelay demo is running.
+              open in a browser:       https://\(shownHost):\(port)/   (accept the development certificate)
               chat (WebSocket, JSON):  wss://\(shownHost):\(port)/chat   — protocol: Docs/chat-protocol.md
               health:                  https://\(shownHost):\(port)/healthz
               trust this CA or accept the browser warning: \(demo.rootCertificatePath)

@@ -234,3 +234,23 @@ import TranscriptStore
         try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
     }
 }
+
+@Suite(.serialized) struct WidgetServingTests {
+    @Test func widgetPageHasAStrictPolicyAndNoThirdPartyResources() async throws {
+        let relay = try await RelayHarness.start()
+        let page = try await offPool { try relay.httpGet("/") }
+        let script = try await offPool { try relay.httpGet("/widget.js") }
+        try await relay.finish()
+        let head = page.lowercased()
+        #expect(head.hasPrefix("http/1.1 200"))
+        #expect(head.contains("content-type: text/html; charset=utf-8"))
+        #expect(head.contains("content-security-policy: default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'"))
+        #expect(!head.contains("unsafe-inline") && !head.contains("unsafe-eval"))
+        #expect(head.contains("strict-transport-security: max-age=31536000"))
+        #expect(page.contains(#"<script src="/widget.js"></script>"#))
+        #expect(!page.contains("http://") && !page.contains("https://"), "no third-party resources")
+        #expect(script.hasPrefix("HTTP/1.1 200"))
+        #expect(script.contains("new WebSocket(wsURL)"))
+        #expect(!script.contains("innerHTML"), "text is only ever set as text")
+    }
+}

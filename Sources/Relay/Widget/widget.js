@@ -1,4 +1,4 @@
-// KamiRelay chat widget: no third-party code, no inline script, text only (never innerHTML).
+// KamiRelay chat widget: no third-party code, no inline script; text is only set via textContent.
 // Embedding: <div id="kamirelay-chat"></div><script src="https://RELAY/widget.js"></script>
 (function () {
   "use strict";
@@ -14,7 +14,8 @@
           handoff: "You have been passed to a human agent; please wait.", ended: "The chat has ended.",
           newChat: "(new chat)" }
   };
-  var lang = (navigator.language || "zh").toLowerCase().indexOf("zh") === 0 ? "zh" : "en";
+  var langs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || "zh"];
+  var lang = String(langs[0]).toLowerCase().indexOf("en") === 0 ? "en" : "zh";
   var root = document.getElementById("kamirelay-chat");
   if (!root) { root = document.createElement("div"); root.id = "kamirelay-chat"; document.body.appendChild(root); }
   root.className = "kr-root";
@@ -58,6 +59,7 @@
       var f; try { f = JSON.parse(event.data); } catch (e) { return; }
       if (f.type === "welcome") {
         ready = true; retry = 0; setStatus("connected"); send.disabled = false;
+        if (root.dataset.session) add("system", T[lang].newChat);
         root.dataset.session = f.session;
         // Messages typed while disconnected were never acknowledged: send them again.
         Object.keys(pending).forEach(function (id) { ws.send(JSON.stringify({ type: "message", client_id: id, text: pending[id].text })); });

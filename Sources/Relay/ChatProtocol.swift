@@ -9,8 +9,9 @@ public enum ChatProtocol {
 
 /// A frame the client sends.
 public enum ClientFrame: Sendable, Equatable {
-    /// Opens the chat. Must be the first frame.
-    case hello(language: String?)
+    /// Opens the chat. Must be the first frame. With `resume` (the token from an earlier
+    /// `welcome`) it continues that chat and gets the messages after `lastID`.
+    case hello(language: String?, resume: String? = nil, lastID: UInt64? = nil)
     /// A customer message. `clientID` makes resends idempotent within the session.
     case message(text: String, clientID: String)
     /// The customer is typing (accepted, no reply).
@@ -74,7 +75,10 @@ extension ClientFrame {
         switch type {
         case "hello":
             if let language = object["language"], !(language is String) { throw .missingField("language") }
-            return .hello(language: object["language"] as? String)
+            if let resume = object["resume"], !(resume is String) { throw .missingField("resume") }
+            if let lastID = object["last_id"], !(lastID is NSNumber) { throw .missingField("last_id") }
+            return .hello(language: object["language"] as? String, resume: object["resume"] as? String,
+                          lastID: (object["last_id"] as? NSNumber).map { $0.uint64Value })
         case "message":
             guard let body = object["text"] as? String else { throw .missingField("text") }
             guard let clientID = object["client_id"] as? String else { throw .missingField("client_id") }
@@ -107,7 +111,7 @@ private extension UInt8 {
 
 /// A frame the server sends. Encoded with sorted keys so output is stable.
 public enum ServerFrame: Sendable, Equatable {
-    case welcome(session: String, tenant: String, language: String)
+    case welcome(session: String, tenant: String, language: String, resumeToken: String, resumed: Bool)
     /// A message in the conversation. Customer messages come back redacted (what was stored);
     /// `clientID` ties the echo to the client's message.
     case message(role: String, text: String, id: UInt64, time: Date, clientID: String?)
@@ -123,9 +127,9 @@ public enum ServerFrame: Sendable, Equatable {
     public func json() -> String {
         var object: [String: Any]
         switch self {
-        case .welcome(let session, let tenant, let language):
+        case .welcome(let session, let tenant, let language, let resumeToken, let resumed):
             object = ["type": "welcome", "session": session, "tenant": tenant, "language": language,
-                      "protocol": ChatProtocol.version]
+                      "protocol": ChatProtocol.version, "resume_token": resumeToken, "resumed": resumed]
         case .message(let role, let text, let id, let time, let clientID):
             object = ["type": "message", "role": role, "text": text, "id": id,
                       "time": Self.timeFormatter.string(from: time)]

@@ -16,6 +16,8 @@ public struct RelayLimits: Sendable {
     public var messagesPerSecond = 1.0
     /// Chats open at once; more are refused with `error` `server_busy` and close 1013.
     public var maxSessions = 1_000
+    /// How long after a disconnect a chat can be resumed with its token (seconds).
+    public var resumeLifetime: TimeInterval = 600
     /// How long a graceful shutdown waits for chats to finish their last message and close.
     public var drainTimeout: Duration = .seconds(10)
 
@@ -53,6 +55,7 @@ struct TokenBucket: Sendable {
 public struct ChatSession: Sendable {
     public let tenant: TenantRuntime
     let store: any TranscriptStore
+    let resumes: ResumeRegistry
     let limits: RelayLimits
     var logger: Logger
 
@@ -64,10 +67,13 @@ public struct ChatSession: Sendable {
     private var answered: Set<String> = []
     private var bucket: TokenBucket
     public private(set) var finished = false
+    /// The token the client can resume this chat with (from the last `welcome`).
+    private var resumeToken: String?
 
-    public init(tenant: TenantRuntime, store: any TranscriptStore, limits: RelayLimits, logger: Logger) {
+    public init(tenant: TenantRuntime, store: any TranscriptStore, resumes: ResumeRegistry, limits: RelayLimits, logger: Logger) {
         self.tenant = tenant
         self.store = store
+        self.resumes = resumes
         self.limits = limits
         self.logger = logger
         self.redaction = RedactionSession(redactor: tenant.redactor)
@@ -86,8 +92,15 @@ public struct ChatSession: Sendable {
             return
         }
         switch frame {
-        case .hello(let language):
+        case .hello(let language, let resume, let lastID):
             guard sessionID == nil else { return try await send(Self.error(.duplicateHello)) }
+            if let resume {
+                if let saved = resumes.take(token: resume, tenant: tenant.id) {
+                    return try await resumeChat(saved, lastID: lastID, send: send)
+                }
+                logger.info("chat.resume_failed")
+                try await send(.error(code: "resume_failed", message: "the chat could not be resumed (expired or unknown); a new chat starts"))
+            }
             try await hello(language: language, send: send, now: now)
         case .message(let body, let clientID):
             guard sessionID != nil else { return try await send(Self.error(.helloRequired)) }
@@ -97,6 +110,41 @@ public struct ChatSession: Sendable {
         case .bye:
             finished = true
         }
+    }
+
+    /// Continues a suspended chat: its redaction tail, bot state and answered ids come back; the
+    /// client gets a new token and every stored message after `lastID` (all without it), decrypted
+    /// (the store holds redacted text only).
+    private mutating func resumeChat(_ saved: ChatSession, lastID: UInt64?, send: (ServerFrame) async throws -> Void) async throws {
+        guard let id = saved.sessionID else { return }
+        let missed: [TranscriptMessage]
+        do {
+            missed = try await store.transcript(tenant: tenant.id, session: id).filter { message in lastID.map { message.sequence > $0 } ?? true }
+        } catch {
+            logger.error("chat.store_failed", metadata: ["step": "resume", "error": "\(type(of: error))"])
+            resumes.suspend(saved, token: resumes.newToken())  // unreachable by the client; expires
+            return try await send(.error(code: "store_unavailable", message: "the chat cannot be resumed right now; please try again"))
+        }
+        sessionID = id
+        language = saved.language
+        redaction = saved.redaction
+        bot = saved.bot
+        answered = saved.answered
+        bucket = saved.bucket
+        logger[metadataKey: "session"] = "\(id)"
+        logger.info("chat.resumed", metadata: ["missed": "\(missed.count)"])
+        let token = resumes.newToken()
+        resumeToken = token
+        try await send(.welcome(session: id, tenant: tenant.id, language: language, resumeToken: token, resumed: true))
+        for message in missed {
+            try await send(.message(role: message.role.name, text: message.text, id: message.sequence, time: message.sentAt, clientID: nil))
+        }
+    }
+
+    /// Called when the connection ends: keeps the chat resumable unless the client said `bye`.
+    public func suspend() {
+        guard !finished, sessionID != nil, let resumeToken else { return }
+        resumes.suspend(self, token: resumeToken)
     }
 
     static func error(_ error: ChatProtocolError) -> ServerFrame { .error(code: error.code, message: error.description) }
@@ -113,7 +161,9 @@ public struct ChatSession: Sendable {
         sessionID = id
         logger[metadataKey: "session"] = "\(id)"
         logger.info("chat.started", metadata: ["language": "\(language)"])
-        try await send(.welcome(session: id, tenant: tenant.id, language: language))
+        let token = resumes.newToken()
+        resumeToken = token
+        try await send(.welcome(session: id, tenant: tenant.id, language: language, resumeToken: token, resumed: false))
         let greeting = language == "en"
             ? "Hello! I'm the shop's support assistant. How can I help? You can send me your order number to check an order."
             : "您好！我是本店的智能客服，请问有什么可以帮您？发送订单号即可查询订单。"

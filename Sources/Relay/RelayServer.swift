@@ -35,6 +35,7 @@ public final class RelayServer: Sendable {
     public let tenants: TenantDirectory
     public let store: SQLiteTranscriptStore
     public let registry: SessionRegistry
+    public let resumes: ResumeRegistry
     let tlsProvider: TLSServerContextProvider
     let logger: Logger
 
@@ -48,6 +49,7 @@ public final class RelayServer: Sendable {
         self.store = store
         self.logger = logger
         self.registry = SessionRegistry(maxSessions: configuration.limits.maxSessions)
+        self.resumes = ResumeRegistry(lifetime: configuration.limits.resumeLifetime)
         self.tlsProvider = try TLSServerContextProvider(configuration: configuration.tls, logger: logger)
     }
 
@@ -89,6 +91,7 @@ public final class RelayServer: Sendable {
         let limits = configuration.limits
         let tenants = self.tenants
         let store = self.store
+        let resumes = self.resumes
         let logger = self.logger
         let provider = tlsProvider
         let wsConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
@@ -108,7 +111,7 @@ public final class RelayServer: Sendable {
                         return .dontUpgrade
                     }
                     return .upgrade(Self.securityHeaders) { inbound, outbound, _ in
-                        await Self.runChat(tenant: tenant, store: store, registry: registry, limits: limits,
+                        await Self.runChat(tenant: tenant, store: store, registry: registry, resumes: resumes, limits: limits,
                                            logger: logger, inbound: inbound, outbound: outbound)
                     }
                 },
@@ -128,7 +131,8 @@ public final class RelayServer: Sendable {
     ]
 
     /// One chat, from the upgrade to the close.
-    static func runChat(tenant: TenantRuntime, store: any TranscriptStore, registry: SessionRegistry, limits: RelayLimits,
+    static func runChat(tenant: TenantRuntime, store: any TranscriptStore, registry: SessionRegistry, resumes: ResumeRegistry,
+                        limits: RelayLimits,
                         logger: Logger, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         // processing: a message is being handled; closeRequested: the drain asked us to close.
         let flags = NIOLockedValueBox((processing: false, closeRequested: false))
@@ -156,7 +160,8 @@ public final class RelayServer: Sendable {
 
         var chatLogger = logger
         chatLogger[metadataKey: "tenant"] = "\(tenant.id)"
-        var session = ChatSession(tenant: tenant, store: store, limits: limits, logger: chatLogger)
+        var session = ChatSession(tenant: tenant, store: store, resumes: resumes, limits: limits, logger: chatLogger)
+        defer { session.suspend() }
         let send: (ServerFrame) async throws -> Void = { frame in try await outbound.write(.text(frame.json())) }
         do {
             var messages = inbound.messages(maxSize: limits.maxFrameBytes).makeAsyncIterator()

@@ -101,6 +101,59 @@ import TranscriptStore
         try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
     }
 
+    @Test func resumeAfterReconnectDeliversMissedMessagesAndKeepsIdempotency() async throws {
+        let relay = try await RelayHarness.start()
+        let port = relay.port, root = relay.demo.rootCertificatePath
+        // First connection: greeting (id 0), then a message whose answer the client never reads.
+        let (session, token) = try await offPool { () -> (String, String) in
+            let ws = try TestWebSocket(port: port, rootCA: root)
+            try ws.send(["type": "hello", "language": "zh"])
+            let welcome = try ws.receive()
+            #expect(welcome["resumed"] as? Bool == false)
+            let token = try #require(welcome["resume_token"] as? String)
+            #expect(try ws.receive()["id"] as? Int == 0)
+            try ws.send(["type": "message", "client_id": "r1", "text": "我的手机13812345678，怎么退款？"])
+            ws.tls.closeAbruptly()  // the network drops
+            return (try #require(welcome["session"] as? String), token)
+        }
+        // Wait until the server noticed and answered (it stores the answer even with nobody there).
+        for _ in 0..<100 where relay.server.resumes.count == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(relay.server.resumes.count == 1)
+
+        try await offPool {
+            let ws = try TestWebSocket(port: port, rootCA: root)
+            defer { ws.close() }
+            try ws.send(["type": "hello", "resume": token, "last_id": 0])
+            let welcome = try ws.receive()
+            #expect(welcome["type"] as? String == "welcome")
+            #expect(welcome["session"] as? String == session)
+            #expect(welcome["resumed"] as? Bool == true)
+            #expect(welcome["resume_token"] as? String != token, "a token works once")
+            let missedCustomer = try ws.receive()
+            #expect(missedCustomer["role"] as? String == "customer")
+            #expect(missedCustomer["id"] as? Int == 1)
+            let text = try #require(missedCustomer["text"] as? String)
+            #expect(text.contains("[PHONE") && !text.contains("13812345678"), "redacted text only")
+            let missedBot = try ws.receive()
+            #expect(missedBot["role"] as? String == "bot")
+            #expect(missedBot["id"] as? Int == 2)
+            // The resent message is recognised across the reconnect.
+            try ws.send(["type": "message", "client_id": "r1", "text": "我的手机13812345678，怎么退款？"])
+            #expect(try ws.receive()["type"] as? String == "duplicate")
+        }
+        // The old token is spent; an unknown one starts a new chat with a clear error first.
+        try await offPool {
+            let ws = try TestWebSocket(port: port, rootCA: root)
+            defer { ws.close() }
+            try ws.send(["type": "hello", "resume": token])
+            #expect(try ws.receive()["code"] as? String == "resume_failed")
+            let welcome = try ws.receive()
+            #expect(welcome["resumed"] as? Bool == false)
+            #expect(welcome["session"] as? String != session)
+        }
+        try await relay.finish()
+    }
+
     @Test func protocolErrorsAreTypedAndTheChatGoesOn() async throws {
         let relay = try await RelayHarness.start()
         let port = relay.port, root = relay.demo.rootCertificatePath

@@ -39,6 +39,7 @@
   relabel();
 
   var ws = null, ready = false, counter = 0, retry = 0, pending = {}, closedByUs = false;
+  var resumeToken = null, lastId = null;  // in memory only: a page reload starts a new chat
   function setStatus(key) { status.textContent = T[lang][key]; status.dataset.state = key; }
   function add(cls, text, id) {
     var b = el("div", "kr-bubble kr-" + cls, text); if (id) b.dataset.clientId = id;
@@ -54,17 +55,26 @@
   function connect() {
     setStatus(retry ? "reconnecting" : "connecting");
     ws = new WebSocket(wsURL);
-    ws.onopen = function () { ws.send(JSON.stringify({ type: "hello", language: lang })); };
+    ws.onopen = function () {
+      var hello = { type: "hello", language: lang };
+      if (resumeToken) { hello.resume = resumeToken; if (lastId !== null) hello.last_id = lastId; }
+      ws.send(JSON.stringify(hello));
+    };
     ws.onmessage = function (event) {
       var f; try { f = JSON.parse(event.data); } catch (e) { return; }
       if (f.type === "welcome") {
         ready = true; retry = 0; setStatus("connected"); send.disabled = false;
-        if (root.dataset.session) add("system", T[lang].newChat);
+        if (root.dataset.session && !f.resumed) { add("system", T[lang].newChat); lastId = null; }
         root.dataset.session = f.session;
+        root.dataset.resumed = f.resumed ? "true" : "false";
+        resumeToken = f.resume_token;
         // Messages typed while disconnected were never acknowledged: send them again.
         Object.keys(pending).forEach(function (id) { ws.send(JSON.stringify({ type: "message", client_id: id, text: pending[id].text })); });
       } else if (f.type === "message") {
-        if (f.role === "customer" && f.client_id && pending[f.client_id]) {
+        if (typeof f.id === "number") lastId = lastId === null ? f.id : Math.max(lastId, f.id);
+        if (f.role === "customer" && !f.client_id) {
+          add("customer", f.text);  // missed while disconnected (resume)
+        } else if (f.role === "customer" && f.client_id && pending[f.client_id]) {
           // Show what was stored: the masked text replaces what the customer typed.
           pending[f.client_id].bubble.textContent = f.text;
           pending[f.client_id].bubble.dataset.acknowledged = "true";
@@ -77,7 +87,10 @@
       } else if (f.type === "handoff") {
         add("system", T[lang].handoff);
       } else if (f.type === "duplicate") {
-        delete pending[f.client_id];
+        // Stored before the drop: the resume already showed the stored copy.
+        if (pending[f.client_id]) { log.removeChild(pending[f.client_id].bubble); delete pending[f.client_id]; }
+      } else if (f.type === "error" && f.code === "resume_failed") {
+        resumeToken = null;
       } else if (f.type === "error") {
         showTyping(false); add("system", f.message);
       }

@@ -19,21 +19,33 @@ struct ServeCommand: AsyncParsableCommand {
         On shutdown open chats finish the message they are handling, get WebSocket close 1001, \
         and the store is flushed before the process exits.
 
-        Configuration files (--config) for real tenants are not implemented yet: only --demo runs.
+        --config FILE runs real tenants from a YAML file (see Docs/relay-config.md): listen \
+        address, data and keys directories, TLS profile, limits, and per tenant its host names, \
+        certificate, redaction policy, knowledge base and order source. Tenants must exist in the \
+        store (`kamirelay tenants add ID`). The master-key passphrase comes from --passphrase-file, \
+        $KAMIRELAY_PASSPHRASE or a prompt. A broken file stops with its file, line and field.
         """
     )
 
     @Flag(help: "Run the self-contained demo shop (development keys and certificate; not for production).")
     var demo = false
 
+    @Option(name: .customLong("config"), help: ArgumentHelp("Run the tenants of this YAML configuration file.", valueName: "file"))
+    var configFile: String?
+
+    @Option(name: .customLong("passphrase-file"), help: ArgumentHelp(
+        "With --config: read the master-key passphrase from this file's first line (else $KAMIRELAY_PASSPHRASE, else a prompt).",
+        valueName: "file"))
+    var passphraseFile: String?
+
     @Option(name: .customLong("data-dir"), help: ArgumentHelp("Where the demo keeps its keys, certificate and transcripts.", valueName: "dir"))
     var dataDir: String = "demo-data"
 
-    @Option(help: "Address to listen on.")
-    var host: String = "127.0.0.1"
+    @Option(help: "Address to listen on (default 127.0.0.1, or the configuration file's).")
+    var host: String?
 
-    @Option(help: "TCP port (0: any free port).")
-    var port: Int = 8443
+    @Option(help: "TCP port, 0 for any free port (default 8443, or the configuration file's).")
+    var port: Int?
 
     @Option(name: .customLong("port-file"), help: ArgumentHelp("Write the bound port to this file once listening (for scripts).", valueName: "file"))
     var portFile: String?
@@ -42,16 +54,18 @@ struct ServeCommand: AsyncParsableCommand {
     var logLevel: String = "notice"
 
     func validate() throws {
-        guard demo else {
-            throw ValidationError("only `kamirelay serve --demo` is available so far; configuration files (--config) are not implemented yet")
+        guard demo != (configFile != nil) else {
+            throw ValidationError("give either --demo or --config FILE")
         }
-        guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0–65535") }
+        if let port { guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0–65535") } }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
     func run() async throws {
         var logger = Logger(label: "kamirelay.relay")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
+        if let configFile { return try await runConfigured(configFile, logger: logger) }
+        let host = self.host ?? "127.0.0.1"
         let dataDirectory = (dataDir as NSString).expandingTildeInPath
 
         Terminal.note("""
@@ -68,14 +82,14 @@ struct ServeCommand: AsyncParsableCommand {
         let demo = try await RelayDemo.prepare(dataDirectory: dataDirectory)
         for item in demo.created { Terminal.note("  created \(item)") }
 
-        var configuration = RelayServerConfiguration(host: host, port: port, tls: demo.tls)
+        var configuration = RelayServerConfiguration(host: host, port: port ?? 8443, tls: demo.tls)
         configuration.limits = RelayLimits()
         let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([demo.tenantRuntime]),
                                      store: demo.store, logger: logger)
         let reload = server.tls.reloadOnHangupSignal()
         defer { reload.cancel() }
 
-        let host = self.host, portFile = self.portFile
+        let portFile = self.portFile
         let orders = demo.orders
         let group = server.makeServiceGroup(signals: [.sigterm, .sigint]) { port in
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
@@ -101,5 +115,34 @@ struct ServeCommand: AsyncParsableCommand {
         }
         try await group.run()
         Terminal.note("stopped; transcripts flushed to \(dataDirectory)/transcripts.sqlite")
+    }
+
+    func runConfigured(_ path: String, logger: Logger) async throws {
+        let config: RelayConfigFile
+        do { config = try RelayConfigFile.load(path: path) } catch { throw CLIError(error.description) }
+        var storeArguments = ["--data-dir", config.dataDirectory, "--keys-dir", config.keysDirectory]
+        if let passphraseFile { storeArguments += ["--passphrase-file", passphraseFile] }
+        let storeOptions = try StoreOptions.parse(storeArguments)
+        let (ring, _) = try storeOptions.unlockKeyring()
+        let opened: RelayConfigured
+        do { opened = try await RelayConfigured.open(config, file: path, masterKeys: ring) } catch let error as RelayConfigError {
+            throw CLIError(error.description)
+        }
+        var configuration = opened.server
+        if let host { configuration.host = host }
+        if let port { configuration.port = port }
+        let server = try RelayServer(configuration: configuration, tenants: TenantDirectory(opened.tenants), store: opened.store,
+                                     logger: logger)
+        let reload = server.tls.reloadOnHangupSignal()
+        defer { reload.cancel() }
+        let portFile = self.portFile
+        let hostnames = opened.tenants.flatMap { $0.hostnames.sorted() }
+        let group = server.makeServiceGroup(signals: [.sigterm, .sigint]) { port in
+            if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+            print("KamiRelay is serving \(opened.tenants.count) tenant(s) on port \(port): " + hostnames.map { "https://\($0):\(port)/" }.joined(separator: " "))
+            fflush(nil)
+        }
+        try await group.run()
+        Terminal.note("stopped; transcripts flushed to \(config.dataDirectory)/transcripts.sqlite")
     }
 }

@@ -1,0 +1,256 @@
+import Foundation
+import TLS
+import Yams
+
+/// `kamirelay serve --config FILE`: the relay's YAML configuration.
+///
+/// ```yaml
+/// version: 1
+/// listen: { host: 0.0.0.0, port: 8443 }
+/// data_dir: /var/lib/kamirelay          # transcripts.sqlite (default: ./data)
+/// keys_dir: /etc/kamirelay/keys         # master.key (default: ./keys)
+/// tls: { profile: intermediate }        # or modern (TLS 1.3 only)
+/// limits: { max_message_characters: 2000, message_burst: 5, messages_per_second: 1, max_sessions: 1000 }
+/// tenants:
+///   - id: shop1                         # must exist in the store (`kamirelay tenants add shop1`)
+///     hostnames: [chat.shop1.example]
+///     certificate: /etc/kamirelay/tls/shop1.pem
+///     private_key: /etc/kamirelay/tls/shop1.key
+///     policy: /etc/kamirelay/policies/shop1.yaml     # optional: built-in policy
+///     knowledge_base: /etc/kamirelay/kb/shop1.yaml   # or `demo`
+///     orders: demo                                   # optional: `demo` or omitted (no order look-ups)
+/// ```
+/// Relative paths are relative to the configuration file's directory. Every problem is a
+/// ``RelayConfigError`` naming the file, the line and the field.
+public struct RelayConfigFile: Sendable, Equatable {
+    public struct Tenant: Sendable, Equatable {
+        public var id: String
+        public var hostnames: [String]
+        public var certificate: String
+        public var privateKey: String
+        public var policy: String?
+        /// A knowledge-base YAML path, or `demo` for the built-in demo shop.
+        public var knowledgeBase: String
+        /// `demo` (the seeded demo order store) or nil (no order source: order look-ups hand off).
+        public var orders: String?
+
+        public init(id: String, hostnames: [String], certificate: String, privateKey: String, policy: String?,
+                    knowledgeBase: String, orders: String?) {
+            self.id = id
+            self.hostnames = hostnames
+            self.certificate = certificate
+            self.privateKey = privateKey
+            self.policy = policy
+            self.knowledgeBase = knowledgeBase
+            self.orders = orders
+        }
+    }
+
+    public var host = "127.0.0.1"
+    public var port = 8443
+    public var dataDirectory = "data"
+    public var keysDirectory = "keys"
+    public var profile: TLSProfile = .intermediate
+    public var limits = RelayLimits()
+    public var tenants: [Tenant] = []
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.host == b.host && a.port == b.port && a.dataDirectory == b.dataDirectory && a.keysDirectory == b.keysDirectory
+            && a.profile == b.profile && a.tenants == b.tenants
+    }
+
+    /// Reads and checks `path`.
+    public static func load(path: String) throws(RelayConfigError) -> RelayConfigFile {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw RelayConfigError(file: path, line: nil, field: nil, reason: "cannot open the file (missing or not readable)")
+        }
+        defer { try? handle.close() }
+        guard let data = try? handle.readToEnd(), let text = String(data: data, encoding: .utf8) else {
+            throw RelayConfigError(file: path, line: nil, field: nil, reason: "cannot read the file as UTF-8")
+        }
+        let base = (path as NSString).deletingLastPathComponent
+        return try parse(yaml: text, file: path, baseDirectory: base.isEmpty ? "." : base)
+    }
+
+    /// Parses configuration YAML; `file` names it in errors; relative paths resolve against `baseDirectory`.
+    public static func parse(yaml: String, file: String, baseDirectory: String) throws(RelayConfigError) -> RelayConfigFile {
+        let root: Node?
+        do { root = try Yams.compose(yaml: yaml) } catch let error as YamlError {
+            throw RelayConfigError(file: file, line: error.mark?.line, field: nil, reason: "not valid YAML")
+        } catch {
+            throw RelayConfigError(file: file, line: nil, field: nil, reason: "not valid YAML")
+        }
+        guard let root, let mapping = root.mapping else {
+            throw RelayConfigError(file: file, line: root?.mark?.line, field: nil, reason: "expected a mapping at the top level")
+        }
+        let reader = Reader(file: file, base: baseDirectory)
+        return try reader.config(mapping, mark: root.mark)
+    }
+
+    private struct Reader {
+        let file: String
+        let base: String
+
+        func error(_ node: Node?, _ field: String, _ reason: String) -> RelayConfigError {
+            RelayConfigError(file: file, line: node?.mark?.line, field: field, reason: reason)
+        }
+
+        /// The mapping's fields by name, refusing unknown ones (typos are errors, not defaults).
+        func fields(_ mapping: Node.Mapping, allowed: [String], prefix: String) throws(RelayConfigError) -> [String: (key: Node, value: Node)] {
+            var fields: [String: (key: Node, value: Node)] = [:]
+            for (key, value) in mapping {
+                guard let name = key.string else { throw error(key, prefix + "<key>", "keys must be plain names") }
+                guard allowed.contains(name) else {
+                    throw error(key, prefix + name, "unknown field (expected one of \(allowed.joined(separator: ", ")))")
+                }
+                fields[name] = (key, value)
+            }
+            return fields
+        }
+
+        func string(_ node: Node, _ field: String) throws(RelayConfigError) -> String {
+            guard let value = node.scalar?.string, !value.isEmpty else {
+                throw error(node, field, "expected a non-empty string")
+            }
+            return value
+        }
+
+        func path(_ node: Node, _ field: String) throws(RelayConfigError) -> String {
+            let value = try string(node, field)
+            return value.hasPrefix("/") ? value : base + "/" + value
+        }
+
+        func int(_ node: Node, _ field: String, _ range: ClosedRange<Int>) throws(RelayConfigError) -> Int {
+            guard let value = node.int, range.contains(value) else {
+                throw error(node, field, "expected a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return value
+        }
+
+        func config(_ mapping: Node.Mapping, mark: Mark?) throws(RelayConfigError) -> RelayConfigFile {
+            let f = try fields(mapping, allowed: ["version", "listen", "data_dir", "keys_dir", "tls", "limits", "tenants"], prefix: "")
+            guard let version = f["version"] else {
+                throw RelayConfigError(file: file, line: mark?.line, field: "version", reason: "missing (write `version: 1`)")
+            }
+            guard version.value.int == 1 else { throw error(version.value, "version", "unsupported version (this KamiRelay reads version 1)") }
+            var config = RelayConfigFile()
+            config.dataDirectory = base + "/data"
+            config.keysDirectory = base + "/keys"
+            if let listen = f["listen"] {
+                guard let map = listen.value.mapping else { throw error(listen.value, "listen", "expected a mapping with host and port") }
+                let l = try fields(map, allowed: ["host", "port"], prefix: "listen.")
+                if let host = l["host"] { config.host = try string(host.value, "listen.host") }
+                if let port = l["port"] { config.port = try int(port.value, "listen.port", 0...65_535) }
+            }
+            if let dir = f["data_dir"] { config.dataDirectory = try path(dir.value, "data_dir") }
+            if let dir = f["keys_dir"] { config.keysDirectory = try path(dir.value, "keys_dir") }
+            if let tls = f["tls"] {
+                guard let map = tls.value.mapping else { throw error(tls.value, "tls", "expected a mapping") }
+                let t = try fields(map, allowed: ["profile"], prefix: "tls.")
+                if let profile = t["profile"] {
+                    guard let value = profile.value.string.flatMap(TLSProfile.init(rawValue:)) else {
+                        throw error(profile.value, "tls.profile", "expected intermediate or modern")
+                    }
+                    config.profile = value
+                }
+            }
+            if let limits = f["limits"] {
+                guard let map = limits.value.mapping else { throw error(limits.value, "limits", "expected a mapping") }
+                let l = try fields(map, allowed: ["max_message_characters", "message_burst", "messages_per_second", "max_sessions",
+                                                  "resume_seconds"], prefix: "limits.")
+                if let v = l["max_message_characters"] { config.limits.maxMessageCharacters = try int(v.value, "limits.max_message_characters", 1...8_000) }
+                if let v = l["message_burst"] { config.limits.messageBurst = try int(v.value, "limits.message_burst", 1...1_000) }
+                if let v = l["messages_per_second"] {
+                    guard let rate = v.value.float, rate > 0, rate <= 1_000 else {
+                        throw error(v.value, "limits.messages_per_second", "expected a number above 0 and at most 1000")
+                    }
+                    config.limits.messagesPerSecond = rate
+                }
+                if let v = l["max_sessions"] { config.limits.maxSessions = try int(v.value, "limits.max_sessions", 1...1_000_000) }
+                if let v = l["resume_seconds"] { config.limits.resumeLifetime = TimeInterval(try int(v.value, "limits.resume_seconds", 0...86_400)) }
+            }
+            guard let tenants = f["tenants"] else {
+                throw RelayConfigError(file: file, line: mark?.line, field: "tenants", reason: "missing: at least one tenant is needed")
+            }
+            guard let list = tenants.value.sequence, !list.isEmpty else {
+                throw error(tenants.value, "tenants", "expected a non-empty list of tenants")
+            }
+            var seenIDs: Set<String> = [], seenHosts: Set<String> = []
+            for (index, node) in list.enumerated() {
+                let prefix = "tenants[\(index)]."
+                guard let map = node.mapping else { throw error(node, "tenants[\(index)]", "expected a mapping") }
+                let t = try fields(map, allowed: ["id", "hostnames", "certificate", "private_key", "policy", "knowledge_base", "orders"],
+                                   prefix: prefix)
+                func required(_ name: String) throws(RelayConfigError) -> Node {
+                    guard let value = t[name]?.value else {
+                        throw RelayConfigError(file: file, line: node.mark?.line, field: prefix + name, reason: "missing")
+                    }
+                    return value
+                }
+                let idNode = try required("id")
+                let id = try string(idNode, prefix + "id")
+                guard id.range(of: "^[a-z0-9][a-z0-9_-]{0,62}$", options: .regularExpression) != nil else {
+                    throw error(idNode, prefix + "id", "expected 1–63 of a–z, 0–9, '-', '_'")
+                }
+                guard seenIDs.insert(id).inserted else { throw error(idNode, prefix + "id", "tenant \(id) is listed twice") }
+                let hostsNode = try required("hostnames")
+                guard let hostList = hostsNode.sequence, !hostList.isEmpty else {
+                    throw error(hostsNode, prefix + "hostnames", "expected a non-empty list of host names")
+                }
+                var hostnames: [String] = []
+                for hostNode in hostList {
+                    let host = try string(hostNode, prefix + "hostnames").lowercased()
+                    guard seenHosts.insert(host).inserted else { throw error(hostNode, prefix + "hostnames", "\(host) is used by two tenants") }
+                    hostnames.append(host)
+                }
+                let orders = try t["orders"].map { (entry) throws(RelayConfigError) -> String in
+                    let value = try string(entry.value, prefix + "orders")
+                    guard value == "demo" else { throw error(entry.value, prefix + "orders", "only `demo` is supported so far (or leave it out)") }
+                    return value
+                }
+                let kbNode = try required("knowledge_base")
+                let kb = try string(kbNode, prefix + "knowledge_base")
+                config.tenants.append(Tenant(
+                    id: id, hostnames: hostnames,
+                    certificate: try path(try required("certificate"), prefix + "certificate"),
+                    privateKey: try path(try required("private_key"), prefix + "private_key"),
+                    policy: try t["policy"].map { (entry) throws(RelayConfigError) -> String in try path(entry.value, prefix + "policy") },
+                    knowledgeBase: kb == "demo" ? kb : try path(kbNode, prefix + "knowledge_base"),
+                    orders: orders))
+            }
+            return config
+        }
+    }
+}
+
+/// A configuration problem: file, line, field and why.
+public struct RelayConfigError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var field: String?
+    public var reason: String
+
+    public init(file: String, line: Int?, field: String?, reason: String) {
+        self.file = file
+        self.line = line
+        self.field = field
+        self.reason = reason
+    }
+
+    public var description: String {
+        var s = file
+        if let line { s += ":\(line)" }
+        s += ": "
+        if let field { s += "field '\(field)': " }
+        return s + reason
+    }
+}
+
+private extension YamlError {
+    var mark: Mark? {
+        switch self {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark
+        default: return nil
+        }
+    }
+}

@@ -56,6 +56,7 @@ public struct ChatSession: Sendable {
     public let tenant: TenantRuntime
     let store: any TranscriptStore
     let resumes: ResumeRegistry
+    let metrics: RelayMetrics
     let limits: RelayLimits
     var logger: Logger
 
@@ -70,10 +71,12 @@ public struct ChatSession: Sendable {
     /// The token the client can resume this chat with (from the last `welcome`).
     private var resumeToken: String?
 
-    public init(tenant: TenantRuntime, store: any TranscriptStore, resumes: ResumeRegistry, limits: RelayLimits, logger: Logger) {
+    public init(tenant: TenantRuntime, store: any TranscriptStore, resumes: ResumeRegistry, metrics: RelayMetrics,
+                limits: RelayLimits, logger: Logger) {
         self.tenant = tenant
         self.store = store
         self.resumes = resumes
+        self.metrics = metrics
         self.limits = limits
         self.logger = logger
         self.redaction = RedactionSession(redactor: tenant.redactor)
@@ -87,6 +90,7 @@ public struct ChatSession: Sendable {
         do {
             frame = try ClientFrame.parse(text, maxCharacters: limits.maxMessageCharacters)
         } catch {
+            metrics.protocolErrors.increment()
             logger.info("chat.frame_refused", metadata: ["code": "\(error.code)"])
             try await send(.error(code: error.code, message: error.description))
             return
@@ -180,20 +184,28 @@ public struct ChatSession: Sendable {
             logger.notice("chat.rate_limited")
             return try await send(.error(code: "rate_limited", message: "too many messages; please wait a moment"))
         }
+        let clock = ContinuousClock()
+        let received = clock.now
         // Redaction first: from here on only `redacted` exists for the rest of the pipeline.
         let redacted = redaction.redact(body)
         var types: [String] = []
-        for finding in redacted.findings where !types.contains(finding.type.rawValue) { types.append(finding.type.rawValue) }
+        for finding in redacted.findings {
+            metrics.redaction(finding.type)
+            if !types.contains(finding.type.rawValue) { types.append(finding.type.rawValue) }
+        }
 
         let stored: AppendResult
         do {
+            let start = clock.now
             stored = try await store.append([PendingMessage(tenant: tenant.id, session: session, role: .customer,
                                                             text: redacted.text, sentAt: now)])
+            metrics.storeWriteLatency.record(clock.now - start)
         } catch {
             logger.error("chat.store_failed", metadata: ["step": "customer_message", "error": "\(type(of: error))"])
             return try await send(.error(code: "store_unavailable", message: "your message was not saved; please send it again"))
         }
         answered.insert(clientID)
+        metrics.message(direction: "in", role: "customer")
         logger.info("chat.message", metadata: ["direction": "in", "redactions": "\(redacted.findings.count)",
                                                "types": "\(types.joined(separator: ","))"])
         try await send(.message(role: "customer", text: redacted.text, id: stored.stored.first?.sequence ?? 0,
@@ -204,12 +216,15 @@ public struct ChatSession: Sendable {
         }
 
         let reply = await tenant.bot.respond(to: redacted.text, in: &bot, now: now)
+        metrics.intent(reply.analysis.intent)
         language = reply.language.rawValue
         // The bot only saw redacted text; its reply goes through the redactor once more so the
         // transcript and the client never get anything a bug upstream might have let through.
         let replyText = tenant.redactor.redact(reply.text).text
         try await storeAndSend(role: .bot, text: replyText, clientID: nil, send: send, now: Date())
+        metrics.replyLatency.record(clock.now - received)
         if let handoff = reply.handoff {
+            metrics.handoff(reason: handoff.reason.rawValue)
             logger.info("chat.handoff", metadata: ["reason": "\(handoff.reason.rawValue)", "priority": "\(handoff.priority)"])
             try await send(.handoff(state: "queued", priority: handoff.priority.description, reason: handoff.reason.rawValue))
         }
@@ -220,11 +235,14 @@ public struct ChatSession: Sendable {
         guard let session = sessionID else { return }
         let stored: AppendResult
         do {
+            let clock = ContinuousClock(), start = clock.now
             stored = try await store.append([PendingMessage(tenant: tenant.id, session: session, role: role, text: text, sentAt: now)])
+            metrics.storeWriteLatency.record(clock.now - start)
         } catch {
             logger.error("chat.store_failed", metadata: ["step": "\(role.name)_message", "error": "\(type(of: error))"])
             return try await send(.error(code: "store_unavailable", message: "the reply could not be saved; please ask again in a moment"))
         }
+        metrics.message(direction: "out", role: role.name)
         logger.info("chat.message", metadata: ["direction": "out", "role": "\(role.name)"])
         try await send(.message(role: role.name, text: text, id: stored.stored.first?.sequence ?? 0, time: now, clientID: clientID))
     }

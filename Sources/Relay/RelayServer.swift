@@ -36,6 +36,7 @@ public final class RelayServer: Sendable {
     public let store: SQLiteTranscriptStore
     public let registry: SessionRegistry
     public let resumes: ResumeRegistry
+    public let metrics = RelayMetrics()
     let tlsProvider: TLSServerContextProvider
     let logger: Logger
 
@@ -75,11 +76,19 @@ public final class RelayServer: Sendable {
     }
 
     func makeApplication(onListening: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
-        let router = Router()
+        let router = Router(context: RelayRequestContext.self)
         router.middlewares.add(SecurityHeadersMiddleware())
         router.middlewares.add(TenantHostMiddleware(tenants: tenants))
         router.get("healthz") { _, _ in "ok\n" }
         WidgetAssets.addRoutes(to: router)
+        let metrics = self.metrics
+        router.get("metrics") { _, context -> Response in
+            // Operational data, not for the public: loopback clients only.
+            guard context.isLoopback else { return Response(status: .forbidden) }
+            var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+            response.headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return response
+        }
         let registry = self.registry
         router.get("readyz") { _, _ -> Response in
             // Ready while the store answers and we are not draining.
@@ -111,7 +120,7 @@ public final class RelayServer: Sendable {
                         return .dontUpgrade
                     }
                     return .upgrade(Self.securityHeaders) { inbound, outbound, _ in
-                        await Self.runChat(tenant: tenant, store: store, registry: registry, resumes: resumes, limits: limits,
+                        await Self.runChat(tenant: tenant, store: store, registry: registry, resumes: resumes, metrics: metrics, limits: limits,
                                            logger: logger, inbound: inbound, outbound: outbound)
                     }
                 },
@@ -132,7 +141,7 @@ public final class RelayServer: Sendable {
 
     /// One chat, from the upgrade to the close.
     static func runChat(tenant: TenantRuntime, store: any TranscriptStore, registry: SessionRegistry, resumes: ResumeRegistry,
-                        limits: RelayLimits,
+                        metrics: RelayMetrics, limits: RelayLimits,
                         logger: Logger, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         // processing: a message is being handled; closeRequested: the drain asked us to close.
         let flags = NIOLockedValueBox((processing: false, closeRequested: false))
@@ -149,6 +158,7 @@ public final class RelayServer: Sendable {
                 if closeNow { goingAway() }
             }))
         } catch {
+            metrics.refusedChats.increment()
             let frame: ServerFrame = error == .full
                 ? .error(code: "server_busy", message: "too many chats right now; please try again shortly")
                 : .error(code: "shutting_down", message: "the server is restarting; please reconnect shortly")
@@ -156,11 +166,16 @@ public final class RelayServer: Sendable {
             try? await outbound.close(error == .full ? .init(codeNumber: 1013) : .goingAway, reason: nil)
             return
         }
-        defer { registry.unregister(registration) }
+        metrics.connections.increment()
+        metrics.chatsOpen.increment()
+        defer {
+            metrics.chatsOpen.decrement()
+            registry.unregister(registration)
+        }
 
         var chatLogger = logger
         chatLogger[metadataKey: "tenant"] = "\(tenant.id)"
-        var session = ChatSession(tenant: tenant, store: store, resumes: resumes, limits: limits, logger: chatLogger)
+        var session = ChatSession(tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger)
         defer { session.suspend() }
         let send: (ServerFrame) async throws -> Void = { frame in try await outbound.write(.text(frame.json())) }
         do {
@@ -237,5 +252,20 @@ struct TenantHostMiddleware<Context: RequestContext>: RouterMiddleware {
             return Response(status: .misdirectedRequest, body: .init(byteBuffer: ByteBuffer(string: "unknown host\n")))
         }
         return try await next(request, context)
+    }
+}
+
+/// Request context that remembers whether the client connected from a loopback address.
+struct RelayRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let isLoopback: Bool
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        switch source.channel.remoteAddress {
+        case .v4(let address)?: isLoopback = address.host.hasPrefix("127.")
+        case .v6(let address)?: isLoopback = address.host == "::1" || address.host.hasPrefix("::ffff:127.")
+        default: isLoopback = false
+        }
     }
 }

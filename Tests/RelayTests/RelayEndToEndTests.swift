@@ -62,6 +62,17 @@ import TranscriptStore
             #expect(!everythingSent.contains(secret))
             #expect(!relay.logs.text.contains(secret))
         }
+        // Metrics count what happened, with no personal data in labels.
+        let metrics = try await offPool { try relay.httpGet("/metrics") }
+        #expect(metrics.hasPrefix("HTTP/1.1 200"))
+        #expect(metrics.contains(#"kamirelay_redactions_total{type="card_key"} 1"#))
+        #expect(metrics.contains(#"kamirelay_redactions_total{type="phone"} 1"#))
+        #expect(metrics.contains(#"kamirelay_messages_total{direction="in",role="customer"} 2"#))
+        #expect(metrics.contains(#"kamirelay_messages_total{direction="out",role="bot"} 3"#))
+        #expect(metrics.contains("kamirelay_chats_started_total 1"))
+        #expect(metrics.contains("kamirelay_reply_seconds_count 2"))
+        #expect(metrics.contains("kamirelay_store_write_seconds_count 5"))
+        for secret in [cardKey, phone, transcript.session, completed.number] { #expect(!metrics.contains(secret)) }
         try await relay.shutdown()
         let disk = try relay.dataDirectoryBytes()
         #expect(disk.count > 10_000)

@@ -18,8 +18,24 @@ public enum ClientFrame: Sendable, Equatable {
     case typing
     /// The customer has read up to a message (accepted, no reply).
     case read(upTo: UInt64?)
+    /// Thumbs up/down on the chat or a message (`up`/`down`), or a CSAT score 1–5.
+    case feedback(Feedback)
     /// The customer ends the chat; the server closes with 1000.
     case bye
+}
+
+/// Customer feedback: a thumb or a satisfaction score.
+public enum Feedback: Sendable, Equatable {
+    case thumb(up: Bool, messageID: UInt64?)
+    case csat(Int)
+
+    /// The transcript line (a `system` record) and the metric label value.
+    var record: String {
+        switch self {
+        case .thumb(let up, let id): return "feedback: \(up ? "up" : "down")" + (id.map { " on message \($0)" } ?? "")
+        case .csat(let score): return "feedback: csat \(score)"
+        }
+    }
 }
 
 /// Why a client frame was refused. Each maps to an `error` frame with a stable `code`.
@@ -33,6 +49,7 @@ public enum ChatProtocolError: Error, Sendable, Equatable, CustomStringConvertib
     case messageTooLong(limit: Int)
     case emptyMessage
     case invalidClientID
+    case invalidFeedback
 
     /// Stable, machine-readable code sent in the `error` frame.
     public var code: String {
@@ -46,6 +63,7 @@ public enum ChatProtocolError: Error, Sendable, Equatable, CustomStringConvertib
         case .messageTooLong: return "message_too_long"
         case .emptyMessage: return "empty_message"
         case .invalidClientID: return "invalid_client_id"
+        case .invalidFeedback: return "invalid_feedback"
         }
     }
 
@@ -61,6 +79,7 @@ public enum ChatProtocolError: Error, Sendable, Equatable, CustomStringConvertib
         case .messageTooLong(let limit): return "the message is longer than \(limit) characters"
         case .emptyMessage: return "the message is empty"
         case .invalidClientID: return "client_id must be 1–64 characters of A–Z, a–z, 0–9, '-' or '_'"
+        case .invalidFeedback: return "feedback needs rating \"up\" or \"down\" (optionally with id), or csat 1–5"
         }
     }
 }
@@ -95,7 +114,14 @@ extension ClientFrame {
         case "bye":
             return .bye
         case "feedback":
-            throw .unsupportedType(type)
+            if let csat = object["csat"] {
+                guard let number = csat as? NSNumber, number.doubleValue == Double(number.intValue), (1...5).contains(number.intValue),
+                      object["rating"] == nil else { throw .invalidFeedback }
+                return .feedback(.csat(number.intValue))
+            }
+            guard let rating = object["rating"] as? String, rating == "up" || rating == "down" else { throw .invalidFeedback }
+            if let id = object["id"], !(id is NSNumber) { throw .invalidFeedback }
+            return .feedback(.thumb(up: rating == "up", messageID: (object["id"] as? NSNumber).map { $0.uint64Value }))
         default:
             throw .unknownType(type)
         }
@@ -119,6 +145,8 @@ public enum ServerFrame: Sendable, Equatable {
     case redacted(clientID: String, types: [String], notice: String)
     /// A resent message that was already stored and answered; nothing was stored or answered again.
     case duplicate(clientID: String)
+    /// The customer's feedback was stored.
+    case feedbackReceived
     /// The bot handed the chat to the agent queue.
     case handoff(state: String, priority: String, reason: String)
     case error(code: String, message: String)
@@ -138,6 +166,8 @@ public enum ServerFrame: Sendable, Equatable {
             object = ["type": "redacted", "client_id": clientID, "types": types, "notice": notice]
         case .duplicate(let clientID):
             object = ["type": "duplicate", "client_id": clientID]
+        case .feedbackReceived:
+            object = ["type": "feedback_received"]
         case .handoff(let state, let priority, let reason):
             object = ["type": "handoff", "state": state, "priority": priority, "reason": reason]
         case .error(let code, let message):

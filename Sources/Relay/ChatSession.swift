@@ -111,6 +111,17 @@ public struct ChatSession: Sendable {
             try await message(body, clientID: clientID, send: send, now: now)
         case .typing, .read:
             guard sessionID != nil else { return try await send(Self.error(.helloRequired)) }
+        case .feedback(let feedback):
+            guard let session = sessionID else { return try await send(Self.error(.helloRequired)) }
+            do {
+                _ = try await store.append([PendingMessage(tenant: tenant.id, session: session, role: .system, text: feedback.record, sentAt: now)])
+            } catch {
+                logger.error("chat.store_failed", metadata: ["step": "feedback", "error": "\(type(of: error))"])
+                return try await send(.error(code: "store_unavailable", message: "your feedback was not saved; please try again"))
+            }
+            metrics.feedback(feedback)
+            logger.info("chat.feedback")
+            try await send(.feedbackReceived)
         case .bye:
             finished = true
         }

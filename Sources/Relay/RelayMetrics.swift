@@ -49,6 +49,15 @@ public final class RelayMetrics: Sendable {
                              help: "Chats handed to the agent queue, by reason").increment()
     }
 
+    func feedback(_ feedback: Feedback) {
+        let value: String
+        switch feedback {
+        case .thumb(let up, _): value = up ? "up" : "down"
+        case .csat(let score): value = "csat_\(score)"
+        }
+        registry.makeCounter(name: "kamirelay_feedback_total", labels: [("value", value)], help: "Customer feedback").increment()
+    }
+
     /// Intent and reason names come from code or the knowledge base; anything else is folded.
     static func safeLabel(_ name: String) -> String {
         name.count <= 40 && name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) ? name : "other"

@@ -177,7 +177,13 @@ public final class RelayServer: Sendable {
         chatLogger[metadataKey: "tenant"] = "\(tenant.id)"
         var session = ChatSession(tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger)
         defer { session.suspend() }
-        let send: (ServerFrame) async throws -> Void = { frame in try await outbound.write(.text(frame.json())) }
+        // A client that went away mid-message does not stop the pipeline: the answer is still
+        // stored, and a resume delivers it. Write failures end the chat after the message.
+        let clientGone = NIOLockedValueBox(false)
+        let send: (ServerFrame) async throws -> Void = { frame in
+            guard !clientGone.withLockedValue({ $0 }) else { return }
+            do { try await outbound.write(.text(frame.json())) } catch { clientGone.withLockedValue { $0 = true } }
+        }
         do {
             var messages = inbound.messages(maxSize: limits.maxFrameBytes).makeAsyncIterator()
             while let message = try await messages.next() {
@@ -203,7 +209,7 @@ public final class RelayServer: Sendable {
                     try? await outbound.close(.goingAway, reason: "server shutting down")
                     break
                 }
-                if session.finished { break }
+                if session.finished || clientGone.withLockedValue({ $0 }) { break }
             }
         } catch {
             // Frame-level errors (too large, invalid UTF-8) are closed by the WebSocket layer

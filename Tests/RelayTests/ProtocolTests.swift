@@ -13,6 +13,9 @@ import Testing
         #expect(try ClientFrame.parse(#"{"type":"typing"}"#, maxCharacters: 100) == .typing)
         #expect(try ClientFrame.parse(#"{"type":"read","id":7}"#, maxCharacters: 100) == .read(upTo: 7))
         #expect(try ClientFrame.parse(#"{"type":"bye"}"#, maxCharacters: 100) == .bye)
+        #expect(try ClientFrame.parse(#"{"type":"feedback","csat":5}"#, maxCharacters: 100) == .feedback(.csat(5)))
+        #expect(try ClientFrame.parse(#"{"type":"feedback","rating":"down","id":4}"#, maxCharacters: 100)
+                == .feedback(.thumb(up: false, messageID: 4)))
     }
 
     @Test func refusesBadFramesWithTypedErrors() {
@@ -29,7 +32,10 @@ import Testing
         #expect(code(#"{"type":"message","text":"   ","client_id":"a"}"#) == "empty_message")
         #expect(code(#"{"type":"message","text":"12345","client_id":"a"}"#, max: 4) == "message_too_long")
         #expect(code(#"{"type":"message","text":"1234","client_id":"a"}"#, max: 4) == nil)
-        #expect(code(#"{"type":"feedback","rating":5}"#) == "unsupported_type")
+        #expect(code(#"{"type":"feedback","rating":5}"#) == "invalid_feedback")
+        #expect(code(#"{"type":"feedback","csat":6}"#) == "invalid_feedback")
+        #expect(code(#"{"type":"feedback","csat":4.5}"#) == "invalid_feedback")
+        #expect(code(#"{"type":"feedback"}"#) == "invalid_feedback")
         #expect(code(#"{"type":"nope"}"#) == "unknown_type")
     }
 

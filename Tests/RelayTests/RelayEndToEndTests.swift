@@ -103,12 +103,17 @@ import TranscriptStore
             // The chat goes on normally afterwards.
             try ws.send(["type": "message", "client_id": "same-2", "text": "谢谢"])
             #expect(try ws.receive()["client_id"] as? String == "same-2")
+            #expect(try ws.receive()["role"] as? String == "bot")
+            // CSAT at the end is stored in the transcript as a system record.
+            try ws.send(["type": "feedback", "csat": 5])
+            #expect(try ws.receive()["type"] as? String == "feedback_received")
             return session
         }
         try await relay.shutdown()
         let stored = try await relay.demo.store.transcript(tenant: RelayDemo.tenant, session: session)
         #expect(stored.filter { $0.role == .customer }.map(\.text) == ["怎么退款？", "谢谢"])
         #expect(stored.filter { $0.role == .bot }.count == 3)  // greeting + one answer each
+        #expect(stored.last?.role == .system && stored.last?.text == "feedback: csat 5")
         try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
     }
 

@@ -75,8 +75,11 @@ final class TestWebSocket {
             let head = try take(2)
             let opcode = head[0] & 0x0F
             var length = Int(head[1] & 0x7F)
-            if length == 126 { length = try take(2).reduce(0) { $0 << 8 | Int($1) } }
-            if length == 127 { length = try take(8).reduce(0) { $0 << 8 | Int($1) } }
+            if length == 126 {
+                length = try take(2).reduce(0) { $0 << 8 | Int($1) }
+            } else if length == 127 {
+                length = try take(8).reduce(0) { $0 << 8 | Int($1) }
+            }
             let payload = try take(length)
             if opcode == 9 { try sendFrame(opcode: 10, payload: payload); continue }
             return (opcode, payload)

@@ -90,7 +90,13 @@ def main():
         print("after reconnect:", reply)
         if SHOTS:
             driver.save_screenshot(os.path.join(SHOTS, "widget-reconnected.png"))
-        print("ok: widget chat, masking, reconnect")
+        # CSAT at the end: End → 5 → thanks, the chat is closed (status "ended").
+        driver.find_element(By.CLASS_NAME, "kr-end").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".kr-score[data-score='5']"))
+        driver.find_element(By.CSS_SELECTOR, ".kr-score[data-score='5']").click()
+        wait.until(lambda d: "感谢您的评价！" in d_texts(driver, "kr-system"))
+        wait.until(lambda d: status() == "ended")
+        print("ok: widget chat, masking, reconnect, CSAT")
     finally:
         driver.quit()
         server.send_signal(signal.SIGTERM)

@@ -8,11 +8,12 @@
   var T = {
     zh: { title: "在线客服", placeholder: "输入消息…", send: "发送", lang: "English", connecting: "正在连接…",
           connected: "已连接", reconnecting: "连接已断开，正在重新连接…", typing: "客服正在输入…",
-          handoff: "已为您转接人工客服，请稍候。", ended: "会话已结束。", newChat: "（新的会话）" },
+          handoff: "已为您转接人工客服，请稍候。", ended: "会话已结束。", newChat: "（新的会话）",
+          end: "结束", rate: "请为本次服务评分：", thanks: "感谢您的评价！" },
     en: { title: "Support", placeholder: "Type a message…", send: "Send", lang: "中文", connecting: "Connecting…",
           connected: "Connected", reconnecting: "Connection lost, reconnecting…", typing: "Support is typing…",
           handoff: "You have been passed to a human agent; please wait.", ended: "The chat has ended.",
-          newChat: "(new chat)" }
+          newChat: "(new chat)", end: "End", rate: "How was this chat?", thanks: "Thank you for your feedback!" }
   };
   var langs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || "zh"];
   var lang = String(langs[0]).toLowerCase().indexOf("en") === 0 ? "en" : "zh";
@@ -22,8 +23,10 @@
 
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
   var header = el("div", "kr-header"), title = el("h1", null, ""), langButton = el("button", "kr-lang", "");
-  langButton.type = "button";
-  header.appendChild(title); header.appendChild(langButton);
+  var endButton = el("button", "kr-lang kr-end", "");
+  langButton.type = "button"; endButton.type = "button";
+  var tools = el("div", "kr-tools"); tools.appendChild(langButton); tools.appendChild(endButton);
+  header.appendChild(title); header.appendChild(tools);
   var status = el("div", "kr-status", ""), log = el("div", "kr-log"), typing = el("div", "kr-typing", "");
   log.setAttribute("aria-live", "polite");
   var form = el("form", "kr-form"), input = el("input", "kr-input"), send = el("button", "kr-send", "");
@@ -33,7 +36,7 @@
 
   function relabel() {
     var t = T[lang]; title.textContent = t.title; langButton.textContent = t.lang;
-    input.placeholder = t.placeholder; send.textContent = t.send; typing.textContent = t.typing;
+    input.placeholder = t.placeholder; send.textContent = t.send; typing.textContent = t.typing; endButton.textContent = t.end;
     document.documentElement.lang = lang === "zh" ? "zh" : "en";
   }
   relabel();
@@ -86,6 +89,9 @@
         add("notice", f.notice);
       } else if (f.type === "handoff") {
         add("system", T[lang].handoff);
+      } else if (f.type === "feedback_received") {
+        add("system", T[lang].thanks);
+        closedByUs = true; ws.send(JSON.stringify({ type: "bye" }));
       } else if (f.type === "duplicate") {
         // Stored before the drop: the resume already showed the stored copy.
         if (pending[f.client_id]) { log.removeChild(pending[f.client_id].bubble); delete pending[f.client_id]; }
@@ -112,6 +118,23 @@
     pending[id] = { text: text, bubble: add("customer", text, id) };
     ws.send(JSON.stringify({ type: "message", client_id: id, text: text }));
     input.value = ""; showTyping(true);
+  });
+  // CSAT at the end: five buttons, then feedback and bye.
+  endButton.addEventListener("click", function () {
+    if (!ready || root.querySelector(".kr-csat")) return;
+    var panel = el("div", "kr-bubble kr-system kr-csat", T[lang].rate);
+    for (var score = 1; score <= 5; score++) {
+      (function (value) {
+        var b = el("button", "kr-score", String(value)); b.type = "button"; b.dataset.score = String(value);
+        b.addEventListener("click", function () {
+          if (!ready) return;
+          ws.send(JSON.stringify({ type: "feedback", csat: value }));
+          Array.prototype.forEach.call(panel.querySelectorAll("button"), function (x) { x.disabled = true; });
+        });
+        panel.appendChild(b);
+      })(score);
+    }
+    log.appendChild(panel); log.scrollTop = log.scrollHeight;
   });
   langButton.addEventListener("click", function () { lang = lang === "zh" ? "en" : "zh"; relabel(); setStatus(status.dataset.state || "connecting"); });
   send.disabled = true;

@@ -43,7 +43,6 @@ public enum ChatProtocolError: Error, Sendable, Equatable, CustomStringConvertib
     case invalidJSON
     case missingField(String)
     case unknownType(String)
-    case unsupportedType(String)
     case helloRequired
     case duplicateHello
     case messageTooLong(limit: Int)
@@ -57,7 +56,6 @@ public enum ChatProtocolError: Error, Sendable, Equatable, CustomStringConvertib
         case .invalidJSON: return "invalid_json"
         case .missingField: return "missing_field"
         case .unknownType: return "unknown_type"
-        case .unsupportedType: return "unsupported_type"
         case .helloRequired: return "hello_required"
         case .duplicateHello: return "duplicate_hello"
         case .messageTooLong: return "message_too_long"
@@ -73,7 +71,6 @@ public enum ChatProtocolError: Error, Sendable, Equatable, CustomStringConvertib
         case .invalidJSON: return "the frame is not a JSON object"
         case .missingField(let field): return "the field \"\(field)\" is missing or has the wrong type"
         case .unknownType: return "unknown frame type"
-        case .unsupportedType(let type): return "\(type) is not supported by this server yet"
         case .helloRequired: return "send hello first"
         case .duplicateHello: return "hello was already sent"
         case .messageTooLong(let limit): return "the message is longer than \(limit) characters"

@@ -16,6 +16,8 @@ public struct RelayLimits: Sendable {
     public var messagesPerSecond = 1.0
     /// Chats open at once; more are refused with `error` `server_busy` and close 1013.
     public var maxSessions = 1_000
+    /// Chats open at once from one IP address; more are refused with `error` `too_many_chats` and close 1008.
+    public var maxSessionsPerIP = 20
     /// How long after a disconnect a chat can be resumed with its token (seconds).
     public var resumeLifetime: TimeInterval = 600
     /// How long a graceful shutdown waits for chats to finish their last message and close.

@@ -157,7 +157,7 @@ public struct RelayConfigFile: Sendable, Equatable {
             if let limits = f["limits"] {
                 guard let map = limits.value.mapping else { throw error(limits.value, "limits", "expected a mapping") }
                 let l = try fields(map, allowed: ["max_message_characters", "message_burst", "messages_per_second", "max_sessions",
-                                                  "resume_seconds"], prefix: "limits.")
+                                                  "max_sessions_per_ip", "resume_seconds"], prefix: "limits.")
                 if let v = l["max_message_characters"] { config.limits.maxMessageCharacters = try int(v.value, "limits.max_message_characters", 1...8_000) }
                 if let v = l["message_burst"] { config.limits.messageBurst = try int(v.value, "limits.message_burst", 1...1_000) }
                 if let v = l["messages_per_second"] {
@@ -167,6 +167,7 @@ public struct RelayConfigFile: Sendable, Equatable {
                     config.limits.messagesPerSecond = rate
                 }
                 if let v = l["max_sessions"] { config.limits.maxSessions = try int(v.value, "limits.max_sessions", 1...1_000_000) }
+                if let v = l["max_sessions_per_ip"] { config.limits.maxSessionsPerIP = try int(v.value, "limits.max_sessions_per_ip", 1...1_000_000) }
                 if let v = l["resume_seconds"] { config.limits.resumeLifetime = TimeInterval(try int(v.value, "limits.resume_seconds", 0...86_400)) }
             }
             guard let tenants = f["tenants"] else {

@@ -49,7 +49,8 @@ public final class RelayServer: Sendable {
         self.tenants = tenants
         self.store = store
         self.logger = logger
-        self.registry = SessionRegistry(maxSessions: configuration.limits.maxSessions)
+        self.registry = SessionRegistry(maxSessions: configuration.limits.maxSessions,
+                                        maxPerAddress: configuration.limits.maxSessionsPerIP)
         self.resumes = ResumeRegistry(lifetime: configuration.limits.resumeLifetime)
         self.tlsProvider = try TLSServerContextProvider(configuration: configuration.tls, logger: logger)
     }
@@ -119,8 +120,9 @@ public final class RelayServer: Sendable {
                         logger.notice("relay.unknown_host")
                         return .dontUpgrade
                     }
+                    let address = channel.remoteAddress?.ipAddress
                     return .upgrade(Self.securityHeaders) { inbound, outbound, _ in
-                        await Self.runChat(tenant: tenant, store: store, registry: registry, resumes: resumes, metrics: metrics, limits: limits,
+                        await Self.runChat(address: address, tenant: tenant, store: store, registry: registry, resumes: resumes, metrics: metrics, limits: limits,
                                            logger: logger, inbound: inbound, outbound: outbound)
                     }
                 },
@@ -140,7 +142,7 @@ public final class RelayServer: Sendable {
     ]
 
     /// One chat, from the upgrade to the close.
-    static func runChat(tenant: TenantRuntime, store: any TranscriptStore, registry: SessionRegistry, resumes: ResumeRegistry,
+    static func runChat(address: String?, tenant: TenantRuntime, store: any TranscriptStore, registry: SessionRegistry, resumes: ResumeRegistry,
                         metrics: RelayMetrics, limits: RelayLimits,
                         logger: Logger, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         // processing: a message is being handled; closeRequested: the drain asked us to close.
@@ -156,14 +158,21 @@ public final class RelayServer: Sendable {
                     return !flags.processing
                 }
                 if closeNow { goingAway() }
-            }))
+            }, address: address))
         } catch {
             metrics.refusedChats.increment()
-            let frame: ServerFrame = error == .full
-                ? .error(code: "server_busy", message: "too many chats right now; please try again shortly")
-                : .error(code: "shutting_down", message: "the server is restarting; please reconnect shortly")
+            logger.notice("chat.refused", metadata: ["reason": "\(error)"])
+            let (frame, code): (ServerFrame, WebSocketErrorCode)
+            switch error {
+            case .full:
+                (frame, code) = (.error(code: "server_busy", message: "too many chats right now; please try again shortly"), .init(codeNumber: 1013))
+            case .tooManyFromAddress:
+                (frame, code) = (.error(code: "too_many_chats", message: "too many chats from your address"), .policyViolation)
+            case .draining:
+                (frame, code) = (.error(code: "shutting_down", message: "the server is restarting; please reconnect shortly"), .goingAway)
+            }
             try? await outbound.write(.text(frame.json()))
-            try? await outbound.close(error == .full ? .init(codeNumber: 1013) : .goingAway, reason: nil)
+            try? await outbound.close(code, reason: nil)
             return
         }
         metrics.connections.increment()

@@ -15,6 +15,8 @@ public final class SessionRegistry: Sendable {
     struct Entry: Sendable {
         /// Asks the chat to close with 1001 (going away) as soon as it is idle.
         let requestClose: @Sendable () -> Void
+        /// The client's IP address, for the per-address cap.
+        var address: String?
     }
 
     private struct State {
@@ -28,16 +30,23 @@ public final class SessionRegistry: Sendable {
 
     private let state = NIOLockedValueBox(State())
     let maxSessions: Int
+    let maxPerAddress: Int
 
-    public init(maxSessions: Int) { self.maxSessions = maxSessions }
+    public init(maxSessions: Int, maxPerAddress: Int = .max) {
+        self.maxSessions = maxSessions
+        self.maxPerAddress = maxPerAddress
+    }
 
-    public enum Refusal: Error, Sendable { case draining, full }
+    public enum Refusal: Error, Sendable { case draining, full, tooManyFromAddress }
 
     /// Registers a chat; throws when shutting down or full.
     func register(_ entry: Entry) throws(Refusal) -> UInt64 {
         let result: Result<UInt64, Refusal> = state.withLockedValue { state in
             if state.draining { return .failure(.draining) }
             if state.entries.count >= maxSessions { return .failure(.full) }
+            if let address = entry.address, state.entries.values.lazy.filter({ $0.address == address }).count >= maxPerAddress {
+                return .failure(.tooManyFromAddress)
+            }
             state.nextID += 1
             state.entries[state.nextID] = entry
             return .success(state.nextID)

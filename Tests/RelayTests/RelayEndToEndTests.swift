@@ -244,6 +244,25 @@ import TranscriptStore
         try await relay.finish()
     }
 
+    @Test func chatsPerAddressAreCapped() async throws {
+        var limits = RelayLimits()
+        limits.maxSessionsPerIP = 1
+        let relay = try await RelayHarness.start(limits: limits)
+        let port = relay.port, root = relay.demo.rootCertificatePath
+        let (refusal, closeCode) = try await offPool { () -> (String?, Int?) in
+            let first = try TestWebSocket(port: port, rootCA: root)
+            defer { first.close() }
+            try startChat(first)
+            let second = try TestWebSocket(port: port, rootCA: root)
+            defer { second.close() }
+            let error = try second.receive()
+            return (error["code"] as? String, try second.receiveClose())
+        }
+        #expect(refusal == "too_many_chats")
+        #expect(closeCode == 1008)
+        try await relay.finish()
+    }
+
     @Test func unknownHostIsRefusedBeforeAnyChat() async throws {
         let relay = try await RelayHarness.start()
         let port = relay.port, root = relay.demo.rootCertificatePath

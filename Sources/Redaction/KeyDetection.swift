@@ -33,6 +33,10 @@ extension Scanner {
         let n = t.count
         var chain: [Token] = []
         var i = 0
+        // Without a card-key keyword in the message, a plain lower-case word ("paid", "the") can be
+        // no part of a key: such words split chains, so English prose costs almost nothing.
+        let wordsBreakChains = keyKeywordEnds.isEmpty && !(issued?.hasLettersOnlyKeys ?? false)
+            && policy.cardKeyFormats.isEmpty
         while i < n {
             guard startsToken(i) else { i += 1; continue }
             chain.removeAll(keepingCapacity: true)
@@ -47,6 +51,12 @@ extension Scanner {
                     i += 1
                     token.end = i
                 }
+                if wordsBreakChains, isPlainWord(token) {
+                    // Flush what came before and continue after the word.
+                    if !chain.isEmpty { scanChain(chain); chain.removeAll(keepingCapacity: true) }
+                    if i + 1 < n, CharClass.isSeparator(t[i]), startsToken(i + 1) { i += 1; continue }
+                    break
+                }
                 chain.append(token)
                 // One separator joins tokens into a chain ("ABCD-1234", "abcd efgh"); inside a chain
                 // a group typed all in Chinese numerals counts too ("53xy-g7kq-肆伍三叁-8vcm").
@@ -55,8 +65,17 @@ extension Scanner {
                     i += 1
                 } else { break }
             }
-            scanChain(chain)
+            if !chain.isEmpty { scanChain(chain) }
         }
+    }
+
+    /// A lower-case word of letters only, not joined by dashes or underscores: prose, not a key.
+    func isPlainWord(_ token: Token) -> Bool {
+        guard token.digits == 0, token.length >= 2 else { return false }
+        if token.start > 0, text[token.start - 1] == 0x2D || text[token.start - 1] == 0x5F { return false }
+        if token.end < text.count, text[token.end] == 0x2D || text[token.end] == 0x5F { return false }
+        for k in token.start..<token.end where !shadow.originalIsLowercaseASCII(k) { return false }
+        return true
     }
 
     /// A shadow scalar as it enters a key value: Chinese numerals become ASCII digits.

@@ -338,9 +338,7 @@ extension Scanner {
 
     /// CVV, expiry, PIN and one-time codes: only with their keyword, and never amounts.
     func shortSecret(_ groups: [Group], _ gi: Int, _ gj: Int, _ d: ArraySlice<UInt8>) -> Verdict? {
-        let t = text
         let s = groups[gi].start, e = groups[gj].end
-        let n = d.count
         if isAmountOrQuantity(s, e) { return nil }
         let wanted: ContextSet = [.cvv, .expiry, .pin, .oneTimeCode, .paymentCode, .cardKey, .nonSecret, .transaction, .phone]
         let nearest = nearestContexts(s, e, among: wanted, closestEitherSide: true)

@@ -33,10 +33,9 @@ extension Scanner {
         let n = t.count
         var chain: [Token] = []
         var i = 0
-        // Without a card-key keyword in the message, a plain lower-case word ("paid", "the") can be
-        // no part of a key: such words split chains, so English prose costs almost nothing.
-        let wordsBreakChains = keyKeywordEnds.isEmpty && !(issued?.hasLettersOnlyKeys ?? false)
-            && policy.cardKeyFormats.isEmpty
+        // Away from card-key keywords, a plain lower-case word ("paid", "the") can be no part of a
+        // key: such words split chains, so English prose costs almost nothing.
+        let wordsBreakChains = !(issued?.hasLettersOnlyKeys ?? false) && policy.cardKeyFormats.isEmpty
         while i < n {
             guard startsToken(i) else { i += 1; continue }
             chain.removeAll(keepingCapacity: true)
@@ -51,7 +50,7 @@ extension Scanner {
                     i += 1
                     token.end = i
                 }
-                if wordsBreakChains, isPlainWord(token) {
+                if wordsBreakChains, isPlainWord(token), !keyKeywordEnds(before: token.start, within: 40) {
                     // Flush what came before and continue after the word.
                     if !chain.isEmpty { scanChain(chain); chain.removeAll(keepingCapacity: true) }
                     if i + 1 < n, CharClass.isSeparator(t[i]), startsToken(i + 1) { i += 1; continue }

@@ -101,15 +101,17 @@ extension Scanner {
     mutating func scanChain(_ chain: [Token]) {
         var i = 0
         let count = chain.count
-        // lengthBefore[k]: letters and digits in tokens 0..<k.
-        var lengthBefore = [0]
-        lengthBefore.reserveCapacity(count + 1)
-        var digitsBefore = [0]
-        digitsBefore.reserveCapacity(count + 1)
-        for token in chain {
-            lengthBefore.append(lengthBefore.last! + token.length)
-            digitsBefore.append(digitsBefore.last! + token.digits)
+        // Nothing shorter than four letters and digits can be a key ("I", "OK", "Hi").
+        if count == 1 && chain[0].length < 4 { return }
+        // lengthBefore[k]: letters and digits in tokens 0..<k (small stack-like buffers would do;
+        // chains are short, and most messages have one or two).
+        var lengthBefore = [Int](repeating: 0, count: count + 1)
+        var digitsBefore = [Int](repeating: 0, count: count + 1)
+        for (k, token) in chain.enumerated() {
+            lengthBefore[k + 1] = lengthBefore[k] + token.length
+            digitsBefore[k + 1] = digitsBefore[k] + token.digits
         }
+        if lengthBefore[count] < 4 { return }
         // Pass 1: exact and declared formats (issued keys, shop formats, IBANs), longest window
         // first. They are certain, so heuristics never cut into them.
         var consumed = [Bool](repeating: false, count: count)
@@ -227,12 +229,15 @@ extension Scanner {
     /// Product shapes, keyword-led keys and high-entropy tokens starting at token `i`.
     /// Returns the last token index consumed.
     /// Words that stand between a keyword and its value ("the PIN is 1234", "key: is ABC…").
-    static let fillerWords: Set<[UInt32]> = Set(["IS", "ARE", "WAS", "WERE", "BE", "THE", "MY", "A", "AN", "IT", "ITS",
-                                                 "THIS", "THAT", "AS", "OF", "FOR", "TO", "NO", "NUMBER", "NR"]
-        .map { Array($0.unicodeScalars.map(\.value)) })
+    static let fillerWords: [[UInt32]] = ["IS", "ARE", "WAS", "WERE", "BE", "THE", "MY", "A", "AN", "IT", "ITS",
+                                          "THIS", "THAT", "AS", "OF", "FOR", "TO", "NO", "NUMBER", "NR"]
+        .map { Array($0.unicodeScalars.map(\.value)) }
 
     func isFillerWord(_ token: Token) -> Bool {
-        token.digits == 0 && token.length <= 6 && Scanner.fillerWords.contains(Array(text[token.start..<token.end]))
+        guard token.digits == 0, token.length <= 6 else { return false }
+        return Scanner.fillerWords.contains { word in
+            word.count == token.length && word.indices.allSatisfy { word[$0] == text[token.start + $0] }
+        }
     }
 
     /// Random-looking capitalisation ("nE", "tB4S"): key material, not a word.

@@ -103,18 +103,31 @@ extension Scanner {
         let count = chain.count
         // Nothing shorter than four letters and digits can be a key ("I", "OK", "Hi").
         if count == 1 && chain[0].length < 4 { return }
-        // lengthBefore[k]: letters and digits in tokens 0..<k (small stack-like buffers would do;
-        // chains are short, and most messages have one or two).
-        var lengthBefore = [Int](repeating: 0, count: count + 1)
-        var digitsBefore = [Int](repeating: 0, count: count + 1)
+        // Scratch space on the stack: this runs for every chain of every message.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * (count + 1)) { prefix in
+            withUnsafeTemporaryAllocation(of: Bool.self, capacity: count) { consumed in
+                scanChain(chain, prefix: prefix, consumed: consumed)
+            }
+        }
+    }
+
+    private mutating func scanChain(_ chain: [Token], prefix: UnsafeMutableBufferPointer<Int>,
+                                    consumed: UnsafeMutableBufferPointer<Bool>) {
+        var i = 0
+        let count = chain.count
+        // lengthBefore[k] / digitsBefore[k]: letters and digits / digits in tokens 0..<k.
+        let lengthBefore = UnsafeMutableBufferPointer(rebasing: prefix[0...count])
+        let digitsBefore = UnsafeMutableBufferPointer(rebasing: prefix[(count + 1)...])
+        lengthBefore[0] = 0
+        digitsBefore[0] = 0
         for (k, token) in chain.enumerated() {
             lengthBefore[k + 1] = lengthBefore[k] + token.length
             digitsBefore[k + 1] = digitsBefore[k] + token.digits
         }
         if lengthBefore[count] < 4 { return }
+        consumed.initialize(repeating: false)
         // Pass 1: exact and declared formats (issued keys, shop formats, IBANs), longest window
         // first. They are certain, so heuristics never cut into them.
-        var consumed = [Bool](repeating: false, count: count)
         outer: while i < count {
             var j = min(count - 1, i + 7)
             while j >= i {
@@ -254,7 +267,7 @@ extension Scanner {
         hits[hitIndices(from: token.start, through: token.start)].contains { $0.start == token.start && $0.end >= token.end }
     }
 
-    mutating func heuristicKey(_ chain: [Token], _ i: Int, consumed: [Bool]) -> Int? {
+    mutating func heuristicKey(_ chain: [Token], _ i: Int, consumed: UnsafeMutableBufferPointer<Bool>) -> Int? {
         let t = text
         let s = chain[i].start
         let first = chain[i]

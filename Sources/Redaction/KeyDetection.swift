@@ -273,6 +273,7 @@ extension Scanner {
         let first = chain[i]
         // Most tokens are ordinary words: nothing below can fire for them.
         let mayBeShape = (first.length == 4 || first.length == 5) && i + 2 < chain.count
+            && (4...6).contains(chain[i + 1].length) && (4...5).contains(chain[i + 2].length)
         let mayBeLongKey = (first.length >= 12 && first.digits >= 3 && first.letters >= 3)
             || (first.length == 16 && t[s] == 0x58 && first.digits >= 1)
         let afterKeyword = keyKeywordEnds(before: s, within: 10)
@@ -327,9 +328,9 @@ extension Scanner {
             // Letters only: believable after 卡密 / 激活码, or when typed in capitals or with dashes;
             // after an English keyword, lower-case words are just words ("the code they sent").
             let dashed = j > i && (i..<j).allSatisfy { t[chain[$0].end] == 0x2D || t[chain[$0].end] == 0x5F }
-            let chineseKeyword = keyKeywordIsChinese(before: s)
             if length >= 6, letters > 0,
-               digits > 0 || dashed || upperInOriginal && (j > i || length >= 8) || (chineseKeyword && (j > i || length >= 8)) {
+               digits > 0 || dashed || upperInOriginal && (j > i || length >= 8)
+                || ((j > i || length >= 8) && keyKeywordIsChinese(before: s)) {
                 return propose(j, 0.9, "key+keyword", Candidate.Priority.keywordKey)
             }
         }

@@ -36,9 +36,10 @@ public struct RelayConfigured: Sendable {
             } else {
                 policy = RedactionPolicyFile.builtInDefault
             }
-            let knowledgeBase: KnowledgeBase
+            let model: BotModel
             do {
-                knowledgeBase = tenant.knowledgeBase == "demo" ? try KnowledgeBase.demo() : try KnowledgeBase.load(path: tenant.knowledgeBase)
+                model = tenant.knowledgeBase == "demo" ? try RelayDemo.demoModel.get()
+                    : BotModel(knowledgeBase: try KnowledgeBase.load(path: tenant.knowledgeBase))
             } catch {
                 throw RelayConfigError(file: file, line: nil, field: field + ".knowledge_base", reason: "\(error)")
             }
@@ -56,7 +57,7 @@ public struct RelayConfigured: Sendable {
                 orders = UnavailableOrderSource()
             }
             runtimes.append(TenantRuntime(id: tenant.id, hostnames: tenant.hostnames, redactor: redactor,
-                                          bot: SupportBot(model: BotModel(knowledgeBase: knowledgeBase), orders: orders)))
+                                          bot: SupportBot(model: model, orders: orders)))
             certificates.append(TLSTenantCertificate(
                 tenant: tenant.id, hostnames: tenant.hostnames,
                 files: TLSCertificateFiles(certificateChainPath: tenant.certificate, privateKeyPath: tenant.privateKey)))

@@ -33,6 +33,10 @@ public struct RelayDemo: Sendable {
 
     public var keysDirectory: String { dataDirectory + "/keys" }
 
+    /// The demo knowledge base's trained model, trained once per process (training is
+    /// deterministic, so every tenant using `demo` gets the same model).
+    static let demoModel = Result { () throws -> BotModel in BotModel(knowledgeBase: try KnowledgeBase.demo()) }
+
     /// Creates what is missing in `dataDirectory` and opens it.
     public static func prepare(dataDirectory: String, kdf: Argon2idParameters = .interactive) async throws -> RelayDemo {
         var created: [String] = []
@@ -93,7 +97,7 @@ public struct RelayDemo: Sendable {
         let redactor = try Redactor(policy: policy, issuedKeys: issued, tokenizer: hasher)
         let orderStore = try DemoOrderStore.seeded(orders: orders, tokenizer: RedactorContactTokenizer(redactor: redactor),
                                                    keyHasher: hasher)
-        let bot = SupportBot(model: BotModel(knowledgeBase: try KnowledgeBase.demo()), orders: orderStore)
+        let bot = SupportBot(model: try demoModel.get(), orders: orderStore)
         return TenantRuntime(id: tenant, hostnames: hostnames, redactor: redactor, bot: bot)
     }
 }

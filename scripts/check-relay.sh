@@ -40,7 +40,8 @@ PHONE="13912345678"
 FAILED=0
 check() { if "$@"; then echo "ok   $CHECK"; else echo "FAIL $CHECK"; FAILED=1; fi; }
 
-CHECK="demo prints its wss:// URL"; check grep -q "wss://127.0.0.1:$PORT/chat" "$WORK/stdout.log"
+CHECK="demo prints its https:// URL"; check grep -q -e "https://localhost:$PORT/ " "$WORK/stdout.log"
+CHECK="demo prints its wss:// URL"; check grep -q "wss://localhost:$PORT/chat" "$WORK/stdout.log"
 CHECK="loud development-key warning"; check grep -q "NOT FOR PRODUCTION" "$WORK/stderr.log"
 HEALTH=$(curl -sS -i --cacert "$CA" "https://localhost:$PORT/healthz")
 CHECK="curl /healthz over TLS, verified against the demo CA"; check grep -q "^HTTP/1.1 200" <<<"$HEALTH"

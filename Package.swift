@@ -81,6 +81,13 @@ let package = Package(
         // A plain blocking OpenSSL client: the independent peer for TLS tests, checks and benchmarks.
         .target(name: "TLSProbe", dependencies: ["COpenSSL"]),
 
+        // Retention, legal holds, erasure with signed receipts, export, the hash-chained audit log.
+        .target(
+            name: "Compliance",
+            dependencies: ["Sealing", "CSodium", "TranscriptStore", "PolicyFiles",
+                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]
+        ),
+
         // The one executable.
         .executableTarget(
             name: "kamirelay",
@@ -88,7 +95,7 @@ let package = Package(
                 "Redaction", "PolicyFiles", "Sealing", "COpenSSL", "TranscriptStore",
                 "CSodium",  // raw libsodium baseline in `bench store`
                 "SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders",
-                "TLS", "TLSProbe",
+                "TLS", "TLSProbe", "Compliance",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -106,6 +113,8 @@ let package = Package(
         .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay", "Sealing", "TranscriptStore", "TLS"]),
         .testTarget(name: "SupportBotTests",
                     dependencies: ["SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders", "Redaction", "Sealing"]),
+        .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "TranscriptStore", "Sealing", "PolicyFiles",
+                                                    .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "TLSTests", dependencies: [
             "TLS", "TLSProbe", "COpenSSL",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -23,6 +23,13 @@ struct KamiRelay: AsyncParsableCommand {
             BotCommand.self,
             CertsCommand.self,
             TLSSelfTestServerCommand.self,
+            RetentionCommand.self,
+            HoldCommand.self,
+            EraseCommand.self,
+            EpochCommand.self,
+            ReceiptCommand.self,
+            ExportCommand.self,
+            AuditCommand.self,
         ]
     )
 }

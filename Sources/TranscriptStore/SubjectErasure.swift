@@ -135,7 +135,7 @@ extension SQLiteTranscriptStore: SubjectRemoval {
         // 2. Rows.
         try await pool.write { db in
             try self.deleteSessions(db, tenant: tenant, planned.sessions)
-            try self.deleteSubjects(db, planned.keys)
+            try self.deleteSubjects(db, tenant: tenant, planned.keys)
         }
         // 3. Deleted pages out of the WAL into the secure_delete main file; WAL truncated.
         try await checkpoint()
@@ -154,10 +154,10 @@ extension SQLiteTranscriptStore: SubjectRemoval {
         }
     }
 
-    func deleteSubjects(_ db: Database, _ ids: [Int64]) throws {
+    func deleteSubjects(_ db: Database, tenant: String, _ ids: [Int64]) throws {
         for id in ids {
-            try db.run(sql: "DELETE FROM subject_identifiers WHERE subject_id = ?", arguments: [id])
-            try db.run(sql: "DELETE FROM session_subjects WHERE subject_id = ?", arguments: [id])
+            try db.run(sql: "DELETE FROM subject_identifiers WHERE tenant_id = ? AND subject_id = ?", arguments: [tenant, id])
+            try db.run(sql: "DELETE FROM session_subjects WHERE tenant_id = ? AND subject_id = ?", arguments: [tenant, id])
             try db.run(sql: "DELETE FROM subjects WHERE id = ?", arguments: [id])
         }
     }
@@ -217,7 +217,7 @@ extension SQLiteTranscriptStore: SubjectRemoval {
                 if !dryRun {
                     try self.destroySubjectKeys(db, orphaned)
                     try self.deleteSessions(db, tenant: tenant, sessions)
-                    try self.deleteSubjects(db, orphaned)
+                    try self.deleteSubjects(db, tenant: tenant, orphaned)
                 }
                 return (candidates.last, sessions.count, messages, orphaned)
             }

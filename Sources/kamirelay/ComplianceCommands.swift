@@ -449,3 +449,12 @@ struct AuditShow: AsyncParsableCommand {
         }
     }
 }
+
+/// Records an operator action (transcript views, key operations) in the tenant's audit chain.
+func recordAudit(_ options: StoreOptions, _ store: SQLiteTranscriptStore, tenant: String, action: String, detail: [String: String],
+                 actor: String? = nil) async throws {
+    let ledger = try ComplianceLedger(path: options.resolvedDataDir + "/compliance.sqlite")
+    let signer = Ed25519SigningKey(seed: try await store.purposeKey(tenant: tenant, .complianceSigning))
+    try ledger.append(tenant: tenant, actor: actor ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown",
+                      action: action, detail: detail, signer: signer)
+}

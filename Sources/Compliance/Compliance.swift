@@ -140,8 +140,10 @@ public struct Compliance: Sendable {
     }
 
     @discardableResult
-    func audit(_ tenant: String, _ actor: String, _ action: String, _ detail: [String: String]) async throws -> AuditPosition {
-        try ledger.append(tenant: tenant, actor: actor, action: action, detail: detail, at: clock(), signer: try await signingKey(tenant: tenant))
+    func audit(_ tenant: String, _ actor: String, _ action: String, _ detail: [String: String],
+               pendingErasure: String? = nil) async throws -> AuditPosition {
+        try ledger.append(tenant: tenant, actor: actor, action: action, detail: detail, at: clock(), signer: try await signingKey(tenant: tenant),
+                          pendingErasure: pendingErasure)
     }
 
     static func validRequestID(_ r: String) -> Bool {
@@ -205,8 +207,7 @@ public struct Compliance: Sendable {
         let position = try await audit(tenant, actor, "erase", [
             "request": requestID, "subject": try await pseudonym(tenant: tenant, subject), "outcome": found ? "erased" : "nothing-found",
             "sessions": String(counts.sessions), "messages": String(counts.messages), "keys": counts.keyIDs.joined(separator: ","),
-        ])
-        if found { try ledger.recordErasure(tenant: tenant, requestID: requestID, at: completedAt) }
+        ], pendingErasure: found ? requestID : nil)
         let signer = try await signingKey(tenant: tenant)
         let receipt = ErasureReceipt(
             requestID: requestID, tenant: tenant, outcome: found ? "erased" : "nothing-found",
@@ -288,7 +289,7 @@ public struct Compliance: Sendable {
 
     /// Removes the tenant's transcripts whose last activity is older than the policy allows,
     /// except held subjects', in short batches; recorded (unless a dry run).
-    public func sweep(tenant: String, policy: RetentionPolicy, actor: String, dryRun: Bool, batchSize: Int = 500,
+    public func sweep(tenant: String, policy: RetentionPolicy, actor: String, dryRun: Bool, batchSize: Int = 200,
                       progress: (@Sendable (SweepProgress) -> Void)? = nil) async throws -> SweepReport {
         let cutoff = policy.transcriptCutoff(now: clock())
         let held = try ledger.heldBlindIndexes(tenant: tenant)

@@ -50,13 +50,13 @@ func hexDecode(_ s: String) -> [UInt8]? {
 
 func hexEncode(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
 
-/// Writes a new file (0600), refusing to overwrite.
+/// Writes a new file (0600, O_EXCL: never overwrites), fsynced.
 func writeNewFile(_ path: String, _ data: Data) throws {
-    guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
-          !((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 > 0) else {
-        throw CLIError("cannot create \(path)")
+    do {
+        try DurableFile.createExclusively(at: path, contents: [UInt8](data))
+    } catch is DurableFile.Exists {
+        throw CLIError("\(path) already exists; refusing to overwrite it")
     }
-    try data.write(to: URL(fileURLWithPath: path))
 }
 
 // MARK: retention
@@ -87,7 +87,7 @@ struct RetentionSweep: AsyncParsableCommand {
     @OptionGroup var options: ComplianceOptions
     @Option(help: "Only this tenant (default: every tenant).") var tenant: String?
     @Flag(name: .customLong("dry-run"), help: "Show what would be removed; change nothing.") var dryRun = false
-    @Option(name: .customLong("batch-size"), help: "Sessions per transaction.") var batchSize = 500
+    @Option(name: .customLong("batch-size"), help: "Sessions per transaction (each a few ms, so live writes interleave).") var batchSize = 200
 
     func run() async throws {
         let c = try options.open()

@@ -37,6 +37,15 @@ import TranscriptStore
         #expect(try await f.store.transcript(tenant: "shop1", session: "new-0").count == 3)
     }
 
+    @Test func everyShippedRetentionPolicyLoads() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("policies/retention")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }
+        #expect(!files.isEmpty)
+        for file in files { _ = try RetentionPolicyFile.load(path: dir.appendingPathComponent(file).path) }
+        #expect(try RetentionPolicyFile.load(path: dir.appendingPathComponent("example.yaml").path) == .default)
+    }
+
     @Test func policyFilesParseAndReportFileLineAndField() throws {
         let p = try RetentionPolicyFile.parse(yaml: "version: 1\ntranscripts: 30d\n", file: "shop1.yaml")
         #expect(p.transcripts == .seconds(30 * 86_400))

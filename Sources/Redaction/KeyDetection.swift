@@ -33,6 +33,9 @@ extension Scanner {
         let n = t.count
         var chain: [Token] = []
         var i = 0
+        // Away from card-key keywords, a plain lower-case word ("paid", "the") can be no part of a
+        // key: such words split chains, so English prose costs almost nothing.
+        let wordsBreakChains = !(issued?.hasLettersOnlyKeys ?? false) && policy.cardKeyFormats.isEmpty
         while i < n {
             guard startsToken(i) else { i += 1; continue }
             chain.removeAll(keepingCapacity: true)
@@ -47,6 +50,12 @@ extension Scanner {
                     i += 1
                     token.end = i
                 }
+                if wordsBreakChains, isPlainWord(token), !keyKeywordEnds(before: token.start, within: 40) {
+                    // Flush what came before and continue after the word.
+                    if !chain.isEmpty { scanChain(chain); chain.removeAll(keepingCapacity: true) }
+                    if i + 1 < n, CharClass.isSeparator(t[i]), startsToken(i + 1) { i += 1; continue }
+                    break
+                }
                 chain.append(token)
                 // One separator joins tokens into a chain ("ABCD-1234", "abcd efgh"); inside a chain
                 // a group typed all in Chinese numerals counts too ("53xy-g7kq-肆伍三叁-8vcm").
@@ -55,8 +64,17 @@ extension Scanner {
                     i += 1
                 } else { break }
             }
-            scanChain(chain)
+            if !chain.isEmpty { scanChain(chain) }
         }
+    }
+
+    /// A lower-case word of letters only, not joined by dashes or underscores: prose, not a key.
+    func isPlainWord(_ token: Token) -> Bool {
+        guard token.digits == 0, token.length >= 2 else { return false }
+        if token.start > 0, text[token.start - 1] == 0x2D || text[token.start - 1] == 0x5F { return false }
+        if token.end < text.count, text[token.end] == 0x2D || text[token.end] == 0x5F { return false }
+        for k in token.start..<token.end where !shadow.originalIsLowercaseASCII(k) { return false }
+        return true
     }
 
     /// A shadow scalar as it enters a key value: Chinese numerals become ASCII digits.
@@ -83,18 +101,33 @@ extension Scanner {
     mutating func scanChain(_ chain: [Token]) {
         var i = 0
         let count = chain.count
-        // lengthBefore[k]: letters and digits in tokens 0..<k.
-        var lengthBefore = [0]
-        lengthBefore.reserveCapacity(count + 1)
-        var digitsBefore = [0]
-        digitsBefore.reserveCapacity(count + 1)
-        for token in chain {
-            lengthBefore.append(lengthBefore.last! + token.length)
-            digitsBefore.append(digitsBefore.last! + token.digits)
+        // Nothing shorter than four letters and digits can be a key ("I", "OK", "Hi").
+        if count == 1 && chain[0].length < 4 { return }
+        // Scratch space on the stack: this runs for every chain of every message.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * (count + 1)) { prefix in
+            withUnsafeTemporaryAllocation(of: Bool.self, capacity: count) { consumed in
+                scanChain(chain, prefix: prefix, consumed: consumed)
+            }
         }
+    }
+
+    private mutating func scanChain(_ chain: [Token], prefix: UnsafeMutableBufferPointer<Int>,
+                                    consumed: UnsafeMutableBufferPointer<Bool>) {
+        var i = 0
+        let count = chain.count
+        // lengthBefore[k] / digitsBefore[k]: letters and digits / digits in tokens 0..<k.
+        let lengthBefore = UnsafeMutableBufferPointer(rebasing: prefix[0...count])
+        let digitsBefore = UnsafeMutableBufferPointer(rebasing: prefix[(count + 1)...])
+        lengthBefore[0] = 0
+        digitsBefore[0] = 0
+        for (k, token) in chain.enumerated() {
+            lengthBefore[k + 1] = lengthBefore[k] + token.length
+            digitsBefore[k + 1] = digitsBefore[k] + token.digits
+        }
+        if lengthBefore[count] < 4 { return }
+        consumed.initialize(repeating: false)
         // Pass 1: exact and declared formats (issued keys, shop formats, IBANs), longest window
         // first. They are certain, so heuristics never cut into them.
-        var consumed = [Bool](repeating: false, count: count)
         outer: while i < count {
             var j = min(count - 1, i + 7)
             while j >= i {
@@ -209,12 +242,15 @@ extension Scanner {
     /// Product shapes, keyword-led keys and high-entropy tokens starting at token `i`.
     /// Returns the last token index consumed.
     /// Words that stand between a keyword and its value ("the PIN is 1234", "key: is ABC…").
-    static let fillerWords: Set<[UInt32]> = Set(["IS", "ARE", "WAS", "WERE", "BE", "THE", "MY", "A", "AN", "IT", "ITS",
-                                                 "THIS", "THAT", "AS", "OF", "FOR", "TO", "NO", "NUMBER", "NR"]
-        .map { Array($0.unicodeScalars.map(\.value)) })
+    static let fillerWords: [[UInt32]] = ["IS", "ARE", "WAS", "WERE", "BE", "THE", "MY", "A", "AN", "IT", "ITS",
+                                          "THIS", "THAT", "AS", "OF", "FOR", "TO", "NO", "NUMBER", "NR"]
+        .map { Array($0.unicodeScalars.map(\.value)) }
 
     func isFillerWord(_ token: Token) -> Bool {
-        token.digits == 0 && token.length <= 6 && Scanner.fillerWords.contains(Array(text[token.start..<token.end]))
+        guard token.digits == 0, token.length <= 6 else { return false }
+        return Scanner.fillerWords.contains { word in
+            word.count == token.length && word.indices.allSatisfy { word[$0] == text[token.start + $0] }
+        }
     }
 
     /// Random-looking capitalisation ("nE", "tB4S"): key material, not a word.
@@ -231,12 +267,13 @@ extension Scanner {
         hits[hitIndices(from: token.start, through: token.start)].contains { $0.start == token.start && $0.end >= token.end }
     }
 
-    mutating func heuristicKey(_ chain: [Token], _ i: Int, consumed: [Bool]) -> Int? {
+    mutating func heuristicKey(_ chain: [Token], _ i: Int, consumed: UnsafeMutableBufferPointer<Bool>) -> Int? {
         let t = text
         let s = chain[i].start
         let first = chain[i]
         // Most tokens are ordinary words: nothing below can fire for them.
         let mayBeShape = (first.length == 4 || first.length == 5) && i + 2 < chain.count
+            && (4...6).contains(chain[i + 1].length) && (4...5).contains(chain[i + 2].length)
         let mayBeLongKey = (first.length >= 12 && first.digits >= 3 && first.letters >= 3)
             || (first.length == 16 && t[s] == 0x58 && first.digits >= 1)
         let afterKeyword = keyKeywordEnds(before: s, within: 10)
@@ -291,9 +328,9 @@ extension Scanner {
             // Letters only: believable after 卡密 / 激活码, or when typed in capitals or with dashes;
             // after an English keyword, lower-case words are just words ("the code they sent").
             let dashed = j > i && (i..<j).allSatisfy { t[chain[$0].end] == 0x2D || t[chain[$0].end] == 0x5F }
-            let chineseKeyword = keyKeywordIsChinese(before: s)
             if length >= 6, letters > 0,
-               digits > 0 || dashed || upperInOriginal && (j > i || length >= 8) || (chineseKeyword && (j > i || length >= 8)) {
+               digits > 0 || dashed || upperInOriginal && (j > i || length >= 8)
+                || ((j > i || length >= 8) && keyKeywordIsChinese(before: s)) {
                 return propose(j, 0.9, "key+keyword", Candidate.Priority.keywordKey)
             }
         }

@@ -1,3 +1,13 @@
+/// Zero-based, allocation-free view of a span's digit values.
+struct DigitView {
+    let base: ArraySlice<UInt8>
+    init(_ base: ArraySlice<UInt8>) { self.base = base }
+    init(_ array: [UInt8]) { self.base = array[...] }
+    @inline(__always) subscript(k: Int) -> UInt8 { base[base.startIndex + k] }
+    var count: Int { base.count }
+    var isEmpty: Bool { base.isEmpty }
+}
+
 /// Detectors for digit sequences: payment cards, accounts, phones, IDs, transaction numbers,
 /// payment codes, and the short keyword-bound secrets (CVV, expiry, PIN, one-time codes).
 extension Scanner {
@@ -54,7 +64,8 @@ extension Scanner {
             if (1...2).contains(right), !(right == 1 && t[groups[last].end] == 0x58) { last -= 1 }
             var consumedUpTo = first
             if first <= last {
-                let chunkGroups = Array(groups[first...last])
+                // Usually the whole chunk: avoid copying it.
+                let chunkGroups = first == 0 && last == groups.count - 1 ? groups : Array(groups[first...last])
                 // A continuation may follow a short lead-in ("后面是 5678", "then 5678").
                 if firstChunk, !tail.isEmpty, chunkGroups[0].start <= leadingOffset() + 8 {
                     scanSplit(tail: tail, groups: chunkGroups, digits: digits)
@@ -265,9 +276,9 @@ extension Scanner {
     /// Alipay trade numbers start with the date (yyyyMMdd) and carry 2200/2100/…; WeChat Pay
     /// transaction ids start with 4200 / 4100 / 4300 …
     func looksLikeWalletTradeNumber(_ d: ArraySlice<UInt8>) -> Bool {
-        let a = Array(d)
+        let a = DigitView(d)
         if a[0] == 4, a[1] >= 1, a[1] <= 3, a[2] == 0, a[3] == 0 { return true }
-        let year = a[0...3].reduce(0) { $0 * 10 + Int($1) }
+        let year = (0...3).reduce(0) { $0 * 10 + Int(a[$1]) }
         let month = Int(a[4]) * 10 + Int(a[5])
         let day = Int(a[6]) * 10 + Int(a[7])
         return (2010...2039).contains(year) && Checksums.validDate(year: year, month: month, day: day)
@@ -276,7 +287,7 @@ extension Scanner {
     func phoneVerdict(_ groups: [Group], _ gi: Int, _ gj: Int, _ d: ArraySlice<UInt8>, plus: Bool) -> Verdict? {
         let s = groups[gi].start, e = groups[gj].end
         let n = d.count
-        let a = Array(d)
+        let a = DigitView(d)
         func phone(_ confidence: Double, _ rule: String) -> Verdict {
             .secret(Candidate(type: .phone, start: s, end: e, confidence: confidence, rule: rule,
                               priority: Candidate.Priority.phone, value: digitValue(d)))
@@ -324,7 +335,7 @@ extension Scanner {
     }
 
     /// Plausible E.164 lengths (country code included) for the countries customers call from.
-    func e164Length(_ a: [UInt8]) -> Bool {
+    func e164Length(_ a: DigitView) -> Bool {
         let n = a.count
         guard n >= 8, n <= 15 else { return false }
         if a[0] == 1 { return n == 11 }                          // NANP
@@ -338,9 +349,7 @@ extension Scanner {
 
     /// CVV, expiry, PIN and one-time codes: only with their keyword, and never amounts.
     func shortSecret(_ groups: [Group], _ gi: Int, _ gj: Int, _ d: ArraySlice<UInt8>) -> Verdict? {
-        let t = text
         let s = groups[gi].start, e = groups[gj].end
-        let n = d.count
         if isAmountOrQuantity(s, e) { return nil }
         let wanted: ContextSet = [.cvv, .expiry, .pin, .oneTimeCode, .paymentCode, .cardKey, .nonSecret, .transaction, .phone]
         let nearest = nearestContexts(s, e, among: wanted, closestEitherSide: true)
@@ -369,7 +378,7 @@ extension Scanner {
         }
         let groupCount = typed.count
         if contexts.contains(.expiry) {
-            let a = Array(d)
+            let a = DigitView(d)
             if groupCount == 2 {
                 let sepIsDateLike = (typed[0].end..<typed[1].start).allSatisfy { t[$0] == 0x2F || t[$0] == 0x2D || t[$0] == 0x20 || t[$0] == 0x2E }
                 let firstLength = typed[0].end - typed[0].start
@@ -446,7 +455,7 @@ extension Scanner {
 
     func completesSecret(_ a: [UInt8], plus: Bool) -> SecretType? {
         let n = a.count
-        if plus, !a.isEmpty, a[0] != 0, e164Length(a), !(a[0] == 8 && a[1] == 6 && n < 13) { return .phone }
+        if plus, !a.isEmpty, a[0] != 0, e164Length(DigitView(a)), !(a[0] == 8 && a[1] == 6 && n < 13) { return .phone }
         if n == 11, a[0] == 1, a[1] >= 3 { return .phone }
         if n == 13, a[0] == 8, a[1] == 6, a[2] == 1, a[3] >= 3 { return .phone }
         if n >= 13, n <= 19, Checksums.luhn(a[...]), Checksums.knownCardPrefix(a[...]) { return .paymentCard }

@@ -222,6 +222,17 @@ public struct Compliance: Sendable {
         return .erased(SignedReceipt(signing: receipt, with: signer))
     }
 
+    /// For a receipt issued before its epoch ran: the re-signed receipt stating when older copies
+    /// became undecryptable, or nil while the epoch is still pending. The receipt's signature is
+    /// checked first, so only receipts this tenant issued are completed.
+    public func complete(receiptFile: Data) async throws -> SignedReceipt? {
+        guard let tenant = (try? JSONDecoder().decode(SignedReceipt.self, from: receiptFile))?.receipt.tenant else { throw ReceiptError.malformed }
+        let receipt = try SignedReceipt.verify(file: receiptFile, publicKey: try await signingKey(tenant: tenant).publicKey)
+        guard receipt.backups.status == "pending" else { return try JSONDecoder().decode(SignedReceipt.self, from: receiptFile) }
+        guard let at = try ledger.epochCompleted(tenant: tenant, requestID: receipt.requestID) else { return nil }
+        return try await completedReceipt(SignedReceipt(signing: receipt, with: try await signingKey(tenant: tenant)), epochAt: at)
+    }
+
     /// Re-signs a receipt once its erasure epoch has run, stating when older copies became
     /// undecryptable.
     public func completedReceipt(_ signed: SignedReceipt, epochAt: Date) async throws -> SignedReceipt {
@@ -296,7 +307,9 @@ public struct Compliance: Sendable {
         let removed = try await store.sweepExpiredSessions(tenant: tenant, lastActivityBefore: cutoff, heldBlindIndexes: held,
                                                            batchSize: batchSize, dryRun: dryRun, progress: progress)
         if !dryRun {
+            // The effective policy goes with every sweep, so policy changes show in the log.
             try await audit(tenant, actor, "retention.sweep", ["cutoff": Timestamp.string(cutoff), "sessions": String(removed.sessions),
+                                                               "policy.transcriptsHours": String(policy.transcripts.components.seconds / 3_600),
                                                                "messages": String(removed.messages), "keys": String(removed.keyIDs.count)])
         }
         return SweepReport(tenant: tenant, cutoff: cutoff, removed: removed, heldSubjects: held.count, dryRun: dryRun)

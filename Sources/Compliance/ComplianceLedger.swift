@@ -301,6 +301,14 @@ public final class ComplianceLedger: Sendable {
         }
     }
 
+    /// When the epoch covering an erasure ran (nil while pending or unknown).
+    public func epochCompleted(tenant: String, requestID: String) throws -> Date? {
+        try queue.read { db in
+            try Double.fetchOne(db, sql: "SELECT epoch_completed_at FROM erasures WHERE tenant_id = ? AND request_id = ?",
+                                arguments: [tenant, requestID]).map { Date(timeIntervalSince1970: $0) }
+        }
+    }
+
     public func completeEpoch(tenant: String, requestIDs: [String], at: Date) throws {
         try queue.write { db in
             for r in requestIDs {

@@ -311,7 +311,7 @@ struct EpochRun: AsyncParsableCommand {
 struct ReceiptCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "receipt", abstract: "Verify erasure receipts; print a tenant's public signing key.",
-        subcommands: [ReceiptVerify.self, ReceiptPublicKey.self])
+        subcommands: [ReceiptVerify.self, ReceiptPublicKey.self, ReceiptComplete.self])
 }
 
 struct ReceiptVerify: AsyncParsableCommand {
@@ -331,6 +331,25 @@ struct ReceiptVerify: AsyncParsableCommand {
         } catch {
             throw CLIError("INVALID: \(error.description)")
         }
+    }
+}
+
+struct ReceiptComplete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "complete",
+        abstract: "After the erasure epoch: write the receipt again, stating when older copies became undecryptable.",
+        discussion: "Example: kamirelay receipt complete erasure-receipt-shop1-DSR-17.json --out erasure-receipt-shop1-DSR-17.final.json")
+    @OptionGroup var options: ComplianceOptions
+    @Argument(help: "A receipt issued with backups pending.") var file: String
+    @Option(help: "Where to write the completed receipt (must not exist).") var out: String
+
+    func run() async throws {
+        guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
+        guard let done = try await options.open().complete(receiptFile: data) else {
+            throw CLIError("the erasure epoch for this request has not run yet; run `kamirelay epoch run` (or wait for the schedule)")
+        }
+        try writeNewFile(out, done.fileBytes())
+        print("completed receipt: \(out) (copies undecryptable since \(done.receipt.backups.undecryptableSince ?? "?"))")
     }
 }
 

@@ -118,6 +118,7 @@ let bob: [SubjectIdentifier] = [.email("bob@example.com")]
             return newID
         }
         #expect(try await f.compliance.runErasureEpoch(force: false, actor: "cron", rotateMaster: rotate).completedAt == nil)
+        #expect(try await f.compliance.complete(receiptFile: signed.fileBytes()) == nil, "pending: nothing to complete yet")
         f.clock.advance(Compliance.epochBatchWindow)
         let report = try await f.compliance.runErasureEpoch(force: false, actor: "cron", rotateMaster: rotate)
         #expect(report.tenants.map(\.requestIDs) == [["R-1"]] && report.tenants[0].destroyedVersions == [1])
@@ -160,9 +161,15 @@ let bob: [SubjectIdentifier] = [.email("bob@example.com")]
         #expect(try opened.map { String(decoding: try $0.get(), as: UTF8.self) }.allSatisfy { $0.hasPrefix("BOBMARK") })
         // The live store still reads Bob after the epoch, and the completed receipt says when.
         #expect(try await f.store.transcript(tenant: "shop1", session: "b-0").count == 3)
-        let done = try await f.compliance.completedReceipt(signed, epochAt: report.completedAt!)
+        let done = try #require(try await f.compliance.complete(receiptFile: signed.fileBytes()))
         let pk = try await f.compliance.signingKey(tenant: "shop1").publicKey
-        #expect(try SignedReceipt.verify(file: done.fileBytes(), publicKey: pk).backups.status == "undecryptable")
+        let final = try SignedReceipt.verify(file: done.fileBytes(), publicKey: pk)
+        #expect(final.backups.status == "undecryptable" && final.requestID == "R-1" && final.subject == signed.receipt.subject)
+        #expect(final.backups.undecryptableSince != nil)
+        // A forged receipt is not completed.
+        var forged = signed.fileBytes()
+        forged[forged.count / 2] ^= 1
+        await #expect(throws: ReceiptError.self) { _ = try await f.compliance.complete(receiptFile: forged) }
     }
 
     @Test func legalHoldBlocksErasureRecordsTheRefusalAndBlocksRetention() async throws {

@@ -79,5 +79,16 @@ import Testing
         #expect(!shown.contains("alice") && !shown.contains("K7Q2M9X4B1C8D3F5") && !shown.contains("tax record"))
         let verify = try ok(["audit", "verify", "--tenant", "shop1", "--public-key", pub, "--receipt", receipt])
         #expect(verify.stdout.contains("intact"))
+
+        // The scheduled path: a receipt issued with backups pending is completed after the epoch.
+        let bobReceipt = cli.root + "/bob.json"
+        _ = try ok(["erase", "--tenant", "shop1", "--subject", "email:bob@example.com", "--request-id", "DSR-3", "--receipt", bobReceipt])
+        let early = try run(["receipt", "complete", bobReceipt, "--out", cli.root + "/bob-final.json"])
+        #expect(early.status != 0 && early.stderr.contains("has not run yet"))
+        #expect(try ok(["epoch", "run"]).stdout.contains("not due yet"))
+        #expect(try ok(["epoch", "run", "--now"]).stdout.contains("covers DSR-3"))
+        _ = try ok(["receipt", "complete", bobReceipt, "--out", cli.root + "/bob-final.json"])
+        let final = try ok(["receipt", "verify", cli.root + "/bob-final.json", "--public-key", pub])
+        #expect(final.stdout.contains("request DSR-3") && final.stdout.contains("backups undecryptable since"))
     }
 }

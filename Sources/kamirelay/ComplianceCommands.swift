@@ -157,7 +157,7 @@ struct HoldAdd: AsyncParsableCommand {
         let id = try parseSubject(subject)
         guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reason must not be empty") }
         let h = try await options.open().addHold(tenant: tenant, subject: id, reason: reason, actor: options.actor)
-        print("hold #\(h.id) placed on a \(h.kind) subject of tenant \(tenant): \(h.reason)")
+        print("hold #\(h.id) placed for tenant \(tenant) (subject named by \(h.kind)): \(h.reason)")
     }
 }
 

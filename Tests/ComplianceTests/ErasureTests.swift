@@ -61,6 +61,26 @@ let bob: [SubjectIdentifier] = [.email("bob@example.com")]
         #expect(log.allSatisfy { !$0.detail.values.joined().contains("13812345678") && !$0.detail.values.joined().contains("alice") })
     }
 
+    @Test func anErasureInterruptedAfterItsKeysWereDestroyedLeavesNothingReadableAndFinishesOnRerun() async throws {
+        let f = try ComplianceFixture()
+        try await f.store.addTenant("shop1")
+        try await f.seed(subject: alice, prefix: "a", marker: "ALICEMARK")
+        try await f.seed(subject: bob, prefix: "b", marker: "BOBMARK")
+        // Step 1 of the erasure only (as if the process died right after it committed).
+        let keys = try await f.store.pool.write { db in
+            let p = try f.store.plan(db, tenant: "shop1", subjects: try f.store.subjectIDs(db, tenant: "shop1", subject: alice[0]))
+            try f.store.destroySubjectKeys(db, p.keys)
+            return p.keys
+        }
+        f.store.keys.dropSubjects(keys)  // a restarted process has no cached keys
+        await #expect(throws: (any Error).self) { _ = try await f.store.transcript(tenant: "shop1", session: "a-0") }
+        #expect(try await f.store.transcript(tenant: "shop1", session: "b-0").count == 3)
+        guard case .erased(let r) = try await f.compliance.erase(tenant: "shop1", subject: alice[1], requestID: "R-1", actor: "dpo", dryRun: false)
+        else { Issue.record("expected an erasure"); return }
+        #expect(r.receipt.outcome == "erased" && r.receipt.sessionsErased == 2 && r.receipt.messagesErased == 6)
+        #expect(try await f.store.footprint(tenant: "shop1", subject: alice[0]) == nil)
+    }
+
     @Test func receiptsVerifyOfflineAndFailOnAnyFlippedByteOrWrongKey() async throws {
         let f = try ComplianceFixture()
         try await f.store.addTenant("shop1")

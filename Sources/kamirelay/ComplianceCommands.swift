@@ -168,7 +168,7 @@ struct HoldList: AsyncParsableCommand {
     @Flag(help: "Include released holds.") var all = false
 
     func run() async throws {
-        let ledger = try ComplianceLedger(path: store.resolvedDataDir + "/compliance.sqlite")
+        let ledger = try openLedger(store)
         let holds = try ledger.holds(tenant: tenant, includeReleased: all)
         if holds.isEmpty { print("no holds") }
         for h in holds {
@@ -310,7 +310,7 @@ struct EpochRun: AsyncParsableCommand {
 
 struct ReceiptCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "receipt", abstract: "Verify erasure receipts; print a tenant's public signing key.",
+        commandName: "receipt", abstract: "Verify erasure receipts, complete them after the erasure epoch, print a tenant's public key.",
         subcommands: [ReceiptVerify.self, ReceiptPublicKey.self, ReceiptComplete.self])
 }
 
@@ -419,7 +419,7 @@ struct AuditVerify: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let ledger = try ComplianceLedger(path: store.resolvedDataDir + "/compliance.sqlite")
+        let ledger = try openLedger(store)
         var keys: [String: [UInt8]] = [:]
         if let publicKey, let tenant { keys[tenant] = try parsePublicKey(publicKey) } else {
             let s = try store.openStore()
@@ -461,7 +461,7 @@ struct AuditShow: AsyncParsableCommand {
             guard let d = ISO8601DateFormatter().date(from: since) else { throw ValidationError("--since must be ISO 8601, e.g. 2026-11-01T00:00:00Z") }
             from = d
         }
-        let ledger = try ComplianceLedger(path: store.resolvedDataDir + "/compliance.sqlite")
+        let ledger = try openLedger(store)
         for e in try ledger.entries(tenant: tenant, action: action, since: from) {
             let detail = e.detail.keys.sorted().map { "\($0)=\(e.detail[$0]!)" }.joined(separator: " ")
             print("\(e.tenant)#\(e.sequence)\t\(e.at.iso8601)\t\(e.actor)\t\(e.action)\t\(detail)")
@@ -476,4 +476,12 @@ func recordAudit(_ options: StoreOptions, _ store: SQLiteTranscriptStore, tenant
     let signer = Ed25519SigningKey(seed: try await store.purposeKey(tenant: tenant, .complianceSigning))
     try ledger.append(tenant: tenant, actor: actor ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown",
                       action: action, detail: detail, signer: signer)
+}
+
+/// The ledger of an existing data directory (read-only commands do not create one).
+func openLedger(_ store: StoreOptions) throws -> ComplianceLedger {
+    guard FileManager.default.fileExists(atPath: store.resolvedDataDir) else {
+        throw CLIError("no data directory at \(store.resolvedDataDir) (set --data-dir or KAMIRELAY_DATA)")
+    }
+    return try ComplianceLedger(path: store.resolvedDataDir + "/compliance.sqlite")
 }

@@ -108,6 +108,13 @@ let package = Package(
             resources: [.copy("Widget")]
         ),
 
+        // Retention, legal holds, erasure with signed receipts, export, the hash-chained audit log.
+        .target(
+            name: "Compliance",
+            dependencies: ["Sealing", "CSodium", "TranscriptStore", "PolicyFiles",
+                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]
+        ),
+
         // The one executable.
         .executableTarget(
             name: "kamirelay",
@@ -115,7 +122,7 @@ let package = Package(
                 "Redaction", "PolicyFiles", "Sealing", "COpenSSL", "TranscriptStore",
                 "CSodium",  // raw libsodium baseline in `bench store`
                 "SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders",
-                "TLS", "TLSProbe", "Relay",
+                "TLS", "TLSProbe", "Relay", "Compliance",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -133,6 +140,8 @@ let package = Package(
         .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay", "Sealing", "TranscriptStore", "TLS"]),
         .testTarget(name: "SupportBotTests",
                     dependencies: ["SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders", "Redaction", "Sealing"]),
+        .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "TranscriptStore", "Sealing", "PolicyFiles",
+                                                    .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "TLSTests", dependencies: [
             "TLS", "TLSProbe", "COpenSSL",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -12,6 +12,8 @@ public enum KeyPurpose: String, Sendable, CaseIterable {
     case audit = "KRaudit_"
     /// De-duplication of imported chat-log lines.
     case importDedup = "KRimport"
+    /// The seed of the tenant's Ed25519 compliance signing key (erasure receipts, audit checkpoints).
+    case complianceSigning = "KRsign__"
 }
 
 extension GuardedKey {

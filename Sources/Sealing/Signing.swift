@@ -17,6 +17,21 @@ public struct Ed25519SigningKey: Sendable {
         publicKey = pk
     }
 
+    /// The key pair derived from a 32-byte seed (e.g. a ``KeyPurpose/complianceSigning`` key):
+    /// the same seed always gives the same pair, so the key need not be stored.
+    public init(seed: GuardedKey) {
+        precondition(seed.count == Int(crypto_sign_seedbytes()), "Ed25519 seeds are 32 bytes")
+        Sodium.ensureInitialised()
+        var pk = [UInt8](repeating: 0, count: Int(crypto_sign_publickeybytes()))
+        secret = GuardedKey(count: Int(crypto_sign_secretkeybytes())) { sk in
+            seed.withUnsafeBytes { s in
+                _ = crypto_sign_seed_keypair(&pk, sk.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                             s.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        publicKey = pk
+    }
+
     /// A 64-byte detached signature.
     public func sign(_ message: [UInt8]) -> [UInt8] {
         var sig = [UInt8](repeating: 0, count: Int(crypto_sign_bytes()))

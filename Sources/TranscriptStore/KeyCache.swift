@@ -48,6 +48,11 @@ final class KeyCache: @unchecked Sendable {
     func purpose(_ tenant: String, _ p: KeyPurpose) -> GuardedKey? { lock.withLock { purposes[tenant]?[p] } }
     func setPurpose(_ tenant: String, _ p: KeyPurpose, _ key: GuardedKey) { lock.withLock { purposes[tenant, default: [:]][p] = key } }
 
+    /// After an erasure or sweep: forget destroyed subject keys.
+    func dropSubjects(_ ids: [Int64]) {
+        lock.withLock { for id in ids { subjects[id] = nil } }
+    }
+
     /// After a trim: forget the destroyed versions and every subject key (some may have
     /// depended on them).
     func dropVersions(_ tenant: String, below: Int) {

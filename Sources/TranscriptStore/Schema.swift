@@ -89,6 +89,17 @@ enum Schema {
                     BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END;
                 """)
         }
+        // Erasure and retention delete subjects: with foreign keys on, each delete looks up the
+        // referencing rows by subject_id, so every table naming a subject gets an index on it.
+        m.registerMigration("v2: indexes for erasure and retention") { db in
+            try db.execute(sql: """
+                CREATE INDEX sessions_by_subject ON sessions(subject_id);
+                CREATE INDEX sessions_by_activity ON sessions(tenant_id, last_activity_at);
+                CREATE INDEX session_subjects_by_session ON session_subjects(tenant_id, session_id);
+                CREATE INDEX session_subjects_by_subject ON session_subjects(subject_id);
+                CREATE INDEX subject_identifiers_by_subject ON subject_identifiers(subject_id);
+                """)
+        }
         return m
     }
 }

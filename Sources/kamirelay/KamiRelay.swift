@@ -24,6 +24,13 @@ struct KamiRelay: AsyncParsableCommand {
             CertsCommand.self,
             TLSSelfTestServerCommand.self,
             ServeCommand.self,
+            RetentionCommand.self,
+            HoldCommand.self,
+            EraseCommand.self,
+            EpochCommand.self,
+            ReceiptCommand.self,
+            ExportCommand.self,
+            AuditCommand.self,
         ]
     )
 }

@@ -90,7 +90,9 @@ struct KeysRotate: AsyncParsableCommand {
     @Option(help: "The tenant.") var tenant: String
 
     func run() async throws {
-        let v = try await store.openStore().rotateTenantKey(tenant: tenant)
+        let s = try store.openStore()
+        let v = try await s.rotateTenantKey(tenant: tenant)
+        try await recordAudit(store, s, tenant: tenant, action: "keys.rotate", detail: ["version": String(v)])
         print("tenant \(tenant): version \(v) is now current; run `kamirelay keys rewrap --tenant \(tenant)` to move existing subject keys")
     }
 }
@@ -115,6 +117,8 @@ struct KeysRewrap: AsyncParsableCommand {
             bar.update(done: p.rewrapped, total: p.total)
         }
         bar.finish()
+        try await recordAudit(store, s, tenant: tenant, action: "keys.rewrap",
+                              detail: ["rewrapped": String(result.rewrapped), "version": String(result.currentVersion)])
         let seconds = Date().timeIntervalSince(started)
         print("tenant \(tenant): re-wrapped \(result.rewrapped) subject key(s) under v\(result.currentVersion) in \(String(format: "%.2f", seconds)) s")
     }
@@ -140,6 +144,9 @@ struct KeysTrim: AsyncParsableCommand {
             Terminal.warn("--force: messages whose subject keys are still under a destroyed version become permanently unreadable")
         }
         let r = try await s.trimTenantKeys(tenant: tenant, below: below, force: force)
+        try await recordAudit(store, s, tenant: tenant, action: "keys.trim",
+                              detail: ["destroyedVersions": r.destroyedVersions.map(String.init).joined(separator: ","),
+                                       "orphanedSubjectKeys": String(r.orphanedSubjectKeys), "force": String(force)])
         if r.destroyedVersions.isEmpty {
             print("tenant \(tenant): no versions below \(below) to destroy")
         } else {
@@ -183,6 +190,9 @@ struct KeysRotateMaster: AsyncParsableCommand {
         let s = try SQLiteTranscriptStore(path: store.databasePath, masterKeys: ring)
         let n = try await s.rotateMasterKey(to: newKey, id: newID)
         try DurableFile.replace(store.masterKeyPath, with: store.pendingMasterKeyPath)
+        for tenant in try await s.tenants() {
+            try await recordAudit(store, s, tenant: tenant, action: "keys.rotate-master", detail: ["masterKey": newID, "retired": current.keyID])
+        }
         print("master key \(newID) is now current (re-wrapped \(n) tenant key(s)); \(current.keyID) is retired")
     }
 }

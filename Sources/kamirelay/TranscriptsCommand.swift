@@ -61,6 +61,8 @@ struct TranscriptsShow: AsyncParsableCommand {
         for info in sessions { transcripts.append((info, try await s.transcript(tenant: tenant, session: info.id))) }
         try await s.accessLog.record(AccessEvent(actor: actor, tenant: tenant, action: "transcripts.show", target: target,
                                                  messageCount: transcripts.reduce(0) { $0 + $1.1.count }))
+        try await recordAudit(store, s, tenant: tenant, action: "transcripts.show",
+                              detail: ["target": target, "messages": String(transcripts.reduce(0) { $0 + $1.1.count })], actor: actor)
         if transcripts.isEmpty { print("no sessions found for that subject") }
         for (info, messages) in transcripts {
             print("== session \(info.id) (\(info.channel), \(info.status), started \(info.createdAt.iso8601), \(messages.count) message(s))")

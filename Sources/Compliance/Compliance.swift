@@ -1,0 +1,317 @@
+import Foundation
+import Sealing
+import TranscriptStore
+
+/// The transcript-store capabilities compliance needs.
+public typealias ComplianceStore = TranscriptStore & SubjectRemoval & TenantKeyManagement
+
+/// Errors from compliance operations. None carries an identifier or message text.
+public enum ComplianceError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Erasure refused: the subject is under legal hold (the refusal is in the audit log).
+    case subjectOnHold(holds: [Int64], reasons: [String])
+    case invalidIdentifier(String)
+    case invalidRequestID
+    case unknownHold(Int64)
+
+    public var description: String {
+        switch self {
+        case .subjectOnHold(let ids, let reasons):
+            return "refused: the subject is under legal hold \(ids.map { "#\($0)" }.joined(separator: ", ")) (\(reasons.joined(separator: "; "))); release it with `kamirelay hold release` first. The refusal was recorded in the audit log."
+        case .invalidIdentifier(let kind): return "not a valid \(kind) identifier"
+        case .invalidRequestID: return "the request id must be 1-128 printable characters without spaces"
+        case .unknownHold(let id): return "no active hold #\(id) for this tenant"
+        }
+    }
+}
+
+/// What `erase` does, or would do in a dry run.
+public enum ErasureOutcome: Sendable {
+    case dryRun(SubjectFootprint?)
+    case erased(SignedReceipt)
+}
+
+/// One subject's data for an access / portability request (GDPR Art. 15/20, PIPL Art. 45).
+public struct SubjectExport: Codable, Sendable, Hashable {
+    public struct Message: Codable, Sendable, Hashable {
+        public var sequence: UInt64
+        /// customer, bot, agent or system: staff appear by role only, never by name.
+        public var role: String
+        public var sentAt: String
+        /// The redacted text as stored.
+        public var text: String
+    }
+    public struct Session: Codable, Sendable, Hashable {
+        public var id: String
+        public var channel: String
+        public var startedAt: String
+        public var lastActivityAt: String
+        public var status: String
+        public var messages: [Message]
+    }
+    public var format = "kamirelay-subject-export/1"
+    public var tenant: String
+    public var subjectKind: String
+    public var exportedAt: String
+    public var sessions: [Session]
+
+    public func json() -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return try! enc.encode(self) + Data("\n".utf8)
+    }
+
+    /// A readable rendering (Chinese and English headings).
+    public func text() -> String {
+        var s = "数据导出 / Data export — tenant \(tenant), \(exportedAt)\n"
+        s += "会话 / sessions: \(sessions.count)\n"
+        for session in sessions {
+            s += "\n== 会话 / session \(session.id) (\(session.channel), \(session.status)) \(session.startedAt) – \(session.lastActivityAt)\n"
+            for m in session.messages { s += "[\(m.sentAt)] \(m.role): \(m.text)\n" }
+        }
+        return s
+    }
+}
+
+/// What a retention sweep did (or would do).
+public struct SweepReport: Sendable, Hashable {
+    public var tenant: String
+    public var cutoff: Date
+    public var removed: RemovalCounts
+    public var heldSubjects: Int
+    public var dryRun: Bool
+}
+
+/// What the erasure epoch did.
+public struct EpochReport: Sendable, Hashable {
+    public struct TenantResult: Sendable, Hashable {
+        public var tenant: String
+        public var requestIDs: [String]
+        public var newVersion: Int
+        public var destroyedVersions: [Int]
+        public var rewrapped: Int
+    }
+    public var tenants: [TenantResult]
+    /// The master key that replaced the retired one (nil when nothing was due).
+    public var newMasterKeyID: String?
+    public var completedAt: Date?
+}
+
+/// Retention, legal holds, erasure, export, receipts and the audit chain over a sealed store.
+///
+/// This is the library API the relay server calls on a schedule (``sweep(tenant:policy:actor:dryRun:batchSize:progress:)``
+/// per tenant, ``runErasureEpoch(force:actor:rotateMaster:)``); `kamirelay retention|hold|erase|export|audit|epoch`
+/// are thin wrappers around it.
+public struct Compliance: Sendable {
+    public let store: any ComplianceStore
+    public let ledger: ComplianceLedger
+    /// Injected for tests (retention boundaries, epoch deadlines).
+    public let clock: @Sendable () -> Date
+    /// Erasures are covered by an epoch within this window (the epoch deadline in receipts).
+    public static let epochDeadline: TimeInterval = 24 * 3_600
+    /// Without `force`, the epoch waits until the oldest pending erasure is this old, so one
+    /// rotation covers a batch of erasures (scheduled hourly, it still meets the 24 h deadline).
+    public static let epochBatchWindow: TimeInterval = 12 * 3_600
+
+    public init(store: any ComplianceStore, ledger: ComplianceLedger, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.store = store
+        self.ledger = ledger
+        self.clock = clock
+    }
+
+    /// The tenant's compliance signing key (derived from its purpose root; never stored).
+    public func signingKey(tenant: String) async throws -> Ed25519SigningKey {
+        Ed25519SigningKey(seed: try await store.purposeKey(tenant: tenant, .complianceSigning))
+    }
+
+    /// The keyed pseudonym used for a subject in audit entries (same as the access log's).
+    func pseudonym(tenant: String, _ id: SubjectIdentifier) async throws -> String {
+        let key = try await store.purposeKey(tenant: tenant, .audit)
+        guard let n = id.normalised else { throw ComplianceError.invalidIdentifier(id.kind.name) }
+        let digest = BLAKE2bKeyedHasher(guardedKey: key, outputLength: 16).digest(Array(n.utf8))
+        return "\(id.kind.name):" + Hex.encode(Array(digest.prefix(8)))
+    }
+
+    func commitment(tenant: String, _ id: SubjectIdentifier) async throws -> SubjectCommitment {
+        let key = try await store.purposeKey(tenant: tenant, .audit)
+        guard let n = id.normalised else { throw ComplianceError.invalidIdentifier(id.kind.name) }
+        let salt = Sodium.randomBytes(16)
+        let c = BLAKE2bKeyedHasher(guardedKey: key, outputLength: 32).digest(salt + [id.kind.rawValue] + Array(n.utf8))
+        return SubjectCommitment(kind: id.kind.name, salt: Hex.encode(salt), commitment: Hex.encode(c))
+    }
+
+    @discardableResult
+    func audit(_ tenant: String, _ actor: String, _ action: String, _ detail: [String: String],
+               pendingErasure: String? = nil) async throws -> AuditPosition {
+        try ledger.append(tenant: tenant, actor: actor, action: action, detail: detail, at: clock(), signer: try await signingKey(tenant: tenant),
+                          pendingErasure: pendingErasure)
+    }
+
+    static func validRequestID(_ r: String) -> Bool {
+        (1...128).contains(r.count) && r.unicodeScalars.allSatisfy { $0.isASCII && $0.value > 0x20 && $0.value < 0x7f }
+    }
+
+    // MARK: Holds
+
+    public func addHold(tenant: String, subject: SubjectIdentifier, reason: String, actor: String) async throws -> LegalHold {
+        guard subject.normalised != nil else { throw ComplianceError.invalidIdentifier(subject.kind.name) }
+        let b = try await store.blindIndex(tenant: tenant, subject)
+        let hold = try ledger.addHold(tenant: tenant, blindIndex: b, kind: subject.kind.name, reason: reason, actor: actor, at: clock())
+        // The reason is operator text and may name people: it stays in the holds table, not the log.
+        try await audit(tenant, actor, "hold.add", ["hold": String(hold.id), "subject": try await pseudonym(tenant: tenant, subject)])
+        return hold
+    }
+
+    public func releaseHold(tenant: String, id: Int64, actor: String) async throws {
+        guard try ledger.releaseHold(tenant: tenant, id: id, actor: actor, at: clock()) else { throw ComplianceError.unknownHold(id) }
+        try await audit(tenant, actor, "hold.release", ["hold": String(id)])
+    }
+
+    /// Active holds that protect any of the subject's data: a hold on the same identifier, on
+    /// another identifier of the same subject, or on a subject sharing one of its sessions.
+    func holdsCovering(tenant: String, subject: SubjectIdentifier) async throws -> [LegalHold] {
+        let b = try await store.blindIndex(tenant: tenant, subject)
+        let active = try ledger.activeHoldIndexes(tenant: tenant)
+        if active.isEmpty { return [] }
+        let mine = try await store.sessionIDs(tenant: tenant, blindIndexes: [b])
+        var covering: [LegalHold] = []
+        for (hold, index) in active {
+            if index == b { covering.append(hold); continue }
+            let held = try await store.sessionIDs(tenant: tenant, blindIndexes: [index])
+            if !held.isDisjoint(with: mine) { covering.append(hold) }
+        }
+        return covering
+    }
+
+    // MARK: Erasure
+
+    /// Erases a subject (GDPR Art. 17, PIPL Art. 47): refuses held subjects (recorded), finds
+    /// its sessions through the blind index, destroys its keys, deletes its rows, truncates the
+    /// WAL, records the erasure and returns a signed receipt. Erasing again finds nothing and
+    /// says so in its receipt.
+    public func erase(tenant: String, subject: SubjectIdentifier, requestID: String, actor: String, dryRun: Bool) async throws -> ErasureOutcome {
+        guard Self.validRequestID(requestID) else { throw ComplianceError.invalidRequestID }
+        guard subject.normalised != nil else { throw ComplianceError.invalidIdentifier(subject.kind.name) }
+        let requestedAt = clock()
+        let holds = try await holdsCovering(tenant: tenant, subject: subject)
+        if !holds.isEmpty {
+            if !dryRun {
+                try await audit(tenant, actor, "erase.refused", ["request": requestID, "subject": try await pseudonym(tenant: tenant, subject),
+                                                                 "holds": holds.map { String($0.id) }.joined(separator: ",")])
+            }
+            throw ComplianceError.subjectOnHold(holds: holds.map(\.id), reasons: holds.map(\.reason))
+        }
+        if dryRun { return .dryRun(try await store.footprint(tenant: tenant, subject: subject)) }
+        let counts = try await store.eraseSubject(tenant: tenant, subject: subject)
+        let completedAt = clock()
+        let found = counts.sessions > 0 || !counts.keyIDs.isEmpty
+        let position = try await audit(tenant, actor, "erase", [
+            "request": requestID, "subject": try await pseudonym(tenant: tenant, subject), "outcome": found ? "erased" : "nothing-found",
+            "sessions": String(counts.sessions), "messages": String(counts.messages), "keys": counts.keyIDs.joined(separator: ","),
+        ], pendingErasure: found ? requestID : nil)
+        let signer = try await signingKey(tenant: tenant)
+        let receipt = ErasureReceipt(
+            requestID: requestID, tenant: tenant, outcome: found ? "erased" : "nothing-found",
+            subject: try await commitment(tenant: tenant, subject), sessionsErased: counts.sessions, messagesErased: counts.messages,
+            keyIDsDestroyed: counts.keyIDs, requestedAt: Timestamp.string(requestedAt), completedAt: Timestamp.string(completedAt),
+            auditPosition: position,
+            // Nothing found: no copy taken now holds the subject under keys that still exist here.
+            backups: BackupStatus(status: found ? "pending" : "undecryptable",
+                                  deadline: Timestamp.string(completedAt.addingTimeInterval(Self.epochDeadline)),
+                                  undecryptableSince: found ? nil : Timestamp.string(completedAt)),
+            publicKey: Hex.encode(signer.publicKey))
+        return .erased(SignedReceipt(signing: receipt, with: signer))
+    }
+
+    /// For a receipt issued before its epoch ran: the re-signed receipt stating when older copies
+    /// became undecryptable, or nil while the epoch is still pending. The receipt's signature is
+    /// checked first, so only receipts this tenant issued are completed.
+    public func complete(receiptFile: Data) async throws -> SignedReceipt? {
+        guard let tenant = (try? JSONDecoder().decode(SignedReceipt.self, from: receiptFile))?.receipt.tenant else { throw ReceiptError.malformed }
+        let receipt = try SignedReceipt.verify(file: receiptFile, publicKey: try await signingKey(tenant: tenant).publicKey)
+        guard receipt.backups.status == "pending" else { return try JSONDecoder().decode(SignedReceipt.self, from: receiptFile) }
+        guard let at = try ledger.epochCompleted(tenant: tenant, requestID: receipt.requestID) else { return nil }
+        return try await completedReceipt(SignedReceipt(signing: receipt, with: try await signingKey(tenant: tenant)), epochAt: at)
+    }
+
+    /// Re-signs a receipt once its erasure epoch has run, stating when older copies became
+    /// undecryptable.
+    public func completedReceipt(_ signed: SignedReceipt, epochAt: Date) async throws -> SignedReceipt {
+        var r = signed.receipt
+        r.backups.status = "undecryptable"
+        r.backups.undecryptableSince = Timestamp.string(epochAt)
+        return SignedReceipt(signing: r, with: try await signingKey(tenant: r.tenant))
+    }
+
+    /// The erasure epoch: for every tenant with erasures not yet covered, rotate its tenant key,
+    /// re-wrap every subject key and destroy all older versions; then replace the master key
+    /// (`rotateMaster`, which must re-wrap the tenant keys and retire the old master key and
+    /// return the new key's id). Afterwards a database copy from before the erasures holds the
+    /// erased subjects' keys only under tenant-key versions that exist nowhere, wrapped by a
+    /// master key that no longer exists. Without `force` it runs only when the oldest pending
+    /// erasure is older than ``epochBatchWindow``.
+    public func runErasureEpoch(force: Bool, actor: String, rotateMaster: @Sendable () async throws -> String) async throws -> EpochReport {
+        let now = clock()
+        let pending = try ledger.pendingErasures()
+        guard let oldest = pending.first, force || now.timeIntervalSince(oldest.erasedAt) >= Self.epochBatchWindow else {
+            return EpochReport(tenants: [], newMasterKeyID: nil, completedAt: nil)
+        }
+        var byTenant: [String: [String]] = [:]
+        for p in pending { byTenant[p.tenant, default: []].append(p.requestID) }
+        var results: [EpochReport.TenantResult] = []
+        for tenant in byTenant.keys.sorted() {
+            let v = try await store.rotateTenantKey(tenant: tenant)
+            let rewrap = try await store.rewrapSubjectKeys(tenant: tenant, batchSize: 2_000, progress: nil)
+            let trim = try await store.trimTenantKeys(tenant: tenant, below: rewrap.currentVersion, force: false)
+            results.append(.init(tenant: tenant, requestIDs: byTenant[tenant]!, newVersion: v, destroyedVersions: trim.destroyedVersions,
+                                 rewrapped: rewrap.rewrapped))
+        }
+        let masterID = try await rotateMaster()
+        let done = clock()
+        for r in results {
+            try ledger.completeEpoch(tenant: r.tenant, requestIDs: r.requestIDs, at: done)
+            try await audit(r.tenant, actor, "epoch", ["requests": r.requestIDs.joined(separator: ","), "version": String(r.newVersion),
+                                                       "destroyedVersions": r.destroyedVersions.map(String.init).joined(separator: ","),
+                                                       "masterKey": masterID])
+        }
+        return EpochReport(tenants: results, newMasterKeyID: masterID, completedAt: done)
+    }
+
+    // MARK: Export
+
+    /// All and only the subject's sessions, decrypted (redacted text as stored); recorded.
+    public func export(tenant: String, subject: SubjectIdentifier, actor: String) async throws -> SubjectExport {
+        guard subject.normalised != nil else { throw ComplianceError.invalidIdentifier(subject.kind.name) }
+        var sessions: [SubjectExport.Session] = []
+        var messages = 0
+        for info in try await store.sessions(tenant: tenant, subject: subject) {
+            let t = try await store.transcript(tenant: tenant, session: info.id)
+            messages += t.count
+            sessions.append(.init(id: info.id, channel: info.channel, startedAt: Timestamp.string(info.createdAt),
+                                  lastActivityAt: Timestamp.string(info.lastActivityAt), status: info.status,
+                                  messages: t.map { .init(sequence: $0.sequence, role: $0.role.name, sentAt: Timestamp.string($0.sentAt), text: $0.text) }))
+        }
+        // Recorded before the data is handed out.
+        try await audit(tenant, actor, "export", ["subject": try await pseudonym(tenant: tenant, subject),
+                                                  "sessions": String(sessions.count), "messages": String(messages)])
+        return SubjectExport(tenant: tenant, subjectKind: subject.kind.name, exportedAt: Timestamp.string(clock()), sessions: sessions)
+    }
+
+    // MARK: Retention
+
+    /// Removes the tenant's transcripts whose last activity is older than the policy allows,
+    /// except held subjects', in short batches; recorded (unless a dry run).
+    public func sweep(tenant: String, policy: RetentionPolicy, actor: String, dryRun: Bool, batchSize: Int = 200,
+                      progress: (@Sendable (SweepProgress) -> Void)? = nil) async throws -> SweepReport {
+        let cutoff = policy.transcriptCutoff(now: clock())
+        let held = try ledger.heldBlindIndexes(tenant: tenant)
+        let removed = try await store.sweepExpiredSessions(tenant: tenant, lastActivityBefore: cutoff, heldBlindIndexes: held,
+                                                           batchSize: batchSize, dryRun: dryRun, progress: progress)
+        if !dryRun {
+            // The effective policy goes with every sweep, so policy changes show in the log.
+            try await audit(tenant, actor, "retention.sweep", ["cutoff": Timestamp.string(cutoff), "sessions": String(removed.sessions),
+                                                               "policy.transcriptsHours": String(policy.transcripts.components.seconds / 3_600),
+                                                               "messages": String(removed.messages), "keys": String(removed.keyIDs.count)])
+        }
+        return SweepReport(tenant: tenant, cutoff: cutoff, removed: removed, heldSubjects: held.count, dryRun: dryRun)
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+
+/// The compliance officer's commands, run as the built binary.
+@Suite(.serialized) struct ComplianceCLITests {
+    @Test func holdEraseReceiptEpochExportAndAuditFromTheCommandLine() throws {
+        let cli = try StoreCLI()
+        func run(_ args: [String]) throws -> StoreCLI.Output { try cli.run(args) }
+        func ok(_ args: [String]) throws -> StoreCLI.Output {
+            let r = try cli.run(args)
+            #expect(r.status == 0, "\(args.joined(separator: " ")) failed: \(r.stderr)")
+            return r
+        }
+        _ = try ok(["keys", "init", "--kdf", "interactive"])
+        _ = try ok(["tenants", "add", "shop1"])
+        let log = cli.root + "/chat.jsonl"
+        let recent = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-3_600))
+        try """
+        {"session":"s-1","time":"\(recent)","role":"customer","text":"卡密无效 ALICEMARK","email":"alice@example.com","order":"K7Q2M9X4B1C8D3F5"}
+        {"session":"s-1","time":"\(recent)","role":"agent","text":"ALICEMARK resent"}
+        {"session":"s-2","time":"\(recent)","role":"customer","text":"BOBMARK hello","email":"bob@example.com"}
+        {"session":"s-3","time":"2020-01-01T00:00:00Z","role":"customer","text":"OLDMARK","email":"old@example.com"}
+        """.write(toFile: log, atomically: true, encoding: .utf8)
+        _ = try ok(["import", "--tenant", "shop1", log])
+
+        // Export: only Alice's session.
+        let out = cli.root + "/alice.json"
+        _ = try ok(["export", "--tenant", "shop1", "--subject", "order:K7Q2M9X4B1C8D3F5", "--out", out, "--operator", "dpo"])
+        let exported = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(exported.contains("ALICEMARK resent") && !exported.contains("BOBMARK"))
+        #expect(try String(contentsOfFile: cli.root + "/alice.txt", encoding: .utf8).contains("agent: ALICEMARK resent"))
+
+        // A hold on her order number refuses erasure by her e-mail, and says why.
+        _ = try ok(["hold", "add", "--tenant", "shop1", "--subject", "order:K7Q2M9X4B1C8D3F5", "--reason", "tax record"])
+        let refused = try run(["erase", "--tenant", "shop1", "--subject", "email:alice@example.com", "--request-id", "DSR-1"])
+        #expect(refused.status != 0 && refused.stderr.contains("legal hold #1") && refused.stderr.contains("tax record"))
+        #expect(try ok(["hold", "list"]).stdout.contains("active\ttax record"))
+        _ = try ok(["hold", "release", "--tenant", "shop1", "--id", "1"])
+
+        let dry = try ok(["erase", "--tenant", "shop1", "--subject", "email:alice@example.com", "--request-id", "DSR-1", "--dry-run"])
+        #expect(dry.stdout.contains("would erase 1 session(s), 2 message(s)"))
+        let receipt = cli.root + "/r1.json"
+        let erased = try ok(["erase", "--tenant", "shop1", "--subject", "email:alice@example.com", "--request-id", "DSR-1",
+                             "--receipt", receipt, "--epoch-now"])
+        #expect(erased.stdout.contains("erased 1 session(s), 2 message(s)") && erased.stdout.contains("erasure epoch done"))
+        let pub = try ok(["receipt", "public-key", "--tenant", "shop1"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(pub.count == 64)
+        // Offline: no data dir, no passphrase.
+        let verified = try cli.run(["receipt", "verify", receipt, "--public-key", pub], env: ["KAMIRELAY_PASSPHRASE": "", "KAMIRELAY_DATA": "/nonexistent"])
+        #expect(verified.status == 0 && verified.stdout.contains("valid: request DSR-1") && verified.stdout.contains("backups undecryptable since"))
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: receipt))
+        bytes[bytes.count / 2] ^= 0x04
+        try bytes.write(to: URL(fileURLWithPath: cli.root + "/r1-bad.json"))
+        let bad = try run(["receipt", "verify", cli.root + "/r1-bad.json", "--public-key", pub])
+        #expect(bad.status != 0 && bad.stderr.contains("INVALID"))
+        // Her data is gone from every database file; Bob's is still readable.
+        for name in try FileManager.default.contentsOfDirectory(atPath: cli.root + "/data") where name.hasPrefix("transcripts.sqlite") {
+            let data = try Data(contentsOf: URL(fileURLWithPath: cli.root + "/data/" + name))
+            #expect(data.range(of: Data("alice@example.com".utf8)) == nil)
+        }
+        #expect(try ok(["transcripts", "show", "--tenant", "shop1", "--session", "s-2"]).stdout.contains("BOBMARK hello"))
+        let again = try ok(["erase", "--tenant", "shop1", "--subject", "email:alice@example.com", "--request-id", "DSR-2",
+                            "--receipt", cli.root + "/r2.json"])
+        #expect(again.stdout.contains("nothing found"))
+
+        // Retention: the 2020 session goes, the recent one stays.
+        #expect(try ok(["retention", "sweep", "--dry-run"]).stdout.contains("would remove 1 session(s), 1 message(s)"))
+        #expect(try ok(["retention", "sweep"]).stdout.contains("removed 1 session(s), 1 message(s)"))
+        let policy = cli.root + "/bad.yaml"
+        try "version: 1\ntranscripts: 90w\n".write(toFile: policy, atomically: true, encoding: .utf8)
+        let checked = try run(["retention", "check", policy])
+        #expect(checked.status != 0 && checked.stderr.contains("bad.yaml:2: field 'transcripts': unknown unit 'w'"))
+
+        // The audit log: everything above, verified with the public key alone and against the receipt.
+        let shown = try ok(["audit", "show", "--tenant", "shop1"]).stdout
+        for action in ["export", "hold.add", "erase.refused", "hold.release", "erase", "epoch", "retention.sweep", "transcripts.show"] {
+            #expect(shown.contains("\t\(action)\t"), "\(action) missing from the audit log")
+        }
+        #expect(!shown.contains("alice") && !shown.contains("K7Q2M9X4B1C8D3F5") && !shown.contains("tax record"))
+        let verify = try ok(["audit", "verify", "--tenant", "shop1", "--public-key", pub, "--receipt", receipt])
+        #expect(verify.stdout.contains("intact"))
+
+        // The scheduled path: a receipt issued with backups pending is completed after the epoch.
+        let bobReceipt = cli.root + "/bob.json"
+        _ = try ok(["erase", "--tenant", "shop1", "--subject", "email:bob@example.com", "--request-id", "DSR-3", "--receipt", bobReceipt])
+        let early = try run(["receipt", "complete", bobReceipt, "--out", cli.root + "/bob-final.json"])
+        #expect(early.status != 0 && early.stderr.contains("has not run yet"))
+        #expect(try ok(["epoch", "run"]).stdout.contains("not due yet"))
+        #expect(try ok(["epoch", "run", "--now"]).stdout.contains("covers DSR-3"))
+        _ = try ok(["receipt", "complete", bobReceipt, "--out", cli.root + "/bob-final.json"])
+        let final = try ok(["receipt", "verify", cli.root + "/bob-final.json", "--public-key", pub])
+        #expect(final.stdout.contains("request DSR-3") && final.stdout.contains("backups undecryptable since"))
+    }
+}

@@ -17,7 +17,8 @@ struct KeysCommand: AsyncParsableCommand {
           kamirelay keys rewrap --tenant shop1           # existing ones to v2
           kamirelay keys trim --tenant shop1 --below 2   # destroy v1
         """,
-        subcommands: [KeysInit.self, KeysStatus.self, KeysRotate.self, KeysRewrap.self, KeysTrim.self, KeysRotateMaster.self]
+        subcommands: [KeysInit.self, KeysStatus.self, KeysRotate.self, KeysRewrap.self, KeysTrim.self, KeysRotateMaster.self,
+                      KeysExportMaster.self]
     )
 }
 
@@ -49,6 +50,31 @@ struct KeysInit: AsyncParsableCommand {
         let id = try MasterKeyFile.create(at: path, masterKey: GuardedKey(randomCount: 32), passphrase: pass, parameters: kdf.parameters)
         print("created master key \(id) at \(path)")
         print("keep the passphrase safe: without it no transcript can be decrypted")
+    }
+}
+
+struct KeysExportMaster: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export-master",
+        abstract: "Write the master key in the clear (mode 0600) for an unattended server's --master-key-file.",
+        discussion: """
+        Unseals keys/master.key with the passphrase and writes the key to --out, which must not exist. \
+        Hand the file to the server through a file descriptor or a credential store and delete it: \
+        anyone who reads it can decrypt every transcript. Run it again after `keys rotate-master`.
+        """)
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: "Where to write the key (must not exist).") var out: String
+
+    func run() async throws {
+        try store.requireMasterKey()
+        var pass = try store.passphrase()
+        defer { pass.withUnsafeMutableBytes { zero($0) } }
+        let file = try MasterKeyFile(contentsOf: store.masterKeyPath)
+        let key = try file.unlock(passphrase: pass)
+        try ExportedMasterKey.write(path: out, keyID: file.keyID, key: key)
+        Terminal.warn("wrote master key \(file.keyID) in the clear to \(out): anyone who reads it can decrypt every transcript")
     }
 }
 

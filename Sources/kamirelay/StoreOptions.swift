@@ -24,6 +24,15 @@ struct StoreOptions: ParsableArguments {
         valueName: "file"))
     var passphraseFile: String?
 
+    @Option(name: .customLong("master-key-file"), help: ArgumentHelp(
+        "Unattended servers: read the master key itself (written by `kamirelay keys export-master`) from this file, e.g. /dev/fd/3 or a systemd credential, instead of unsealing keys/master.key with a passphrase. Default: $KAMIRELAY_MASTER_KEY_FILE.",
+        valueName: "file"))
+    var masterKeyFile: String?
+
+    var resolvedMasterKeyFile: String? {
+        masterKeyFile ?? ProcessInfo.processInfo.environment["KAMIRELAY_MASTER_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     var resolvedDataDir: String {
         expand(dataDir ?? ProcessInfo.processInfo.environment["KAMIRELAY_DATA"] ?? "data")
     }
@@ -74,6 +83,7 @@ struct StoreOptions: ParsableArguments {
 
     /// Unlocks the master key (and a pending one from an interrupted rotation).
     func unlockKeyring() throws -> (ring: MasterKeyring, pending: (id: String, key: GuardedKey)?) {
+        if let file = resolvedMasterKeyFile { return (try ExportedMasterKey.read(path: file, options: self), nil) }
         try requireMasterKey()
         var pass = try passphrase()
         defer { pass.withUnsafeMutableBytes { zero($0) } }
@@ -188,4 +198,55 @@ final class ProgressBar: @unchecked Sendable {
 
 extension Date {
     var iso8601: String { ISO8601DateFormatter().string(from: self) }
+}
+
+
+/// The master key in the clear, for servers that start without a person to type a passphrase.
+/// Format: one line `kamirelay-master-key v1 KEY_ID BASE64_KEY`. Written only by
+/// `kamirelay keys export-master` (mode 0600); meant to be handed over through a file descriptor or
+/// a credential store, never kept next to the database.
+enum ExportedMasterKey {
+    static let header = "kamirelay-master-key v1"
+
+    static func write(path: String, keyID: String, key: GuardedKey) throws {
+        var line = Array("\(header) \(keyID) ".utf8)
+        key.withUnsafeBytes { line.append(contentsOf: Array(Data($0).base64EncodedString().utf8)) }
+        line.append(0x0A)
+        defer { line.withUnsafeMutableBytes { zero($0) } }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw CLIError("cannot create \(path) (it must not exist yet)") }
+        defer { close(fd) }
+        let written = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard written == line.count, fsync(fd) == 0 else { throw CLIError("cannot write \(path)") }
+    }
+
+    static func read(path: String, options: StoreOptions) throws -> MasterKeyring {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw CLIError("cannot read the master key file \(path)") }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 512)
+        defer { bytes.withUnsafeMutableBytes { zero($0) } }
+        let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { throw CLIError("the master key file \(path) is empty or unreadable") }
+        // Parse without building Strings from the key material.
+        let fields = bytes[..<n].split(whereSeparator: { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D })
+        guard fields.count == 4, Array(fields[0]) == Array("kamirelay-master-key".utf8), Array(fields[1]) == Array("v1".utf8),
+              let keyID = String(bytes: fields[2], encoding: .utf8),
+              var key = Data(base64Encoded: Data(fields[3])), key.count == 32 else {
+            throw CLIError("\(path) is not a master key file written by `kamirelay keys export-master`")
+        }
+        defer { key.withUnsafeMutableBytes { zero($0) } }
+        // If the sealed file is present, it must be the same key: a mismatch would wrap new tenant
+        // keys under a key the passphrase does not open.
+        if FileManager.default.fileExists(atPath: options.masterKeyPath) {
+            let sealed = try MasterKeyFile(contentsOf: options.masterKeyPath)
+            guard sealed.keyID == keyID else {
+                throw CLIError("\(path) holds master key \(keyID) but \(options.masterKeyPath) is \(sealed.keyID); export the current key again")
+            }
+        }
+        if FileManager.default.fileExists(atPath: options.pendingMasterKeyPath) {
+            throw CLIError("a `kamirelay keys rotate-master` is unfinished; finish it with the passphrase before using --master-key-file")
+        }
+        return MasterKeyring(currentID: keyID, key: GuardedKey(copying: [UInt8](key)))
+    }
 }

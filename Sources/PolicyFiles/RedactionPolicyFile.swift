@@ -78,14 +78,16 @@ public struct PolicyFileError: Error, Sendable, Hashable, CustomStringConvertibl
 }
 
 extension YamlError {
-    var line: Int? {
+    /// The line libyaml reported, for error messages.
+    public var line: Int? {
         switch self {
         case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
         default: return nil
         }
     }
 
-    var problem: String {
+    /// libyaml's description of the problem (never the document's content).
+    public var problem: String {
         switch self {
         case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): return problem
         case .reader(let problem, _, _, _): return problem

@@ -1,4 +1,5 @@
 import Foundation
+import PolicyFiles
 import TLS
 import Yams
 
@@ -76,7 +77,7 @@ public struct RelayConfigFile: Sendable, Equatable {
     public static func parse(yaml: String, file: String, baseDirectory: String) throws(RelayConfigError) -> RelayConfigFile {
         let root: Node?
         do { root = try Yams.compose(yaml: yaml) } catch let error as YamlError {
-            throw RelayConfigError(file: file, line: error.mark?.line, field: nil, reason: "not valid YAML")
+            throw RelayConfigError(file: file, line: error.line, field: nil, reason: "not valid YAML")
         } catch {
             throw RelayConfigError(file: file, line: nil, field: nil, reason: "not valid YAML")
         }
@@ -224,34 +225,5 @@ public struct RelayConfigFile: Sendable, Equatable {
     }
 }
 
-/// A configuration problem: file, line, field and why.
-public struct RelayConfigError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var file: String
-    public var line: Int?
-    public var field: String?
-    public var reason: String
-
-    public init(file: String, line: Int?, field: String?, reason: String) {
-        self.file = file
-        self.line = line
-        self.field = field
-        self.reason = reason
-    }
-
-    public var description: String {
-        var s = file
-        if let line { s += ":\(line)" }
-        s += ": "
-        if let field { s += "field '\(field)': " }
-        return s + reason
-    }
-}
-
-private extension YamlError {
-    var mark: Mark? {
-        switch self {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark
-        default: return nil
-        }
-    }
-}
+/// A configuration problem: file, line, field and why — the same error type policy files use.
+public typealias RelayConfigError = PolicyFileError

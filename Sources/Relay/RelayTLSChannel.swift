@@ -1,6 +1,7 @@
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import TLS
 
 /// Puts our OpenSSL ``TLSServerHandler`` in front of another Hummingbird child channel (HTTP/1.1
@@ -23,6 +24,9 @@ public struct RelayTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChann
             try channel.pipeline.syncOperations.addHandler(provider.makeHandler())
         }.flatMap {
             self.baseChannel.setup(channel: channel, logger: logger)
+        }.flatMapThrowing { value in
+            try channel.pipeline.syncOperations.addHandler(ResponseGuard())
+            return value
         }
     }
 
@@ -41,5 +45,37 @@ extension Channel {
     func tlsConnectionInfo() -> TLSConnectionInfo? {
         eventLoop.preconditionInEventLoop()
         return try? pipeline.syncOperations.handler(type: TLSServerHandler.self).connectionInfo
+    }
+}
+
+/// The last word on every HTTP/1.1 response head of a connection, below Hummingbird: adds the
+/// security headers where a response lacks them (Hummingbird's own answers to a refused
+/// WebSocket upgrade or a malformed request carry none) and, when the upgrade check refused a
+/// request (`refusal`), replaces the generic 400 with its status (403 foreign Origin, 421
+/// unknown host). Removed from the pipeline when a WebSocket upgrade is accepted. Lives on the
+/// channel's event loop.
+final class ResponseGuard: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Set by the upgrade check (on the event loop) for the next response.
+    var refusal: HTTPResponseStatus?
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .head(var head) = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
+        }
+        if let refusal {
+            head.status = refusal
+            self.refusal = nil
+        }
+        for (name, value) in SecurityHeaders.all where !head.headers.contains(name: name) {
+            head.headers.add(name: name, value: value)
+        }
+        if !head.headers.contains(name: "Content-Security-Policy") {
+            head.headers.add(name: "Content-Security-Policy", value: SecurityHeaders.contentSecurityPolicy)
+        }
+        context.write(wrapOutboundOut(.head(head)), promise: promise)
     }
 }

@@ -34,7 +34,7 @@ struct BenchRelayCommand: AsyncParsableCommand {
         var logger = Logger(label: "kamirelay.bench")
         logger.logLevel = .error
         let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([demo.tenantRuntime]),
-                                     store: demo.store, logger: logger)
+                                     store: demo.store, state: demo.state, logger: logger)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let group = server.makeServiceGroup(signals: []) { continuation.yield($0) }
         let running = Task { try await group.run() }

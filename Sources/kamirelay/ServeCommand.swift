@@ -47,6 +47,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "TCP port, 0 for any free port (default 8443, or the configuration file's).")
     var port: Int?
 
+    @Option(name: .customLong("http-port"), help: ArgumentHelp(
+        "Also listen for plain HTTP on this port, only to redirect (308) to HTTPS. Off by default (or the configuration file's listen.http_port).",
+        valueName: "port"))
+    var httpPort: Int?
+
     @Option(name: .customLong("port-file"), help: ArgumentHelp("Write the bound port to this file once listening (for scripts).", valueName: "file"))
     var portFile: String?
 
@@ -58,6 +63,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("give either --demo or --config FILE")
         }
         if let port { guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0–65535") } }
+        if let httpPort {
+            guard (0...65_535).contains(httpPort) else { throw ValidationError("--http-port must be 0–65535") }
+            if let port, port == httpPort, port != 0 { throw ValidationError("--http-port must differ from --port") }
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -82,10 +91,10 @@ struct ServeCommand: AsyncParsableCommand {
         let demo = try await RelayDemo.prepare(dataDirectory: dataDirectory)
         for item in demo.created { Terminal.note("  created \(item)") }
 
-        var configuration = RelayServerConfiguration(host: host, port: port ?? 8443, tls: demo.tls)
+        var configuration = RelayServerConfiguration(host: host, port: port ?? 8443, tls: demo.tls, httpPort: httpPort)
         configuration.limits = RelayLimits()
         let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([demo.tenantRuntime]),
-                                     store: demo.store, logger: logger)
+                                     store: demo.store, state: demo.state, logger: logger)
         let reload = server.tls.reloadOnHangupSignal()
         defer { reload.cancel() }
 
@@ -131,14 +140,17 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = opened.server
         if let host { configuration.host = host }
         if let port { configuration.port = port }
+        if let httpPort { configuration.httpPort = httpPort }
         let server = try RelayServer(configuration: configuration, tenants: TenantDirectory(opened.tenants), store: opened.store,
-                                     logger: logger)
+                                     state: opened.state, logger: logger)
         let reload = server.tls.reloadOnHangupSignal()
         defer { reload.cancel() }
         let portFile = self.portFile
         let hostnames = opened.tenants.flatMap { $0.hostnames.sorted() }
+        let redirectPort = configuration.httpPort
         let group = server.makeServiceGroup(signals: [.sigterm, .sigint]) { port in
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+            if let http = redirectPort { print("plain HTTP on port \(http) only redirects to HTTPS") }
             print("KamiRelay is serving \(opened.tenants.count) tenant(s) on port \(port): " + hostnames.map { "https://\($0):\(port)/" }.joined(separator: " "))
             fflush(nil)
         }

@@ -29,7 +29,7 @@ import TranscriptStore
         #expect(config.profile == .modern)
         #expect(config.limits.messageBurst == 3 && config.limits.messagesPerSecond == 0.5)
         #expect(config.tenants == [.init(id: "shop1", hostnames: ["chat.shop1.example"], certificate: "/etc/kamirelay/tls/shop1.pem",
-                                         privateKey: "/etc/kamirelay/tls/shop1.key", policy: nil, knowledgeBase: "demo", orders: "demo")])
+                                         privateKey: "/etc/kamirelay/tls/shop1.key", policy: nil, knowledgeBase: "demo", orders: .demo)])
     }
 
     func error(_ yaml: String) -> RelayConfigError? {
@@ -38,7 +38,7 @@ import TranscriptStore
 
     @Test func brokenFilesNameFileLineAndField() {
         let typo = error(Self.valid.replacingOccurrences(of: "listen: { host: 0.0.0.0, port: 9443 }", with: "listen: { host: 0.0.0.0, prot: 9443 }"))
-        #expect(typo?.description == "relay.yaml:2: field 'listen.prot': unknown field (expected one of host, port)")
+        #expect(typo?.description == "relay.yaml:2: field 'listen.prot': unknown field (expected one of host, port, http_port, public_port)")
         let port = error(Self.valid.replacingOccurrences(of: "9443", with: "99999"))
         #expect(port?.line == 2 && port?.field == "listen.port")
         let missing = error(Self.valid.replacingOccurrences(of: "    private_key: tls/shop1.key\n", with: ""))

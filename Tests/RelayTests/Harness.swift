@@ -40,16 +40,28 @@ final class RelayHarness: Sendable {
     let port: Int
     let logs: CapturedLogs
 
-    static func start(limits: RelayLimits = RelayLimits()) async throws -> RelayHarness {
-        var template = Array((NSTemporaryDirectory() + "/kamirelay-relay-XXXXXX").utf8CString)
-        guard let dir = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
-        let directory = String(cString: dir) + "/data"
+    /// - Parameters:
+    ///   - directory: an existing data directory to start on (a restart); a fresh one otherwise.
+    ///   - httpPort: also run the plain-HTTP redirect listener (0: any free port).
+    static func start(limits: RelayLimits = RelayLimits(), directory existing: String? = nil, httpPort: Int? = nil,
+                      allowedOrigins: [String] = []) async throws -> RelayHarness {
+        let directory: String
+        if let existing {
+            directory = existing
+        } else {
+            var template = Array((NSTemporaryDirectory() + "/kamirelay-relay-XXXXXX").utf8CString)
+            guard let dir = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
+            directory = String(cString: dir) + "/data"
+        }
         let demo = try await RelayDemo.prepare(dataDirectory: directory, kdf: .minimumForTests)
         let logs = CapturedLogs()
-        var configuration = RelayServerConfiguration(host: "127.0.0.1", port: 0, tls: demo.tls)
+        var configuration = RelayServerConfiguration(host: "127.0.0.1", port: 0, tls: demo.tls, httpPort: httpPort)
         configuration.limits = limits
-        let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([demo.tenantRuntime]),
-                                     store: demo.store, logger: logs.logger)
+        let runtime = demo.tenantRuntime
+        let tenant = TenantRuntime(id: runtime.id, hostnames: Array(runtime.hostnames), redactor: runtime.redactor, bot: runtime.bot,
+                                   allowedOrigins: allowedOrigins)
+        let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([tenant]),
+                                     store: demo.store, state: demo.state, logger: logs.logger)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let group = server.makeServiceGroup(signals: []) { port in continuation.yield(port) }
         let run = Task { try await group.run() }

@@ -20,6 +20,12 @@ public struct RelayHTTPAPI: Sendable {
         public var method: String
         public var path: String
         public var statuses: Set<Int>
+
+        public init(method: String, path: String, statuses: Set<Int>) {
+            self.method = method
+            self.path = path
+            self.statuses = statuses
+        }
     }
 
     /// Every route of the API. 421 (unknown `Host`) comes from the tenant middleware in front.

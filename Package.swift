@@ -155,6 +155,7 @@ let package = Package(
             "Compliance",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Yams", package: "Yams"),
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

@@ -18,6 +18,9 @@ public struct RelayLimits: Sendable {
     public var maxSessions = 1_000
     /// Chats open at once from one IP address; more are refused with `error` `too_many_chats` and close 1008.
     public var maxSessionsPerIP = 20
+    /// Connections open at once from one IP address (TLS, HTTP and chats together); more are
+    /// closed before the TLS handshake.
+    public var maxConnectionsPerIP = 64
     /// How long after a disconnect a chat can be resumed with its token (seconds).
     public var resumeLifetime: TimeInterval = 600
     /// How long a graceful shutdown waits for chats to finish their last message and close.

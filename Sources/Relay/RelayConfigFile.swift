@@ -219,7 +219,7 @@ public struct RelayConfigFile: Sendable, Equatable {
             if let limits = f["limits"] {
                 guard let map = limits.value.mapping else { throw error(limits.value, "limits", "expected a mapping") }
                 let l = try fields(map, allowed: ["max_message_characters", "message_burst", "messages_per_second", "max_sessions",
-                                                  "max_sessions_per_ip", "resume_seconds", "idle_timeout_seconds", "write_timeout_seconds",
+                                                  "max_sessions_per_ip", "max_connections_per_ip", "resume_seconds", "idle_timeout_seconds", "write_timeout_seconds",
                                                   "api_burst", "api_requests_per_second", "api_state_seconds"], prefix: "limits.")
                 if let v = l["max_message_characters"] { config.limits.maxMessageCharacters = try int(v.value, "limits.max_message_characters", 1...8_000) }
                 if let v = l["message_burst"] { config.limits.messageBurst = try int(v.value, "limits.message_burst", 1...1_000) }
@@ -231,6 +231,9 @@ public struct RelayConfigFile: Sendable, Equatable {
                 }
                 if let v = l["max_sessions"] { config.limits.maxSessions = try int(v.value, "limits.max_sessions", 1...1_000_000) }
                 if let v = l["max_sessions_per_ip"] { config.limits.maxSessionsPerIP = try int(v.value, "limits.max_sessions_per_ip", 1...1_000_000) }
+                if let v = l["max_connections_per_ip"] {
+                    config.limits.maxConnectionsPerIP = try int(v.value, "limits.max_connections_per_ip", 1...1_000_000)
+                }
                 if let v = l["resume_seconds"] { config.limits.resumeLifetime = TimeInterval(try int(v.value, "limits.resume_seconds", 0...86_400)) }
                 if let v = l["idle_timeout_seconds"] {
                     config.limits.idleTimeout = .seconds(try int(v.value, "limits.idle_timeout_seconds", 10...86_400))

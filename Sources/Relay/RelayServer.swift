@@ -126,6 +126,7 @@ public final class RelayServer: Sendable {
         let provider = tlsProvider
         let ports = self.ports
         let publicPort = configuration.publicPort
+        let connections = ConnectionLimiter(limit: limits.maxConnectionsPerIP)
         let wsConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
             http1: .init(idleTimeout: .seconds(60)),
             ws: .init(maxFrameSize: limits.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)),
@@ -164,7 +165,7 @@ public final class RelayServer: Sendable {
                                            logger: logger, channel: channel, inbound: inbound, outbound: outbound)
                     }
                 },
-                provider: provider)
+                provider: provider, connections: connections)
         }
         return Application(
             router: router,

@@ -1,5 +1,6 @@
 import HummingbirdCore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import TLS
@@ -13,14 +14,26 @@ public struct RelayTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChann
 
     let baseChannel: BaseChannel
     let provider: TLSServerContextProvider
+    let connections: ConnectionLimiter?
 
-    public init(_ baseChannel: BaseChannel, provider: TLSServerContextProvider) {
+    /// - Parameter connections: caps open connections per client IP address (nil: no cap).
+    public init(_ baseChannel: BaseChannel, provider: TLSServerContextProvider, connections: ConnectionLimiter? = nil) {
         self.baseChannel = baseChannel
         self.provider = provider
+        self.connections = connections
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        channel.eventLoop.makeCompletedFuture {
+        if let connections, let address = channel.remoteAddress?.ipAddress {
+            // Over the cap: closed before the TLS handshake, so it costs no crypto.
+            guard connections.open(address) else {
+                logger.notice("relay.connection_refused", metadata: ["reason": "too_many_connections_from_address"])
+                channel.close(promise: nil)
+                return channel.eventLoop.makeFailedFuture(ConnectionLimiter.Refused())
+            }
+            channel.closeFuture.whenComplete { _ in connections.close(address) }
+        }
+        return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(provider.makeHandler())
         }.flatMap {
             self.baseChannel.setup(channel: channel, logger: logger)
@@ -33,6 +46,35 @@ public struct RelayTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChann
     public func handle(value: BaseChannel.Value, logger: Logger) async {
         await baseChannel.handle(value: value, logger: logger)
     }
+}
+
+/// Open connections per client IP address (TLS, before any HTTP): a client cannot hold more
+/// than `limit` at once, whatever it does with them (slow handshakes, idle keep-alives, chats).
+public final class ConnectionLimiter: Sendable {
+    struct Refused: Error {}
+    let limit: Int
+    private let counts = NIOLockedValueBox<[String: Int]>([:])
+
+    public init(limit: Int) { self.limit = limit }
+
+    /// Counts a new connection from `address`; false (not counted) when it is over the limit.
+    func open(_ address: String) -> Bool {
+        counts.withLockedValue { counts in
+            guard counts[address, default: 0] < limit else { return false }
+            counts[address, default: 0] += 1
+            return true
+        }
+    }
+
+    func close(_ address: String) {
+        counts.withLockedValue { counts in
+            let left = counts[address, default: 1] - 1
+            counts[address] = left > 0 ? left : nil
+        }
+    }
+
+    /// Open connections from `address` right now.
+    public func count(_ address: String) -> Int { counts.withLockedValue { $0[address, default: 0] } }
 }
 
 extension RelayTLSChannel: HTTPChannelHandler where BaseChannel: HTTPChannelHandler {

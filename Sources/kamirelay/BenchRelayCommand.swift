@@ -31,6 +31,7 @@ struct BenchRelayCommand: AsyncParsableCommand {
         configuration.limits.messageBurst = 1_000_000
         configuration.limits.messagesPerSecond = 1_000_000
         configuration.limits.maxSessionsPerIP = 10_000
+        configuration.limits.maxConnectionsPerIP = 10_000
         var logger = Logger(label: "kamirelay.bench")
         logger.logLevel = .error
         let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([demo.tenantRuntime]),

@@ -158,6 +158,31 @@ import TranscriptStore
         try await second.finish()
     }
 
+    @Test func connectionsPerAddressAreCappedBeforeTLS() async throws {
+        var limits = RelayLimits()
+        limits.maxConnectionsPerIP = 2
+        let relay = try await RelayHarness.start(limits: limits)
+        let port = relay.port, root = relay.demo.rootCertificatePath
+        let (third, afterClose) = try await offPool { () -> (Bool, Bool) in
+            let first = try TestWebSocket(port: port, rootCA: root)
+            let second = try TestWebSocket(port: port, rootCA: root)
+            defer { second.close() }
+            let third = (try? TestWebSocket(port: port, rootCA: root)) != nil
+            first.close()
+            // The slot is free again once the server has seen the close.
+            var reopened = false
+            for _ in 0..<50 where !reopened {
+                if let ws = try? TestWebSocket(port: port, rootCA: root) { ws.close(); reopened = true } else { Thread.sleep(forTimeInterval: 0.05) }
+            }
+            return (third, reopened)
+        }
+        #expect(!third, "a third connection from the same address is closed")
+        #expect(afterClose)
+        try await relay.shutdown()
+        #expect(relay.logs.text.contains("relay.connection_refused"))
+        try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
+    }
+
     @Test func idleChatsAreClosedAndStayResumable() async throws {
         var limits = RelayLimits()
         limits.idleTimeout = .milliseconds(300)

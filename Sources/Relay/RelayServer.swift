@@ -392,24 +392,31 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Refuses requests whose `Host` names no tenant with 421 Misdirected Request.
-struct TenantHostMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Refuses requests whose `Host` names no tenant — or, when the TLS handshake chose a tenant
+/// by SNI, another tenant than that — with 421 Misdirected Request.
+struct TenantHostMiddleware: RouterMiddleware {
+    typealias Context = RelayRequestContext
     let tenants: TenantDirectory
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard tenants.resolve(hostHeader: request.head.authority, sniTenant: nil) != nil else {
+        let channel = context.channel
+        let sniTenant = try? await channel.eventLoop.submit { channel.tlsConnectionInfo()?.tenant }.get()
+        guard tenants.resolve(hostHeader: request.head.authority, sniTenant: sniTenant ?? nil) != nil else {
             return Response(status: .misdirectedRequest, body: .init(byteBuffer: ByteBuffer(string: "unknown host\n")))
         }
         return try await next(request, context)
     }
 }
 
-/// Request context that remembers whether the client connected from a loopback address.
+/// Request context that remembers the connection and whether the client connected from a
+/// loopback address.
 struct RelayRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     let isLoopback: Bool
+    let channel: any Channel
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
         switch source.channel.remoteAddress {
         case .v4(let address)?: isLoopback = address.host.hasPrefix("127.")
         case .v6(let address)?: isLoopback = address.host == "::1" || address.host.hasPrefix("::ffff:127.")

@@ -4,6 +4,7 @@ import Relay
 import Sealing
 import Testing
 import TLS
+import TLSProbe
 import TranscriptStore
 
 @Suite struct RelayConfigFileTests {
@@ -120,12 +121,16 @@ extension RelayConfigFileTests {
         let file = try MasterKeyFile(contentsOf: dir + "/keys/master.key")
         let ring = MasterKeyring(currentID: file.keyID, key: try file.unlock(passphrase: Array("pw".utf8)))
         try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
-        try await SQLiteTranscriptStore(path: dir + "/data/transcripts.sqlite", masterKeys: ring).addTenant("shop1")
+        let initial = try SQLiteTranscriptStore(path: dir + "/data/transcripts.sqlite", masterKeys: ring)
+        try await initial.addTenant("shop1")
+        try await initial.addTenant("shop2")
         let root = try DevelopmentCertificate(hostnames: [], commonName: "Test CA", isCertificateAuthority: true)
-        let leaf = try DevelopmentCertificate(hostnames: ["chat.shop1.example"], issuer: root)
         try DevelopmentCertificate.writeChain([root], to: dir + "/root.pem")
-        try DevelopmentCertificate.writeChain([leaf], to: dir + "/shop1.pem")
-        try leaf.writePrivateKey(to: dir + "/shop1.key")
+        for shop in ["shop1", "shop2"] {
+            let leaf = try DevelopmentCertificate(hostnames: ["chat.\(shop).example"], issuer: root)
+            try DevelopmentCertificate.writeChain([leaf], to: dir + "/\(shop).pem")
+            try leaf.writePrivateKey(to: dir + "/\(shop).key")
+        }
         try """
             version: 1
             listen: { host: 127.0.0.1, port: 0 }
@@ -134,6 +139,11 @@ extension RelayConfigFileTests {
                 hostnames: [chat.shop1.example]
                 certificate: shop1.pem
                 private_key: shop1.key
+                knowledge_base: demo
+              - id: shop2
+                hostnames: [chat.shop2.example]
+                certificate: shop2.pem
+                private_key: shop2.key
                 knowledge_base: demo
             """.write(toFile: dir + "/relay.yaml", atomically: true, encoding: .utf8)
 
@@ -163,6 +173,20 @@ extension RelayConfigFileTests {
             #expect(throws: (any Error).self) {
                 _ = try TestWebSocket(port: port, rootCA: rootPath, hostHeader: "chat.shop1.example", serverName: "other.example")
             }
+            // Tenant B's Host over tenant A's certificate (SNI): 421, for chats and plain requests.
+            #expect(throws: (any Error).self) {
+                _ = try TestWebSocket(port: port, rootCA: rootPath, hostHeader: "chat.shop2.example", serverName: "chat.shop1.example")
+            }
+            func status(sni: String, host: String) throws -> Int {
+                let client = try BlockingTLSClient(port: port, context: try TLSProbeContext(trustedCertificatesFile: rootPath),
+                                                   serverName: sni, timeoutSeconds: 10)
+                try client.write(Array("GET /healthz HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8))
+                var response: [UInt8] = []
+                while let more = try? client.read() { response += more }
+                return try RelayHarness.parseHTTP(response).status
+            }
+            #expect(try status(sni: "chat.shop1.example", host: "chat.shop2.example") == 421)
+            #expect(try status(sni: "chat.shop2.example", host: "chat.shop2.example") == 200)
         }
         await group.triggerGracefulShutdown()
         try await run.value

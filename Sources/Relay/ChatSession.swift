@@ -120,6 +120,8 @@ public struct ChatSession: Sendable {
     private var bot = BotSession()
     /// Client ids already stored and answered in this session (resends are not processed twice).
     private(set) var answered: [String: AnsweredMessage] = [:]
+    /// How many answered ids a session remembers (the most recent ones).
+    static let maxAnswered = 1_000
     private var bucket: TokenBucket
     public private(set) var finished = false
     /// The token the client can resume this chat with (from the last `welcome`).
@@ -316,6 +318,11 @@ public struct ChatSession: Sendable {
         }
         let customerSequence = stored.stored.first?.sequence ?? 0
         answered[clientID] = AnsweredMessage(customer: customerSequence, reply: nil, types: types, handoff: nil)
+        if answered.count > Self.maxAnswered {
+            // Long-lived (HTTP API) sessions: only the most recent ids are remembered.
+            let oldest = answered.min { $0.value.customer < $1.value.customer }
+            if let oldest { answered[oldest.key] = nil }
+        }
         metrics.message(direction: "in", role: "customer", channel: channel)
         logger.info("chat.message", metadata: ["direction": "in", "redactions": "\(redacted.findings.count)",
                                                "types": "\(types.joined(separator: ","))", "linked": "\(identifiers.count)"])

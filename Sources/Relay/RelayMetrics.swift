@@ -9,6 +9,8 @@ import Redaction
 public final class RelayMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     let connections: Counter
+    let connectionsOpen: Gauge
+    let connectionsRefused: Counter
     let chatsOpen: Gauge
     let refusedChats: Counter
     let protocolErrors: Counter
@@ -25,6 +27,9 @@ public final class RelayMetrics: Sendable {
 
     public init() {
         connections = registry.makeCounter(descriptor: Self.name("chats_started", unit: "total", help: "WebSocket chats accepted"))
+        connectionsOpen = registry.makeGauge(descriptor: Self.name("connections_open", help: "TCP connections open right now (HTTPS)"))
+        connectionsRefused = registry.makeCounter(descriptor: Self.name("connections_refused", unit: "total",
+                                                                        help: "Connections closed before TLS: too many from one address"))
         chatsOpen = registry.makeGauge(descriptor: Self.name("chats_open", help: "Chats open right now"))
         refusedChats = registry.makeCounter(descriptor: Self.name("chats_refused", unit: "total", help: "Chats refused (busy or draining)"))
         protocolErrors = registry.makeCounter(descriptor: Self.name("protocol_errors", unit: "total",

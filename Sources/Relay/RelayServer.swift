@@ -126,7 +126,7 @@ public final class RelayServer: Sendable {
         let provider = tlsProvider
         let ports = self.ports
         let publicPort = configuration.publicPort
-        let connections = ConnectionLimiter(limit: limits.maxConnectionsPerIP)
+        let connections = ConnectionLimiter(limit: limits.maxConnectionsPerIP, metrics: metrics)
         let wsConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
             http1: .init(idleTimeout: .seconds(60)),
             ws: .init(maxFrameSize: limits.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)),

@@ -53,17 +53,23 @@ public struct RelayTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChann
 public final class ConnectionLimiter: Sendable {
     struct Refused: Error {}
     let limit: Int
+    let metrics: RelayMetrics?
     private let counts = NIOLockedValueBox<[String: Int]>([:])
 
-    public init(limit: Int) { self.limit = limit }
+    public init(limit: Int, metrics: RelayMetrics? = nil) {
+        self.limit = limit
+        self.metrics = metrics
+    }
 
     /// Counts a new connection from `address`; false (not counted) when it is over the limit.
     func open(_ address: String) -> Bool {
-        counts.withLockedValue { counts in
+        let opened = counts.withLockedValue { counts -> Bool in
             guard counts[address, default: 0] < limit else { return false }
             counts[address, default: 0] += 1
             return true
         }
+        if opened { metrics?.connectionsOpen.increment() } else { metrics?.connectionsRefused.increment() }
+        return opened
     }
 
     func close(_ address: String) {
@@ -71,6 +77,7 @@ public final class ConnectionLimiter: Sendable {
             let left = counts[address, default: 1] - 1
             counts[address] = left > 0 ? left : nil
         }
+        metrics?.connectionsOpen.decrement()
     }
 
     /// Open connections from `address` right now.

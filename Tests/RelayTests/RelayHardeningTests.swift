@@ -178,6 +178,9 @@ import TranscriptStore
         }
         #expect(!third, "a third connection from the same address is closed")
         #expect(afterClose)
+        let metrics = try await offPool { try relay.httpGet("/metrics") }
+        let refused = metrics.split(separator: "\n").first { $0.hasPrefix("kamirelay_connections_refused_total ") }
+        #expect((refused?.split(separator: " ").last).flatMap { Int($0) }.map { $0 >= 1 } == true)
         try await relay.shutdown()
         #expect(relay.logs.text.contains("relay.connection_refused"))
         try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)

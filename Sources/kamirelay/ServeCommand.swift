@@ -17,7 +17,12 @@ struct ServeCommand: AsyncParsableCommand {
         Docs/chat-protocol.md). SIGHUP reloads the certificate files.
 
         On shutdown open chats finish the message they are handling, get WebSocket close 1001, \
-        and the store is flushed before the process exits.
+        their resume state is sealed to <data-dir>/relay.sqlite (so clients resume after the \
+        restart) and the store is flushed before the process exits.
+
+        Also served: the HTTP API for server-to-server channels (POST /v1/messages, \
+        GET /v1/sessions/ID/messages; keys from `kamirelay tenants api-key create`; \
+        Docs/openapi.yaml). --http-port adds a plain-HTTP listener that only redirects to HTTPS.
 
         --config FILE runs real tenants from a YAML file (see Docs/relay-config.md): listen \
         address, data and keys directories, TLS profile, limits, and per tenant its host names, \

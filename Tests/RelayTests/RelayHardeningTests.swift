@@ -186,6 +186,50 @@ import TranscriptStore
         try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
     }
 
+    /// A client that stops reading cannot make the server buffer its frames without bound: the
+    /// write that does not complete within the write timeout ends the connection. The flood
+    /// here is a resume of a chat with 12 MB of stored messages that the client never reads.
+    @Test func aClientThatStopsReadingIsDisconnected() async throws {
+        signal(SIGPIPE, SIG_IGN)  // the test client may write into the closed connection
+        var limits = RelayLimits()
+        limits.writeTimeout = .milliseconds(300)
+        let relay = try await RelayHarness.start(limits: limits)
+        let port = relay.port, root = relay.demo.rootCertificatePath
+        let (session, token) = try await offPool { () -> (String, String) in
+            let ws = try TestWebSocket(port: port, rootCA: root)
+            try ws.send(["type": "hello"])
+            let welcome = try ws.receive()
+            ws.tls.closeAbruptly()
+            return (try #require(welcome["session"] as? String), try #require(welcome["resume_token"] as? String))
+        }
+        for _ in 0..<100 where relay.server.resumes.count == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        let big = String(repeating: "长", count: 2_000)  // 6 KB per message frame
+        _ = try await relay.demo.store.append((0..<2_000).map { _ in
+            PendingMessage(tenant: RelayDemo.tenant, session: session, role: .bot, text: big)
+        })
+        let clock = ContinuousClock(), started = clock.now
+        let received = try await offPool { () -> Int in
+            let ws = try TestWebSocket(port: port, rootCA: root, receiveBufferBytes: 4_096)
+            defer { ws.close() }
+            try ws.send(["type": "hello", "resume": token])
+            // Do not read for a while: the server's write stalls and it gives up on us.
+            Thread.sleep(forTimeInterval: 1.5)
+            // Then read what is left: the stream ends early instead of delivering all 12 MB.
+            var total = 0
+            while let more = try? ws.tls.read() { total += more.count }
+            return total
+        }
+        #expect(received < 8_000_000, "the server stopped sending and closed (got \(received) bytes of ~12 MB)")
+        #expect(clock.now - started < .seconds(10))
+        let metrics = try await offPool { try relay.httpGet("/metrics") }
+        #expect(metrics.contains("kamirelay_slow_readers_total 1"))
+        for _ in 0..<100 where relay.server.resumes.count == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(relay.server.resumes.count == 1, "the chat stays resumable")
+        try await relay.shutdown()
+        #expect(relay.logs.text.contains("chat.slow_reader_closed"))
+        try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
+    }
+
     @Test func idleChatsAreClosedAndStayResumable() async throws {
         var limits = RelayLimits()
         limits.idleTimeout = .milliseconds(300)

@@ -475,7 +475,7 @@ public struct Compliance: Sendable {
         let accessLog = try await store.pruneAccessLog(tenant: tenant, before: metadataCutoff, batchSize: 1_000, dryRun: dryRun)
         let heldIDs = try await store.sessionIDs(tenant: tenant, blindIndexes: held)
         let transcripts = try await store.expireMessages(
-            tenant: tenant, lastActivityBefore: cutoff, excludedSessions: heldIDs, excluding: heldNow, batchSize: batchSize, dryRun: dryRun,
+            tenant: tenant, lastActivityBefore: cutoff, notBefore: dryRun ? metadataCutoff : nil, excludedSessions: heldIDs, excluding: heldNow, batchSize: batchSize, dryRun: dryRun,
             progress: transcriptProgress)
         var outboxRecords = 0
         for o in outboxes { outboxRecords += try await o.removeRecords(queuedBefore: policy.outboxCutoff(now: now), dryRun: dryRun) }

@@ -27,7 +27,9 @@ public protocol RetentionRemoval: Sendable {
     /// fresh key, so the old ciphertext is gone for good while the subject can still chat.
     /// Sessions in `excludedSessions` or returned by `excluding` inside each batch (legal holds)
     /// are skipped. `counts.sessions` counts sessions whose messages went; `keyIDs` the keys replaced.
-    func expireMessages(tenant: String, lastActivityBefore cutoff: Date, excludedSessions: Set<String>,
+    /// `notBefore`: sessions last active before it are left alone (a dry run's session-metadata
+    /// pass already counts them, since it removes nothing).
+    func expireMessages(tenant: String, lastActivityBefore cutoff: Date, notBefore: Date?, excludedSessions: Set<String>,
                         excluding: AttachedExclusion?, batchSize: Int, dryRun: Bool,
                         progress: (@Sendable (SweepProgress) -> Void)?) async throws -> RemovalCounts
     /// Deletes the tenant's access-log entries older than `cutoff`, `batchSize` per transaction.
@@ -35,7 +37,7 @@ public protocol RetentionRemoval: Sendable {
 }
 
 extension SQLiteTranscriptStore: RetentionRemoval {
-    public func expireMessages(tenant: String, lastActivityBefore cutoff: Date, excludedSessions: Set<String>,
+    public func expireMessages(tenant: String, lastActivityBefore cutoff: Date, notBefore: Date? = nil, excludedSessions: Set<String>,
                                excluding: AttachedExclusion? = nil, batchSize: Int = 200, dryRun: Bool,
                                progress: (@Sendable (SweepProgress) -> Void)? = nil) async throws -> RemovalCounts {
         let limit = max(1, batchSize)
@@ -44,9 +46,9 @@ extension SQLiteTranscriptStore: RetentionRemoval {
         let expired = try await pool.read { db -> [String] in
             _ = try self.currentVersion(db, tenant: tenant)
             return try db.values(String.self, sql: """
-                SELECT s.id FROM sessions s WHERE s.tenant_id = ? AND s.last_activity_at < ?
+                SELECT s.id FROM sessions s WHERE s.tenant_id = ? AND s.last_activity_at < ? AND s.last_activity_at >= ?
                 AND EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = s.tenant_id AND m.session_id = s.id) ORDER BY s.id
-                """, arguments: [tenant, before]).filter { !excludedSessions.contains($0) }
+                """, arguments: [tenant, before, notBefore?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude]).filter { !excludedSessions.contains($0) }
         }
         let expiredSet = Set(expired)
         var counts = RemovalCounts()

@@ -510,7 +510,8 @@ public struct Compliance: Sendable {
 
     /// Records a tenant's policy in the audit log when its SHA-256 differs from the last one
     /// recorded for that tenant and kind (`retention`, `redaction`): digest, kind and file name
-    /// only (`built-in` for the default). Returns the new entry, or nil when unchanged.
+    /// only (`file` nil: `built-in`, with `contents` the built-in text, so an upgrade that changes
+    /// the default is recorded too). Returns the new entry, or nil when unchanged.
     @discardableResult
     public func recordPolicy(tenant: String, kind: String, contents: Data?, file: String?, actor: String) async throws -> AuditPosition? {
         let digest = contents.map { SHA256.hex(Array($0)) } ?? "built-in"

@@ -46,6 +46,15 @@ public struct RetentionPolicy: Sendable, Hashable {
     public func auditCutoff(now: Date) -> Date { Self.cutoff(auditEntries, now: now) }
     public func outboxCutoff(now: Date) -> Date { Self.cutoff(outbox, now: now) }
 
+    /// The policy as a policy file (the built-in default's digest in the audit log is over this).
+    public var yaml: String {
+        func d(_ x: Duration) -> String {
+            let s = x.components.seconds
+            return s % 86_400 == 0 ? "\(s / 86_400)d" : "\(s / 3_600)h"
+        }
+        return "version: 1\ntranscripts: \(d(transcripts))\nsession_metadata: \(d(sessionMetadata))\naudit_entries: \(d(auditEntries))\noutbox: \(d(outbox))\n"
+    }
+
     /// One line per class, for `retention show` and sweep output.
     public var summary: String {
         func d(_ x: Duration) -> String {

@@ -23,8 +23,8 @@ public struct RetentionSchedule: Sendable, Hashable {
 /// A tenant the scheduler sweeps: where its policy comes from and its outboxes.
 public struct ScheduledTenant: Sendable {
     public var id: String
-    /// Loads the tenant's current retention policy file each round (nil contents: the built-in
-    /// default), so an edited file takes effect without a restart and is recorded when it changes.
+    /// Loads the tenant's current retention policy file each round (nil file: the built-in
+    /// default, whose contents are its YAML rendering), so an edited file takes effect without a restart and is recorded when it changes.
     public var policy: @Sendable () throws -> (policy: RetentionPolicy, contents: Data?, file: String?)
     public var outboxes: [any DeliveryOutbox]
 
@@ -39,7 +39,7 @@ public struct ScheduledTenant: Sendable {
     public static func fromPolicyFiles(id: String, policiesDir: String, outboxes: [any DeliveryOutbox] = []) -> ScheduledTenant {
         ScheduledTenant(id: id, outboxes: outboxes) {
             let path = RetentionPolicyFile.path(policiesDir: policiesDir, tenant: id)
-            guard let data = FileManager.default.contents(atPath: path) else { return (.default, nil, nil) }
+            guard let data = FileManager.default.contents(atPath: path) else { return (.default, Data(RetentionPolicy.default.yaml.utf8), nil) }
             guard let text = String(data: data, encoding: .utf8) else {
                 throw PolicyFileError(file: path, line: nil, field: nil, reason: "the file is not valid UTF-8")
             }

@@ -43,8 +43,8 @@ enum ServeRetention {
             do { loaded = try entry.policy() } catch let error as PolicyFileError { throw CLIError(error.description) }
             try await compliance.recordPolicy(tenant: tenant.id, kind: "retention", contents: loaded.contents, file: loaded.file, actor: "serve")
             let redaction = redactionPolicyFiles[tenant.id]
-            try await compliance.recordPolicy(tenant: tenant.id, kind: "redaction", contents: redaction.flatMap { FileManager.default.contents(atPath: $0) },
-                                              file: redaction, actor: "serve")
+            let redactionText = redaction.flatMap { FileManager.default.contents(atPath: $0) } ?? Data(RedactionPolicyFile.builtInDefaultText.utf8)
+            try await compliance.recordPolicy(tenant: tenant.id, kind: "redaction", contents: redactionText, file: redaction, actor: "serve")
             scheduled.append(entry)
         }
         guard settings.enabled else { return nil }

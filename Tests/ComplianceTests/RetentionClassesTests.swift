@@ -157,6 +157,9 @@ let day: TimeInterval = 86_400
         let p = try RetentionPolicyFile.parse(yaml: "version: 1\ntranscripts: 30d\nsession_metadata: 60d\naudit_entries: 730d\noutbox: 48h\n", file: "x")
         #expect(p == RetentionPolicy(transcripts: .seconds(30 * 86_400), sessionMetadata: .seconds(60 * 86_400),
                                      auditEntries: .seconds(730 * 86_400), outbox: .seconds(48 * 3_600)))
+        // The built-in default's rendering (its digest goes in the audit log) reads back as the default.
+        #expect(try RetentionPolicyFile.parse(yaml: RetentionPolicy.default.yaml, file: "x") == .default)
+        #expect(try RetentionPolicyFile.parse(yaml: p.yaml, file: "x") == p)
         // Omitted metadata follows a longer transcript period.
         #expect(try RetentionPolicyFile.parse(yaml: "version: 1\ntranscripts: 400d\n", file: "x").sessionMetadata == .seconds(400 * 86_400))
         let cases: [(String, Int, String)] = [

@@ -255,9 +255,10 @@ public struct Compliance: Sendable {
     public func addHold(tenant: String, subject: SubjectIdentifier, reason: String, actor: String) async throws -> LegalHold {
         guard subject.normalised != nil else { throw ComplianceError.invalidIdentifier(subject.kind.name) }
         let b = try await store.blindIndex(tenant: tenant, subject)
-        let hold = try ledger.addHold(tenant: tenant, blindIndex: b, kind: subject.kind.name, reason: reason, actor: actor, at: clock())
+        let name = try await pseudonym(tenant: tenant, subject)
+        let hold = try ledger.addHold(tenant: tenant, blindIndex: b, kind: subject.kind.name, reason: reason, actor: actor, at: clock(), pseudonym: name)
         // The reason is operator text and may name people: it stays in the holds table, not the log.
-        try await audit(tenant, actor, "hold.add", ["hold": String(hold.id), "subject": try await pseudonym(tenant: tenant, subject)])
+        try await audit(tenant, actor, "hold.add", ["hold": String(hold.id), "subject": name])
         return hold
     }
 
@@ -472,8 +473,10 @@ public struct Compliance: Sendable {
         let metadata = try await store.sweepExpiredSessions(
             tenant: tenant, lastActivityBefore: metadataCutoff, heldBlindIndexes: held, excluding: heldNow, batchSize: batchSize, dryRun: dryRun,
             progress: metadataProgress)
-        let accessLog = try await store.pruneAccessLog(tenant: tenant, before: metadataCutoff, batchSize: 1_000, dryRun: dryRun)
         let heldIDs = try await store.sessionIDs(tenant: tenant, blindIndexes: held)
+        // Reads of held subjects' data stay in the access log as long as the hold.
+        let keptTargets = Set(heldIDs.map { "session:" + $0 } + (try ledger.heldPseudonyms(tenant: tenant)).map { "subject:" + $0 })
+        let accessLog = try await store.pruneAccessLog(tenant: tenant, before: metadataCutoff, keeping: keptTargets, batchSize: 1_000, dryRun: dryRun)
         let transcripts = try await store.expireMessages(
             tenant: tenant, lastActivityBefore: cutoff, notBefore: dryRun ? metadataCutoff : nil, excludedSessions: heldIDs, excluding: heldNow, batchSize: batchSize, dryRun: dryRun,
             progress: transcriptProgress)

@@ -125,6 +125,11 @@ public final class ComplianceLedger: Sendable {
                     BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only'); END;
                 """)
         }
+        // The hold's subject pseudonym (keyed, as in the access log), so retention keeps the
+        // access-log entries about a held subject.
+        m.registerMigration("v3: hold pseudonyms") { db in
+            try db.execute(sql: "ALTER TABLE legal_holds ADD COLUMN pseudonym TEXT")
+        }
         return m
     }
 
@@ -330,10 +335,11 @@ public final class ComplianceLedger: Sendable {
 
     // MARK: Holds
 
-    public func addHold(tenant: String, blindIndex: [UInt8], kind: String, reason: String, actor: String, at: Date = Date()) throws -> LegalHold {
+    public func addHold(tenant: String, blindIndex: [UInt8], kind: String, reason: String, actor: String, at: Date = Date(),
+                        pseudonym: String? = nil) throws -> LegalHold {
         try queue.write { db in
-            try db.execute(sql: "INSERT INTO legal_holds(tenant_id, blind_index, kind, reason, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [tenant, Data(blindIndex), kind, reason, at.timeIntervalSince1970, actor])
+            try db.execute(sql: "INSERT INTO legal_holds(tenant_id, blind_index, kind, reason, created_at, created_by, pseudonym) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [tenant, Data(blindIndex), kind, reason, at.timeIntervalSince1970, actor, pseudonym])
             return LegalHold(id: db.lastInsertedRowID, tenant: tenant, kind: kind, reason: reason, createdAt: at, createdBy: actor, releasedAt: nil)
         }
     }
@@ -359,6 +365,14 @@ public final class ComplianceLedger: Sendable {
         try queue.read { db in
             try Data.fetchAll(db, sql: "SELECT DISTINCT blind_index FROM legal_holds WHERE tenant_id = ? AND released_at IS NULL",
                               arguments: [tenant]).map { [UInt8]($0) }
+        }
+    }
+
+    /// Keyed pseudonyms (`kind:hex`) of the tenant's actively held subjects.
+    public func heldPseudonyms(tenant: String) throws -> [String] {
+        try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT pseudonym FROM legal_holds WHERE tenant_id = ? AND released_at IS NULL AND pseudonym IS NOT NULL",
+                                arguments: [tenant])
         }
     }
 

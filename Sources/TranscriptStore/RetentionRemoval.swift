@@ -32,8 +32,9 @@ public protocol RetentionRemoval: Sendable {
     func expireMessages(tenant: String, lastActivityBefore cutoff: Date, notBefore: Date?, excludedSessions: Set<String>,
                         excluding: AttachedExclusion?, batchSize: Int, dryRun: Bool,
                         progress: (@Sendable (SweepProgress) -> Void)?) async throws -> RemovalCounts
-    /// Deletes the tenant's access-log entries older than `cutoff`, `batchSize` per transaction.
-    func pruneAccessLog(tenant: String, before cutoff: Date, batchSize: Int, dryRun: Bool) async throws -> Int
+    /// Deletes the tenant's access-log entries older than `cutoff`, `batchSize` per transaction,
+    /// except entries whose target is in `keeping` (held sessions and subjects).
+    func pruneAccessLog(tenant: String, before cutoff: Date, keeping: Set<String>, batchSize: Int, dryRun: Bool) async throws -> Int
 }
 
 extension SQLiteTranscriptStore: RetentionRemoval {
@@ -108,11 +109,15 @@ extension SQLiteTranscriptStore: RetentionRemoval {
         try db.run(sql: "UPDATE subjects SET wrapped_key = ?, key_version = ? WHERE id = ?", arguments: [Data(wrapped), current, subject])
     }
 
-    public func pruneAccessLog(tenant: String, before cutoff: Date, batchSize: Int = 1_000, dryRun: Bool) async throws -> Int {
+    public func pruneAccessLog(tenant: String, before cutoff: Date, keeping: Set<String> = [], batchSize: Int = 1_000,
+                               dryRun: Bool) async throws -> Int {
         let at = cutoff.timeIntervalSince1970
+        let kept = String(decoding: try JSONEncoder().encode(keeping.sorted()), as: UTF8.self)
         if dryRun {
             return try await pool.read { db in
-                try db.value(Int.self, sql: "SELECT COUNT(*) FROM access_log WHERE tenant_id = ? AND at < ?", arguments: [tenant, at]) ?? 0
+                try db.value(Int.self, sql: """
+                    SELECT COUNT(*) FROM access_log WHERE tenant_id = ? AND at < ? AND target NOT IN (SELECT value FROM json_each(?))
+                    """, arguments: [tenant, at, kept]) ?? 0
             }
         }
         var removed = 0
@@ -122,8 +127,9 @@ extension SQLiteTranscriptStore: RetentionRemoval {
                 try db.run(sql: "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                            arguments: ["access_log_prune_before:" + tenant, String(at)])
                 try db.run(sql: """
-                    DELETE FROM access_log WHERE id IN (SELECT id FROM access_log WHERE tenant_id = ? AND at < ? ORDER BY id LIMIT ?)
-                    """, arguments: [tenant, at, max(1, batchSize)])
+                    DELETE FROM access_log WHERE id IN (SELECT id FROM access_log WHERE tenant_id = ? AND at < ?
+                    AND target NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?)
+                    """, arguments: [tenant, at, kept, max(1, batchSize)])
                 return db.changesCount
             }
             removed += n

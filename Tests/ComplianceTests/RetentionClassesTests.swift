@@ -86,6 +86,10 @@ let day: TimeInterval = 86_400
         for i in 0..<4 { try await f.seed(subject: [.email("u\(i)@example.com")], prefix: "u\(i)", sessions: 1, marker: "M\(i)") }
         let late = try await f.store.blindIndex(tenant: "shop1", .email("u3@example.com"))
         _ = try await f.compliance.addHold(tenant: "shop1", subject: .email("u0@example.com"), reason: "tax", actor: "legal")
+        let u0 = "subject:" + (try await f.compliance.pseudonym(tenant: "shop1", .email("u0@example.com")))
+        for target in ["session:u0-0", u0, "session:u1-0"] {
+            try await f.store.accessLog.record(AccessEvent(at: f.clock.get(), actor: "ops", tenant: "shop1", action: "transcripts.show", target: target, messageCount: 3))
+        }
         f.clock.advance(365 * day)
         let ledger = f.ledger
         // After the first batch, a hold on u3 commits (as another process would).
@@ -102,6 +106,9 @@ let day: TimeInterval = 86_400
         #expect(try await f.store.transcript(tenant: "shop1", session: "u0-0").count == 3)
         #expect(try await f.store.transcript(tenant: "shop1", session: "u3-0").count == 3)
         #expect(try await f.store.sessions(tenant: "shop1", subject: .email("u1@example.com")).isEmpty)
+        // Reads of the held subject's data stay in the access log with the hold; others expire.
+        #expect(report.accessLogEntries == 1)
+        #expect(try await f.store.accessLog.events(tenant: "shop1").map(\.target).sorted() == ["session:u0-0", u0].sorted())
     }
 
     @Test func theErasureReChecksHoldsUnderTheLedgersWriteLock() async throws {

@@ -114,7 +114,9 @@ let package = Package(
         .target(
             name: "Compliance",
             dependencies: ["Sealing", "CSodium", "TranscriptStore", "PolicyFiles",
-                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]
+                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "Logging", package: "swift-log")]
         ),
 
         // The one executable.
@@ -142,8 +144,11 @@ let package = Package(
         .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay", "Sealing", "TranscriptStore", "TLS"]),
         .testTarget(name: "SupportBotTests",
                     dependencies: ["SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders", "Redaction", "Sealing"]),
-        .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "TranscriptStore", "Sealing", "PolicyFiles",
-                                                    .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "TranscriptStore", "Sealing", "PolicyFiles", "SupportBotDemoStore",
+                                                    "SupportBot", "Redaction",
+                                                    .product(name: "GRDB", package: "GRDB.swift"),
+                                                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                                    .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "TLSTests", dependencies: [
             "TLS", "TLSProbe", "COpenSSL",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -12,6 +12,7 @@ import Yams
 /// keys_dir: /etc/kamirelay/keys         # master.key (default: ./keys)
 /// tls: { profile: intermediate }        # or modern (TLS 1.3 only)
 /// limits: { max_message_characters: 2000, message_burst: 5, messages_per_second: 1, max_sessions: 1000 }
+/// retention: { enabled: true, interval_minutes: 60, batch_size: 200 }   # the sweeper inside the server
 /// tenants:
 ///   - id: shop1                         # must exist in the store (`kamirelay tenants add shop1`)
 ///     hostnames: [chat.shop1.example]
@@ -70,11 +71,23 @@ public struct RelayConfigFile: Sendable, Equatable {
     public var keysDirectory = "keys"
     public var profile: TLSProfile = .intermediate
     public var limits = RelayLimits()
+    public var retention = RetentionSettings()
     public var tenants: [Tenant] = []
+
+    /// The retention sweeper inside the server (policies: `<data_dir>/policies/retention/<tenant>.yaml`).
+    public struct RetentionSettings: Sendable, Equatable {
+        /// Run the sweep and the erasure epoch inside the server (false: run them from cron).
+        public var enabled = true
+        /// Minutes between rounds (1–720: at most 12 h keeps erasure epochs within 24 h).
+        public var intervalMinutes = 60
+        /// Sessions per write transaction.
+        public var batchSize = 200
+        public init() {}
+    }
 
     public static func == (a: Self, b: Self) -> Bool {
         a.host == b.host && a.port == b.port && a.httpPort == b.httpPort && a.publicPort == b.publicPort && a.dataDirectory == b.dataDirectory && a.keysDirectory == b.keysDirectory
-            && a.profile == b.profile && a.tenants == b.tenants
+            && a.profile == b.profile && a.tenants == b.tenants && a.retention == b.retention
     }
 
     /// Reads and checks `path`.
@@ -183,7 +196,7 @@ public struct RelayConfigFile: Sendable, Equatable {
         }
 
         func config(_ mapping: Node.Mapping, mark: Mark?) throws(RelayConfigError) -> RelayConfigFile {
-            let f = try fields(mapping, allowed: ["version", "listen", "data_dir", "keys_dir", "tls", "limits", "tenants"], prefix: "")
+            let f = try fields(mapping, allowed: ["version", "listen", "data_dir", "keys_dir", "tls", "limits", "retention", "tenants"], prefix: "")
             guard let version = f["version"] else {
                 throw RelayConfigError(file: file, line: mark?.line, field: "version", reason: "missing (write `version: 1`)")
             }
@@ -251,6 +264,16 @@ public struct RelayConfigFile: Sendable, Equatable {
                 if let v = l["api_state_seconds"] {
                     config.limits.apiStateLifetime = TimeInterval(try int(v.value, "limits.api_state_seconds", 60...2_592_000))
                 }
+            }
+            if let retention = f["retention"] {
+                guard let map = retention.value.mapping else { throw error(retention.value, "retention", "expected a mapping") }
+                let r = try fields(map, allowed: ["enabled", "interval_minutes", "batch_size"], prefix: "retention.")
+                if let v = r["enabled"] {
+                    guard let b = v.value.bool else { throw error(v.value, "retention.enabled", "expected true or false") }
+                    config.retention.enabled = b
+                }
+                if let v = r["interval_minutes"] { config.retention.intervalMinutes = try int(v.value, "retention.interval_minutes", 1...720) }
+                if let v = r["batch_size"] { config.retention.batchSize = try int(v.value, "retention.batch_size", 1...10_000) }
             }
             guard let tenants = f["tenants"] else {
                 throw RelayConfigError(file: file, line: mark?.line, field: "tenants", reason: "missing: at least one tenant is needed")

@@ -79,8 +79,10 @@ public final class RelayServer: Sendable {
     /// A service group running the server and, in front of its shutdown, the chat drain.
     /// - Parameters:
     ///   - signals: signals that start a graceful shutdown (`serve` passes SIGTERM and SIGINT).
+    ///   - extraServices: run beside the server (e.g. the retention scheduler); they shut down first.
     ///   - onListening: called with the bound port once the server accepts connections.
-    public func makeServiceGroup(signals: [UnixSignal], onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
+    public func makeServiceGroup(signals: [UnixSignal], extraServices: [any Service] = [],
+                                 onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
         let app = makeApplication(onListening: onListening)
         let drain = RelayDrainService(registry: registry, store: store, timeout: configuration.limits.drainTimeout, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
@@ -89,7 +91,7 @@ public final class RelayServer: Sendable {
         // is flushed), then the HTTP servers stop.
         services.append(.init(service: drain, successTerminationBehavior: .gracefullyShutdownGroup))
         return ServiceGroup(configuration: .init(
-            services: services,
+            services: services + extraServices.map { .init(service: $0) },
             gracefulShutdownSignals: signals,
             logger: logger))
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Relay
+import Sealing
 
 /// `kamirelay serve --demo`: the relay server.
 struct ServeCommand: AsyncParsableCommand {
@@ -100,12 +101,16 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.limits = RelayLimits()
         let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([demo.tenantRuntime]),
                                      store: demo.store, state: demo.state, logger: logger)
+        let demoStore = try StoreOptions.parse(["--data-dir", dataDirectory, "--keys-dir", demo.keysDirectory])
+        let retention = try await ServeRetention.scheduler(
+            store: demo.store, options: demoStore, passphrase: GuardedKey(copying: Array(RelayDemo.developmentPassphrase.utf8)),
+            tenants: [demo.tenantRuntime], redactionPolicyFiles: [:], settings: .init(), logger: logger)
         let reload = server.tls.reloadOnHangupSignal()
         defer { reload.cancel() }
 
         let portFile = self.portFile
         let orders = demo.orders
-        let group = server.makeServiceGroup(signals: [.sigterm, .sigint]) { port in
+        let group = server.makeServiceGroup(signals: [.sigterm, .sigint], extraServices: retention.map { [$0] } ?? []) { port in
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
             let shownHost = host == "0.0.0.0" || host == "::" || host == "127.0.0.1" ? "localhost" : host
             var shown = Set<Int>()
@@ -137,7 +142,7 @@ struct ServeCommand: AsyncParsableCommand {
         var storeArguments = ["--data-dir", config.dataDirectory, "--keys-dir", config.keysDirectory]
         if let passphraseFile { storeArguments += ["--passphrase-file", passphraseFile] }
         let storeOptions = try StoreOptions.parse(storeArguments)
-        let (ring, _) = try storeOptions.unlockKeyring()
+        let (ring, passphrase) = try ServeRetention.unlock(storeOptions)
         let opened: RelayConfigured
         do { opened = try await RelayConfigured.open(config, file: path, masterKeys: ring) } catch let error as RelayConfigError {
             throw CLIError(error.description)
@@ -148,12 +153,15 @@ struct ServeCommand: AsyncParsableCommand {
         if let httpPort { configuration.httpPort = httpPort }
         let server = try RelayServer(configuration: configuration, tenants: TenantDirectory(opened.tenants), store: opened.store,
                                      state: opened.state, logger: logger)
+        let retention = try await ServeRetention.scheduler(
+            store: opened.store, options: storeOptions, passphrase: passphrase, tenants: opened.tenants,
+            redactionPolicyFiles: config.tenants.reduce(into: [:]) { $0[$1.id] = $1.policy }, settings: config.retention, logger: logger)
         let reload = server.tls.reloadOnHangupSignal()
         defer { reload.cancel() }
         let portFile = self.portFile
         let hostnames = opened.tenants.flatMap { $0.hostnames.sorted() }
         let redirectPort = configuration.httpPort
-        let group = server.makeServiceGroup(signals: [.sigterm, .sigint]) { port in
+        let group = server.makeServiceGroup(signals: [.sigterm, .sigint], extraServices: retention.map { [$0] } ?? []) { port in
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
             if let http = redirectPort { print("plain HTTP on port \(http) only redirects to HTTPS") }
             print("KamiRelay is serving \(opened.tenants.count) tenant(s) on port \(port): " + hostnames.map { "https://\($0):\(port)/" }.joined(separator: " "))

@@ -178,7 +178,13 @@ import TranscriptStore
         }
         #expect(!third, "a third connection from the same address is closed")
         #expect(afterClose)
-        let metrics = try await offPool { try relay.httpGet("/metrics") }
+        // The slots free up once the server has seen the clients' closes.
+        var fetched: String?
+        for _ in 0..<100 where fetched == nil {
+            fetched = try? await offPool { try relay.httpGet("/metrics") }
+            if fetched == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let metrics = try #require(fetched)
         let refused = metrics.split(separator: "\n").first { $0.hasPrefix("kamirelay_connections_refused_total ") }
         #expect((refused?.split(separator: " ").last).flatMap { Int($0) }.map { $0 >= 1 } == true)
         try await relay.shutdown()

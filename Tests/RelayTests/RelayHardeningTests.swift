@@ -76,17 +76,20 @@ import TranscriptStore
         let relay = try await RelayHarness.start()
         let order = try #require(relay.demo.orders.first { $0.status == .completed })
         let port = relay.port, root = relay.demo.rootCertificatePath
-        let session = try await offPool { () -> String in
+        let (session, token) = try await offPool { () -> (String, String) in
             let ws = try TestWebSocket(port: port, rootCA: root)
             defer { ws.close() }
-            let session = try startChat(ws)
+            try ws.send(["type": "hello"])
+            let welcome = try ws.receive()
+            _ = try ws.receive()
+            let session = try #require(welcome["session"] as? String)
             try ws.send(["type": "message", "client_id": "l1", "text": "我的手机是 138-1234-5678，邮箱 Alice.Doe@Example.com"])
             _ = try ws.receive(until: "message")
             _ = try ws.receive(until: "message")  // the bot's answer
             try ws.send(["type": "message", "client_id": "l2", "text": "订单号 \(order.number)"])
             _ = try ws.receive(until: "message")
             _ = try ws.receive(until: "message")
-            return session
+            return (session, try #require(welcome["resume_token"] as? String))
         }
         try await relay.shutdown()
         let store = relay.demo.store
@@ -103,7 +106,20 @@ import TranscriptStore
                                        actor: "test", dryRun: false)
         await #expect(throws: (any Error).self) { _ = try await store.transcript(tenant: RelayDemo.tenant, session: session) }
         #expect(try await store.sessions(tenant: RelayDemo.tenant, subject: .phone("13812345678")).isEmpty)
-        try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
+        // The erased chat cannot be resumed; its sealed resume state is deleted on the attempt.
+        let restarted = try await RelayHarness.start(directory: relay.directory)
+        let port2 = restarted.port
+        let resumed = try await offPool { () -> (String?, Bool?) in
+            let ws = try TestWebSocket(port: port2, rootCA: root)
+            defer { ws.close() }
+            try ws.send(["type": "hello", "resume": token])
+            let error = try ws.receive()
+            let welcome = try ws.receive()
+            return (error["code"] as? String, welcome["resumed"] as? Bool)
+        }
+        #expect(resumed.0 == "resume_failed" && resumed.1 == false)
+        #expect(try await restarted.demo.state.deleteChats(tenant: RelayDemo.tenant, session: session) == 0)
+        try await restarted.finish()
     }
 
     /// A graceful shutdown tells clients 1001 "reconnect shortly": after a real restart on the
@@ -154,8 +170,15 @@ import TranscriptStore
             defer { ws.close() }
             try ws.send(["type": "hello", "resume": token])
             #expect(try ws.receive()["code"] as? String == "resume_failed")
+            _ = try ws.receive(until: "message")
+            try ws.send(["type": "bye"])
+            _ = try ws.receiveClose()
         }
-        try await second.finish()
+        try await second.shutdown()
+        // All sealed state of one session can be removed (what an erasure of it needs).
+        #expect(try await second.demo.state.deleteChats(tenant: RelayDemo.tenant, session: session) == 1)
+        #expect(try await second.demo.state.chatStateCount() == 0)
+        try? FileManager.default.removeItem(atPath: (second.directory as NSString).deletingLastPathComponent)
     }
 
     @Test func connectionsPerAddressAreCappedBeforeTLS() async throws {

@@ -23,8 +23,9 @@ public struct AttachedCheck: Sendable {
 public protocol RetentionRemoval: Sendable {
     /// Deletes the messages of sessions whose last activity is before `cutoff` (the session rows,
     /// their identifier links and subjects stay: they are session metadata with their own
-    /// retention). A subject key left sealing no message at all is destroyed and replaced by a
-    /// fresh key, so the old ciphertext is gone for good while the subject can still chat.
+    /// retention). A subject key left sealing no message at all is destroyed and its links move to
+    /// a new subject with a fresh key, so the old ciphertext is gone for good while the customer
+    /// can still chat.
     /// Sessions in `excludedSessions` or returned by `excluding` inside each batch (legal holds)
     /// are skipped. `counts.sessions` counts sessions whose messages went; `keyIDs` the keys replaced.
     /// `notBefore`: sessions last active before it are left alone (a dry run's session-metadata
@@ -86,7 +87,7 @@ extension SQLiteTranscriptStore: RetentionRemoval {
                     }
                     guard left == 0 else { continue }
                     replaced.append(k)
-                    if !dryRun { try self.replaceSubjectKey(db, tenant: tenant, subject: k) }
+                    if !dryRun { try self.rekeySubject(db, tenant: tenant, subject: k) }
                 }
                 return (sessions, messages, replaced)
             }
@@ -100,13 +101,17 @@ extension SQLiteTranscriptStore: RetentionRemoval {
         return counts
     }
 
-    /// Overwrites the subject's wrapped key with a fresh random key under the current tenant
-    /// version: whatever the old key sealed can no longer be opened.
-    func replaceSubjectKey(_ db: Database, tenant: String, subject: Int64) throws {
-        let current = try currentVersion(db, tenant: tenant)
-        let vk = try versionKey(db, tenant: tenant, version: current)
-        let wrapped = KeyWrap.wrap(GuardedKey(randomCount: 32), with: vk, aad: AAD.subjectKey(tenant: tenant, subject: subject, version: current))
-        try db.run(sql: "UPDATE subjects SET wrapped_key = ?, key_version = ? WHERE id = ?", arguments: [Data(wrapped), current, subject])
+    /// Destroys the subject's key and gives its identifier links and (now empty) sessions a new
+    /// subject with a fresh key. A new row id rather than new bytes under the old id: cached
+    /// subject keys (this process's or another's, e.g. a relay running while the CLI sweeps) are
+    /// keyed by id and assumed never to change, so a stale cache can never seal with a dead key.
+    func rekeySubject(_ db: Database, tenant: String, subject: Int64) throws {
+        let fresh = try createSubject(db, tenant: tenant, version: try currentVersion(db, tenant: tenant), at: Date())
+        for table in ["subject_identifiers", "session_subjects", "sessions"] {
+            try db.run(sql: "UPDATE \(table) SET subject_id = ? WHERE tenant_id = ? AND subject_id = ?", arguments: [fresh, tenant, subject])
+        }
+        try destroySubjectKeys(db, [subject])
+        try db.run(sql: "DELETE FROM subjects WHERE id = ?", arguments: [subject])
     }
 
     public func pruneAccessLog(tenant: String, before cutoff: Date, keeping: Set<String> = [], batchSize: Int = 1_000,

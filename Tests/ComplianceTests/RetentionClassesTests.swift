@@ -34,6 +34,9 @@ let day: TimeInterval = 86_400
             try await f.store.accessLog.record(AccessEvent(at: at, actor: "ops", tenant: "shop1", action: "transcripts.show", target: "session:x\(i)", messageCount: 1))
         }
         let oldKey = try await f.raw().read { db in try Data.fetchOne(db, sql: "SELECT wrapped_key FROM subjects WHERE id = (SELECT subject_id FROM sessions WHERE id = 'old-0')")! }
+        // Another process (a relay) with the old subject key in its cache while the CLI sweeps.
+        let relay = try SQLiteTranscriptStore(path: f.dir + "/transcripts.sqlite", masterKeys: MasterKeyring(currentID: f.masterID, key: f.masterKey))
+        #expect(try await relay.transcript(tenant: "shop1", session: "old-0").count == 3)
 
         // Transcript boundary: t0 + 30 d. Only the session last active before t0 loses its messages.
         f.clock.set(t0.addingTimeInterval(30 * day))
@@ -51,9 +54,11 @@ let day: TimeInterval = 86_400
         try await f.store.checkpoint()
         #expect(!(try f.storeFileBytes()).contains(bytes: [UInt8](oldKey)))
         #expect(!(try f.storeFileBytes()).contains("OLDMARK"))
-        try await f.store.openSession(tenant: "shop1", session: "old-again", channel: "web", identifiers: [.email("old@example.com")], at: f.clock.get())
-        _ = try await f.store.append([PendingMessage(tenant: "shop1", session: "old-again", role: .customer, text: "back again", sentAt: f.clock.get())])
+        // The relay with the stale cache writes under the new key, and the store reads it.
+        try await relay.openSession(tenant: "shop1", session: "old-again", channel: "web", identifiers: [.email("old@example.com")], at: f.clock.get())
+        _ = try await relay.append([PendingMessage(tenant: "shop1", session: "old-again", role: .customer, text: "back again", sentAt: f.clock.get())])
         #expect(try await f.store.transcript(tenant: "shop1", session: "old-again").map(\.text) == ["back again"])
+        #expect(try await f.store.sessions(tenant: "shop1", subject: .email("old@example.com")).map(\.id).sorted() == ["old-0", "old-again"])
 
         // One second later the boundary session's messages go too.
         f.clock.advance(1)

@@ -488,7 +488,8 @@ struct AuditVerify: AsyncParsableCommand {
         for t in keys.keys.sorted() {
             let v = try ledger.verify(tenant: t, publicKey: keys[t]!, expected: expected[t] ?? [])
             if v.intact {
-                print("tenant \(t): intact (\(v.entries) entries, \(v.checkpoints) signed checkpoints)")
+                let pruned = v.prunedThrough.map { "; entries up to \($0) pruned by retention, chain anchored at its signed checkpoint" } ?? ""
+                print("tenant \(t): intact (\(v.entries) entries, \(v.checkpoints) signed checkpoints\(pruned))")
             } else {
                 broken = true
                 print("tenant \(t): TAMPERED")

@@ -147,6 +147,10 @@ extension SQLiteTranscriptStore: RetentionRemoval {
     func writeWithAttached<T: Sendable>(_ attached: AttachedCheck?, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         guard let attached else { return try await pool.write(body) }
         return try await pool.writeWithoutTransaction { db in
+            // A detach that failed earlier must not leave every later guarded write failing.
+            if try String.fetchAll(db, sql: "SELECT name FROM pragma_database_list").contains("ledger") {
+                try db.execute(sql: "DETACH DATABASE ledger")
+            }
             try db.execute(sql: "ATTACH DATABASE ? AS ledger", arguments: [attached.path])
             defer { try? db.execute(sql: "DETACH DATABASE ledger") }
             var result: T?

@@ -33,6 +33,11 @@ public protocol RetentionRemoval: Sendable {
     func expireMessages(tenant: String, lastActivityBefore cutoff: Date, notBefore: Date?, excludedSessions: Set<String>,
                         excluding: AttachedExclusion?, batchSize: Int, dryRun: Bool,
                         progress: (@Sendable (SweepProgress) -> Void)?) async throws -> RemovalCounts
+    /// Removes subjects left with no session at all (e.g. their last linked session was erased
+    /// through another subject) created before `cutoff`, except those with an identifier in
+    /// `heldBlindIndexes`: keys destroyed, identifier links and rows deleted. Returns (subjects, links).
+    func removeSubjectsWithoutSessions(tenant: String, createdBefore cutoff: Date, heldBlindIndexes: [[UInt8]],
+                                       dryRun: Bool) async throws -> (subjects: Int, links: Int)
     /// Deletes the tenant's access-log entries older than `cutoff`, `batchSize` per transaction,
     /// except entries whose target is in `keeping` (held sessions and subjects).
     func pruneAccessLog(tenant: String, before cutoff: Date, keeping: Set<String>, batchSize: Int, dryRun: Bool) async throws -> Int
@@ -112,6 +117,35 @@ extension SQLiteTranscriptStore: RetentionRemoval {
         }
         try destroySubjectKeys(db, [subject])
         try db.run(sql: "DELETE FROM subjects WHERE id = ?", arguments: [subject])
+    }
+
+    public func removeSubjectsWithoutSessions(tenant: String, createdBefore cutoff: Date, heldBlindIndexes: [[UInt8]],
+                                              dryRun: Bool) async throws -> (subjects: Int, links: Int) {
+        let held = Set(heldBlindIndexes.map { Data($0) })
+        let body: @Sendable (Database) throws -> (ids: [Int64], links: Int) = { db in
+            let orphans = try db.values(Int64.self, sql: """
+                SELECT s.id FROM subjects s WHERE s.tenant_id = ? AND s.created_at < ?
+                AND NOT EXISTS (SELECT 1 FROM session_subjects ss WHERE ss.subject_id = s.id)
+                AND NOT EXISTS (SELECT 1 FROM sessions x WHERE x.subject_id = s.id) ORDER BY s.id
+                """, arguments: [tenant, cutoff.timeIntervalSince1970])
+            var ids: [Int64] = []
+            var links = 0
+            for id in orphans {
+                let indexes = try db.values(Data.self, sql: "SELECT blind_index FROM subject_identifiers WHERE tenant_id = ? AND subject_id = ?",
+                                            arguments: [tenant, id])
+                if indexes.contains(where: held.contains) { continue }
+                ids.append(id)
+                links += indexes.count
+            }
+            if !dryRun {
+                try self.destroySubjectKeys(db, ids)
+                try self.deleteSubjects(db, tenant: tenant, ids)
+            }
+            return (ids, links)
+        }
+        let result = dryRun ? try await pool.read(body) : try await pool.write(body)
+        if !dryRun { keys.dropSubjects(result.ids) }
+        return (result.ids.count, result.links)
     }
 
     public func pruneAccessLog(tenant: String, before cutoff: Date, keeping: Set<String> = [], batchSize: Int = 1_000,

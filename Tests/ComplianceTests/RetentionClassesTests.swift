@@ -85,6 +85,30 @@ let day: TimeInterval = 86_400
         #expect(sweeps.count == 4 && sweeps.last?.detail["identifierLinks"] == "1" && sweeps.last?.detail["policy.sessionMetadataHours"] == "1440")
     }
 
+    @Test func aSubjectLeftWithoutSessionsByAnotherSubjectsErasureIsRemoved() async throws {
+        let f = try ComplianceFixture()
+        try await f.store.addTenant("shop1")
+        let t0 = ComplianceFixture.t0
+        let a: SubjectIdentifier = .email("a@example.com"), b: SubjectIdentifier = .phone("13900001111")
+        try await f.seed(subject: [b], prefix: "b", sessions: 1, marker: "BMARK", at: t0.addingTimeInterval(-200 * day))
+        try await f.seed(subject: [a], prefix: "a", sessions: 1, marker: "AMARK", at: t0)
+        // A chat where both identify themselves: sealed under A, linked to B too.
+        try await f.seed(subject: [a, b], prefix: "x", sessions: 1, marker: "XMARK", at: t0)
+        // B's own session expires; B stays (still linked to the shared chat).
+        #expect(try await f.compliance.sweep(tenant: "shop1", policy: .default, actor: "cron", dryRun: false).sessionMetadata.subjects == 0)
+        // Erasing A removes the shared chat: B is left with an identifier link and no session.
+        guard case .erased = try await f.compliance.erase(tenant: "shop1", subject: a, requestID: "R-1", actor: "dpo", dryRun: false)
+        else { Issue.record("expected an erasure"); return }
+        let count = { try await f.raw().read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subjects")! } }
+        #expect(try await count() == 1)
+        let dry = try await f.compliance.sweep(tenant: "shop1", policy: .default, actor: "cron", dryRun: true)
+        #expect(dry.sessionMetadata.subjects == 1 && dry.sessionMetadata.identifierLinks == 1)
+        let r = try await f.compliance.sweep(tenant: "shop1", policy: .default, actor: "cron", dryRun: false)
+        #expect(r.sessionMetadata.subjects == 1 && r.sessionMetadata.identifierLinks == 1)
+        #expect(try await count() == 0)
+        #expect(try await f.raw().read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_identifiers")! } == 0)
+    }
+
     @Test func heldSubjectsKeepEveryClassAndAHoldPlacedMidSweepIsHonoured() async throws {
         let f = try ComplianceFixture()
         try await f.store.addTenant("shop1")

@@ -108,7 +108,7 @@ struct RetentionSweep: AsyncParsableCommand {
         for t in tenants {
             let loaded = policies[t]!
             if !dryRun, try await c.recordPolicy(tenant: t, kind: "retention", contents: loaded.contents, file: loaded.file, actor: options.actor) != nil {
-                print("tenant \(t): retention policy changed since the last sweep; recorded in the audit log")
+                print("tenant \(t): retention policy new or changed since last recorded (SHA-256 differs); recorded in the audit log")
             }
             print("tenant \(t): \(loaded.policy.summary) (\(loaded.file ?? "built-in default"))")
             let bars = SweepBars(t)

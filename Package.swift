@@ -91,7 +91,8 @@ let package = Package(
             name: "Relay",
             dependencies: [
                 "Redaction", "PolicyFiles", "Sealing", "TranscriptStore", "TLS",
-                "SupportBot", "SupportBotDemoStore",
+                "SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -100,6 +101,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
@@ -155,7 +157,10 @@ let package = Package(
         ]),
         .testTarget(name: "RelayTests", dependencies: [
             "Relay", "TLS", "TLSProbe", "TranscriptStore", "Sealing", "Redaction", "SupportBot", "SupportBotDemoStore",
+            "Compliance",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

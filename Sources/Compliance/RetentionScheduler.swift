@@ -98,7 +98,7 @@ public struct RetentionScheduler: Service {
             let interval = schedule.interval
             let sleep = self.sleep
             do {
-                try await cancelOnGracefulShutdown { try await sleep(interval) }
+                try await cancelWhenGracefulShutdown { try await sleep(interval) }
             } catch {
                 return
             }

@@ -18,7 +18,12 @@ struct ServeCommand: AsyncParsableCommand {
         Docs/chat-protocol.md). SIGHUP reloads the certificate files.
 
         On shutdown open chats finish the message they are handling, get WebSocket close 1001, \
-        and the store is flushed before the process exits.
+        their resume state is sealed to <data-dir>/relay.sqlite (so clients resume after the \
+        restart) and the store is flushed before the process exits.
+
+        Also served: the HTTP API for server-to-server channels (POST /v1/messages, \
+        GET /v1/sessions/ID/messages; keys from `kamirelay tenants api-key create`; \
+        Docs/openapi.yaml). --http-port adds a plain-HTTP listener that only redirects to HTTPS.
 
         --config FILE runs real tenants from a YAML file (see Docs/relay-config.md): listen \
         address, data and keys directories, TLS profile, limits, and per tenant its host names, \
@@ -48,6 +53,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "TCP port, 0 for any free port (default 8443, or the configuration file's).")
     var port: Int?
 
+    @Option(name: .customLong("http-port"), help: ArgumentHelp(
+        "Also listen for plain HTTP on this port, only to redirect (308) to HTTPS. Off by default (or the configuration file's listen.http_port).",
+        valueName: "port"))
+    var httpPort: Int?
+
     @Option(name: .customLong("port-file"), help: ArgumentHelp("Write the bound port to this file once listening (for scripts).", valueName: "file"))
     var portFile: String?
 
@@ -59,6 +69,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("give either --demo or --config FILE")
         }
         if let port { guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0–65535") } }
+        if let httpPort {
+            guard (0...65_535).contains(httpPort) else { throw ValidationError("--http-port must be 0–65535") }
+            if let port, port == httpPort, port != 0 { throw ValidationError("--http-port must differ from --port") }
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -83,10 +97,10 @@ struct ServeCommand: AsyncParsableCommand {
         let demo = try await RelayDemo.prepare(dataDirectory: dataDirectory)
         for item in demo.created { Terminal.note("  created \(item)") }
 
-        var configuration = RelayServerConfiguration(host: host, port: port ?? 8443, tls: demo.tls)
+        var configuration = RelayServerConfiguration(host: host, port: port ?? 8443, tls: demo.tls, httpPort: httpPort)
         configuration.limits = RelayLimits()
         let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([demo.tenantRuntime]),
-                                     store: demo.store, logger: logger)
+                                     store: demo.store, state: demo.state, logger: logger)
         let demoStore = try StoreOptions.parse(["--data-dir", dataDirectory, "--keys-dir", demo.keysDirectory])
         let retention = try await ServeRetention.scheduler(
             store: demo.store, options: demoStore, passphrase: GuardedKey(copying: Array(RelayDemo.developmentPassphrase.utf8)),
@@ -136,8 +150,9 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = opened.server
         if let host { configuration.host = host }
         if let port { configuration.port = port }
+        if let httpPort { configuration.httpPort = httpPort }
         let server = try RelayServer(configuration: configuration, tenants: TenantDirectory(opened.tenants), store: opened.store,
-                                     logger: logger)
+                                     state: opened.state, logger: logger)
         let retention = try await ServeRetention.scheduler(
             store: opened.store, options: storeOptions, passphrase: passphrase, tenants: opened.tenants,
             redactionPolicyFiles: config.tenants.reduce(into: [:]) { $0[$1.id] = $1.policy }, settings: config.retention, logger: logger)
@@ -145,8 +160,10 @@ struct ServeCommand: AsyncParsableCommand {
         defer { reload.cancel() }
         let portFile = self.portFile
         let hostnames = opened.tenants.flatMap { $0.hostnames.sorted() }
+        let redirectPort = configuration.httpPort
         let group = server.makeServiceGroup(signals: [.sigterm, .sigint], extraServices: retention.map { [$0] } ?? []) { port in
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+            if let http = redirectPort { print("plain HTTP on port \(http) only redirects to HTTPS") }
             print("KamiRelay is serving \(opened.tenants.count) tenant(s) on port \(port): " + hostnames.map { "https://\($0):\(port)/" }.joined(separator: " "))
             fflush(nil)
         }

@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(name: "SealingTests", dependencies: ["Sealing"]),
         .testTarget(name: "TranscriptStoreTests", dependencies: ["TranscriptStore", "Sealing", "Redaction", "PolicyFiles",
                                                         .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay", "Sealing", "TranscriptStore", "TLS"]),
+        .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay", "Sealing", "TranscriptStore", "TLS", "Relay"]),
         .testTarget(name: "SupportBotTests",
                     dependencies: ["SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders", "Redaction", "Sealing"]),
         .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "TranscriptStore", "Sealing", "PolicyFiles", "SupportBotDemoStore",

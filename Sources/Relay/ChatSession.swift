@@ -94,6 +94,14 @@ public struct PersistedChat: Sendable, Codable {
     /// The bot's dialogue state (pending questions, the order being discussed, verified contact
     /// tokens, the redacted lines it keeps for an agent's summary).
     public var bot: BotSession
+
+    public init(session: String, channel: String, language: String, answered: [String: AnsweredMessage] = [:], bot: BotSession = BotSession()) {
+        self.session = session
+        self.channel = channel
+        self.language = language
+        self.answered = answered
+        self.bot = bot
+    }
 }
 
 /// One chat over one WebSocket (or one HTTP-API session): the pipeline from a client frame to

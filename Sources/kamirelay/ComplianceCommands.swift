@@ -3,6 +3,7 @@ import Compliance
 import Foundation
 import NIOConcurrencyHelpers
 import PolicyFiles
+import Relay
 import Sealing
 import TranscriptStore
 
@@ -259,7 +260,10 @@ struct EraseCommand: AsyncParsableCommand {
         let id = try parseSubject(subject)
         let path = receipt ?? "erasure-receipt-\(tenant)-\(requestID.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }.map(String.init).joined()).json"
         if !dryRun, FileManager.default.fileExists(atPath: path) { throw CLIError("\(path) already exists; choose another --receipt") }
-        let c = try options.open()
+        let transcripts = try options.store.openStore()
+        let c = Compliance(store: transcripts, ledger: try ComplianceLedger(path: options.ledgerPath))
+        // The relay keeps sealed resume state per chat; the erased chats' state goes with them.
+        let sessionIDs = dryRun ? [] : try await transcripts.sessions(tenant: tenant, subject: id).map(\.id)
         switch try await c.erase(tenant: tenant, subject: id, requestID: requestID, actor: options.actor, dryRun: dryRun) {
         case .dryRun(let plan):
             guard let plan else { print("dry run: nothing stored for that subject"); return }
@@ -271,6 +275,13 @@ struct EraseCommand: AsyncParsableCommand {
                 print("nothing found for that subject (already erased or never stored); the receipt says so")
             } else {
                 print("erased \(r.sessionsErased) session(s), \(r.messagesErased) message(s); destroyed \(r.keyIDsDestroyed.count) subject key(s)")
+                let statePath = options.store.resolvedDataDir + "/relay.sqlite"
+                if !sessionIDs.isEmpty, FileManager.default.fileExists(atPath: statePath) {
+                    let state = try RelayStateStore(path: statePath, keys: transcripts)
+                    var cleared = 0
+                    for session in sessionIDs { cleared += try await state.deleteChats(tenant: tenant, session: session) }
+                    if cleared > 0 { print("removed the relay's resume state of \(cleared) erased chat(s)") }
+                }
             }
             if epochNow && r.outcome == "erased" {
                 let report = try await EpochRun.runEpoch(c, options: options, force: true)

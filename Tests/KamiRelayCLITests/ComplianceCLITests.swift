@@ -1,9 +1,10 @@
 import Foundation
+import Relay
 import Testing
 
 /// The compliance officer's commands, run as the built binary.
 @Suite(.serialized) struct ComplianceCLITests {
-    @Test func holdEraseReceiptEpochExportAndAuditFromTheCommandLine() throws {
+    @Test func holdEraseReceiptEpochExportAndAuditFromTheCommandLine() async throws {
         let cli = try StoreCLI()
         func run(_ args: [String]) throws -> StoreCLI.Output { try cli.run(args) }
         func ok(_ args: [String]) throws -> StoreCLI.Output {
@@ -40,12 +41,23 @@ import Testing
         #expect(try ok(["hold", "list"]).stdout.contains("active\ttax record"))
         _ = try ok(["hold", "release", "--tenant", "shop1", "--id", "1"])
 
+        // The relay's sealed resume state of her chat goes with it; Bob's stays.
+        do {
+            let state = try RelayStateStore.open(dataDirectory: cli.root + "/data", keys: try cli.openStore())
+            for session in ["s-1", "s-2"] {
+                try await state.saveChat(PersistedChat(session: session, channel: "web", language: "zh"), tenant: "shop1", kind: .resume,
+                                         handle: "token-" + session, expires: Date().addingTimeInterval(600))
+            }
+            #expect(try await state.chatStateCount() == 2)
+        }
         let dry = try ok(["erase", "--tenant", "shop1", "--subject", "email:alice@example.com", "--request-id", "DSR-1", "--dry-run"])
         #expect(dry.stdout.contains("would erase 1 session(s), 2 message(s)"))
         let receipt = cli.root + "/r1.json"
         let erased = try ok(["erase", "--tenant", "shop1", "--subject", "email:alice@example.com", "--request-id", "DSR-1",
                              "--receipt", receipt, "--epoch-now"])
         #expect(erased.stdout.contains("erased 1 session(s), 2 message(s)") && erased.stdout.contains("erasure epoch done"))
+        #expect(erased.stdout.contains("removed the relay's resume state of 1 erased chat(s)"))
+        #expect(try await RelayStateStore.open(dataDirectory: cli.root + "/data", keys: try cli.openStore()).chatStateCount() == 1)
         let pub = try ok(["receipt", "public-key", "--tenant", "shop1"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(pub.count == 64)
         // Offline: no data dir, no passphrase.

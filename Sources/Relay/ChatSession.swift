@@ -237,7 +237,7 @@ public struct ChatSession: Sendable {
             missed = try await store.transcript(tenant: tenant.id, session: id).filter { message in lastID.map { message.sequence > $0 } ?? true }
         } catch TranscriptStoreError.unknownSession {
             logger.info("chat.resume_session_gone")
-            try? await resumes.state?.deleteChats(tenant: tenant.id, session: id)
+            _ = try? await resumes.state?.deleteChats(tenant: tenant.id, session: id)
             return false
         } catch {
             logger.error("chat.store_failed", metadata: ["step": "resume", "error": "\(type(of: error))"])

@@ -91,7 +91,7 @@ let package = Package(
             name: "Relay",
             dependencies: [
                 "Redaction", "PolicyFiles", "Sealing", "TranscriptStore", "TLS",
-                "SupportBot", "SupportBotDemoStore",
+                "SupportBot", "SupportBotDemoStore", "AgentDesk", "Compliance",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -105,7 +105,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            resources: [.copy("Widget")]
+            resources: [.copy("Widget"), .copy("AgentConsole")]
         ),
 
         // Retention, legal holds, erasure with signed receipts, export, the hash-chained audit log.
@@ -115,6 +115,14 @@ let package = Package(
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]
         ),
 
+        // Human hand-off: agent accounts (Argon2id), console logins (cookies, CSRF, lock-out),
+        // the per-tenant priority queue, the audit trail of logins, take-overs and views.
+        .target(
+            name: "AgentDesk",
+            dependencies: ["Sealing", "CSodium", "SupportBot", "Compliance", "TranscriptStore",
+                           .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+
         // The one executable.
         .executableTarget(
             name: "kamirelay",
@@ -122,7 +130,7 @@ let package = Package(
                 "Redaction", "PolicyFiles", "Sealing", "COpenSSL", "TranscriptStore",
                 "CSodium",  // raw libsodium baseline in `bench store`
                 "SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders",
-                "TLS", "TLSProbe", "Relay", "Compliance",
+                "TLS", "TLSProbe", "Relay", "Compliance", "AgentDesk",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -148,8 +156,9 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
+        .testTarget(name: "AgentDeskTests", dependencies: ["AgentDesk", "Sealing", "SupportBot", "Compliance", "TranscriptStore"]),
         .testTarget(name: "RelayTests", dependencies: [
-            "Relay", "TLS", "TLSProbe", "TranscriptStore", "Sealing", "Redaction", "SupportBot", "SupportBotDemoStore",
+            "Relay", "AgentDesk", "Compliance", "TLS", "TLSProbe", "TranscriptStore", "Sealing", "Redaction", "SupportBot", "SupportBotDemoStore",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

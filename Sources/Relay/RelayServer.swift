@@ -37,6 +37,8 @@ public final class RelayServer: Sendable {
     public let registry: SessionRegistry
     public let resumes: ResumeRegistry
     public let metrics = RelayMetrics()
+    /// The human hand-off desk and agent console (nil: no console; hand-offs stay "queued").
+    public let agents: AgentHub?
     let tlsProvider: TLSServerContextProvider
     let logger: Logger
 
@@ -44,7 +46,8 @@ public final class RelayServer: Sendable {
     public static let chatPath = "/chat"
 
     public init(configuration: RelayServerConfiguration, tenants: TenantDirectory, store: SQLiteTranscriptStore,
-                logger: Logger = Logger(label: "kamirelay.relay")) throws {
+                logger: Logger = Logger(label: "kamirelay.relay"), agents: AgentHub? = nil) throws {
+        self.agents = agents
         self.configuration = configuration
         self.tenants = tenants
         self.store = store
@@ -67,11 +70,11 @@ public final class RelayServer: Sendable {
         let drain = RelayDrainService(registry: registry, store: store, timeout: configuration.limits.drainTimeout, logger: logger)
         // Graceful shutdown runs in reverse order: the drain first (chats get 1001, the store
         // is flushed), then the HTTP server stops.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
+        if let agents { services.append(.init(service: AgentServiceLevelService(hub: agents))) }
+        services.append(.init(service: drain, successTerminationBehavior: .gracefullyShutdownGroup))
         return ServiceGroup(configuration: .init(
-            services: [
-                .init(service: app),
-                .init(service: drain, successTerminationBehavior: .gracefullyShutdownGroup),
-            ],
+            services: services,
             gracefulShutdownSignals: signals,
             logger: logger))
     }
@@ -82,6 +85,7 @@ public final class RelayServer: Sendable {
         router.middlewares.add(TenantHostMiddleware(tenants: tenants))
         router.get("healthz") { _, _ in "ok\n" }
         WidgetAssets.addRoutes(to: router)
+        if let agents { AgentConsoleRoutes.addRoutes(to: router, hub: agents) }
         let metrics = self.metrics
         router.get("metrics") { _, context -> Response in
             // Operational data, not for the public: loopback clients only.
@@ -104,6 +108,7 @@ public final class RelayServer: Sendable {
         let resumes = self.resumes
         let logger = self.logger
         let provider = tlsProvider
+        let agents = self.agents
         let wsConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
             http1: .init(idleTimeout: .seconds(60)),
             ws: .init(maxFrameSize: limits.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)),
@@ -112,6 +117,10 @@ public final class RelayServer: Sendable {
             RelayTLSChannel(
                 HTTP1WebSocketUpgradeChannel(responder: responder, configuration: wsConfiguration) { request, channel, _ in
                     // Runs on the channel's event loop, after the TLS handshake.
+                    if let agents, request.method == .get,
+                       request.path?.split(separator: "?").first.map(String.init) == AgentConsoleRoutes.socketPath {
+                        return AgentConsoleRoutes.shouldUpgrade(request: request, channel: channel, hub: agents, logger: logger)
+                    }
                     guard request.method == .get, request.path?.split(separator: "?").first.map(String.init) == Self.chatPath else {
                         return .dontUpgrade
                     }
@@ -123,7 +132,7 @@ public final class RelayServer: Sendable {
                     let address = channel.remoteAddress?.ipAddress
                     return .upgrade(Self.securityHeaders) { inbound, outbound, _ in
                         await Self.runChat(address: address, tenant: tenant, store: store, registry: registry, resumes: resumes, metrics: metrics, limits: limits,
-                                           logger: logger, inbound: inbound, outbound: outbound)
+                                           logger: logger, inbound: inbound, outbound: outbound, agents: agents)
                     }
                 },
                 provider: provider)
@@ -144,7 +153,8 @@ public final class RelayServer: Sendable {
     /// One chat, from the upgrade to the close.
     static func runChat(address: String?, tenant: TenantRuntime, store: any TranscriptStore, registry: SessionRegistry, resumes: ResumeRegistry,
                         metrics: RelayMetrics, limits: RelayLimits,
-                        logger: Logger, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+                        logger: Logger, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+                        agents: AgentHub? = nil) async {
         // processing: a message is being handled; closeRequested: the drain asked us to close.
         let flags = NIOLockedValueBox((processing: false, closeRequested: false))
         let goingAway: @Sendable () -> Void = {
@@ -184,15 +194,17 @@ public final class RelayServer: Sendable {
 
         var chatLogger = logger
         chatLogger[metadataKey: "tenant"] = "\(tenant.id)"
-        var session = ChatSession(tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger)
+        var session = ChatSession(tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger,
+                                  agents: agents)
         defer { session.suspend() }
         // A client that went away mid-message does not stop the pipeline: the answer is still
         // stored, and a resume delivers it. Write failures end the chat after the message.
         let clientGone = NIOLockedValueBox(false)
-        let send: (ServerFrame) async throws -> Void = { frame in
+        let send: CustomerSender = { frame in
             guard !clientGone.withLockedValue({ $0 }) else { return }
             do { try await outbound.write(.text(frame.json())) } catch { clientGone.withLockedValue { $0 = true } }
         }
+        session.outbound = send  // agents' replies reach this connection
         do {
             var messages = inbound.messages(maxSize: limits.maxFrameBytes).makeAsyncIterator()
             while let message = try await messages.next() {

@@ -14,6 +14,8 @@ public enum KeyPurpose: String, Sendable, CaseIterable {
     case importDedup = "KRimport"
     /// The seed of the tenant's Ed25519 compliance signing key (erasure receipts, audit checkpoints).
     case complianceSigning = "KRsign__"
+    /// Keyed hashes of agent-console login session tokens (and the CSRF tokens derived from them).
+    case agentSessions = "KRagsess"
 }
 
 extension GuardedKey {

@@ -84,8 +84,11 @@ struct ServeCommand: AsyncParsableCommand {
 
         var configuration = RelayServerConfiguration(host: host, port: port ?? 8443, tls: demo.tls)
         configuration.limits = RelayLimits()
-        let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([demo.tenantRuntime]),
-                                     store: demo.store, logger: logger)
+        let tenants = TenantDirectory([demo.tenantRuntime])
+        let agents = try await AgentDeskSetup.open(dataDirectory: dataDirectory, store: demo.store, tenants: tenants,
+                                                   policies: [RelayDemo.tenant: .demo], logger: logger)
+        let agentPassword = try AgentDeskSetup.demoAccount(agents, tenant: RelayDemo.tenant)
+        let server = try RelayServer(configuration: configuration, tenants: tenants, store: demo.store, logger: logger, agents: agents)
         let reload = server.tls.reloadOnHangupSignal()
         defer { reload.cancel() }
 
@@ -107,6 +110,8 @@ struct ServeCommand: AsyncParsableCommand {
               trust this CA or accept the browser warning: \(demo.rootCertificatePath)
             Demo orders you can ask about (fake data):
             \(sample.joined(separator: "\n"))
+            Agent console (DEVELOPMENT ONLY — a new random password is set on every start):
+              https://\(shownHost):\(port)/agent   username: demo-agent   password: \(agentPassword)   (role supervisor)
             Read a sealed transcript (session id from the chat's welcome frame):
               KAMIRELAY_PASSPHRASE='\(RelayDemo.developmentPassphrase)' kamirelay transcripts show --data-dir \(dataDirectory) --keys-dir \(dataDirectory)/keys --tenant demo --session SESSION
             Stop with Ctrl-C.
@@ -131,8 +136,9 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = opened.server
         if let host { configuration.host = host }
         if let port { configuration.port = port }
-        let server = try RelayServer(configuration: configuration, tenants: TenantDirectory(opened.tenants), store: opened.store,
-                                     logger: logger)
+        let tenants = TenantDirectory(opened.tenants)
+        let agents = try await AgentDeskSetup.open(dataDirectory: config.dataDirectory, store: opened.store, tenants: tenants, logger: logger)
+        let server = try RelayServer(configuration: configuration, tenants: tenants, store: opened.store, logger: logger, agents: agents)
         let reload = server.tls.reloadOnHangupSignal()
         defer { reload.cancel() }
         let portFile = self.portFile

@@ -55,10 +55,12 @@ enum AgentConsoleRoutes {
                                           "tenant": tenant, "csrf": grant.csrfToken])
                 response.headers[.setCookie] = hub.authenticator.setCookie(grant)
                 return response
-            } catch {
+            } catch let error as LoginFailure {
                 await hub.recordLogin(tenant: tenant, account: account, outcome: error.code)
                 return json(error == .invalidCredentials ? .unauthorized : (error.code == "locked_out" ? .tooManyRequests : .serviceUnavailable),
                             ["error": error.code, "message": error.description])
+            } catch {
+                return status(.serviceUnavailable, "unavailable")
             }
         }
 

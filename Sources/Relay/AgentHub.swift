@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import Redaction
+import Sealing
 import SupportBot
 import TranscriptStore
 

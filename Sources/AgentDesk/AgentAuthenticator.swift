@@ -54,6 +54,9 @@ public struct AgentAuthSettings: Sendable {
     public var maxFailures = 5
     /// How long a lock-out lasts (a password reset ends it at once).
     public var lockoutDuration: TimeInterval = 15 * 60
+    /// Password checks running at once (each Argon2id check takes 64 MiB); more are refused
+    /// with ``LoginFailure/unavailable`` rather than queued, so a login flood cannot exhaust memory.
+    public var maxConcurrentLogins = 4
 
     public init() {}
 }
@@ -72,6 +75,8 @@ public final class AgentAuthenticator: Sendable {
     /// A real hash to verify against when the username does not exist, so the response time
     /// does not tell whether it does.
     let decoyHash: String
+    /// Password checks in progress.
+    let running = BoundedCounter()
 
     /// Cookie name. `__Host-` makes browsers insist on Secure, Path=/ and no Domain.
     public static let cookieName = "__Host-kamirelay-agent"
@@ -90,6 +95,8 @@ public final class AgentAuthenticator: Sendable {
     /// Checks a password and opens a login session. Every outcome is decided after a full
     /// Argon2id verification.
     public func login(tenant: String, username: String, password: [UInt8]) throws(LoginFailure) -> LoginGrant {
+        guard running.increment(limit: settings.maxConcurrentLogins) else { throw .unavailable }
+        defer { running.decrement() }
         let now = clock()
         guard let hasher = tokenKeys[tenant] else { throw .invalidCredentials }
         let found: (AgentAccount, String)?
@@ -130,7 +137,7 @@ public final class AgentAuthenticator: Sendable {
     /// The agent behind a session token presented on a request for `tenant` (from `Host`), or
     /// nil: unknown, expired (absolute or idle), another tenant's, or the account is disabled.
     /// A valid session's idle timer restarts.
-    public func authenticate(tenant: String, token: String?) -> AgentPrincipal? {
+    public func authenticate(tenant: String, token: String?, touch: Bool = true) -> AgentPrincipal? {
         guard let token, !token.isEmpty, token.utf8.count <= 128, let hasher = tokenKeys[tenant] else { return nil }
         let now = clock()
         let hash = Self.tokenHash(token, tenant: tenant, hasher)
@@ -141,7 +148,7 @@ public final class AgentAuthenticator: Sendable {
         }
         guard let account = try? store.account(id: row.agentID), account.tenant == tenant, !account.disabled,
               account.role.usesConsole else { return nil }
-        try? store.touchSession(tokenHash: hash, at: now)
+        if touch { try? store.touchSession(tokenHash: hash, at: now) }
         return AgentPrincipal(account: account, expiresAt: row.expiresAt)
     }
 
@@ -192,4 +199,22 @@ public final class AgentAuthenticator: Sendable {
         }
         return nil
     }
+}
+
+/// A counter with an upper bound, shared between threads.
+/// `@unchecked Sendable` is sound: `value` is only read and written while holding `lock`.
+final class BoundedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    /// Adds one unless that would exceed `limit`; returns whether it did.
+    func increment(limit: Int) -> Bool {
+        lock.withLock {
+            guard value < limit else { return false }
+            value += 1
+            return true
+        }
+    }
+
+    func decrement() { lock.withLock { value -= 1 } }
 }

@@ -208,7 +208,7 @@ enum AgentConsoleRoutes {
         }
         return .upgrade(RelayServer.securityHeaders) { inbound, outbound, _ in
             let send: AgentSender = { text in try? await outbound.write(.text(text)) }
-            let id = await hub.connect(principal, send: send)
+            let id = await hub.connect(principal, token: token, send: send, close: { try? await outbound.close(.policyViolation, reason: nil) })
             do {
                 for try await message in inbound.messages(maxSize: bodyLimit) {
                     // Logout, expiry or a disabled account end the socket too.

@@ -110,7 +110,11 @@ public final class AgentHub: Sendable {
 
     struct Connection: Sendable {
         var principal: AgentPrincipal
+        /// The login session's token (already in this process's memory; never logged), so the
+        /// socket can be cut when the session ends.
+        var token: String
         var send: AgentSender
+        var close: @Sendable () async -> Void
     }
 
     struct State: Sendable {
@@ -188,10 +192,11 @@ public final class AgentHub: Sendable {
     // MARK: Agent connections
 
     /// Registers a console connection; returns its id for ``handle(connection:frame:)`` and ``disconnect(_:)``.
-    public func connect(_ principal: AgentPrincipal, send: @escaping AgentSender) async -> UInt64 {
+    public func connect(_ principal: AgentPrincipal, token: String, send: @escaping AgentSender,
+                        close: @escaping @Sendable () async -> Void) async -> UInt64 {
         let id: UInt64 = state.withLockedValue { state in
             state.nextConnection += 1
-            state.connections[state.nextConnection] = Connection(principal: principal, send: send)
+            state.connections[state.nextConnection] = Connection(principal: principal, token: token, send: send, close: close)
             return state.nextConnection
         }
         await send(Self.json(["type": "welcome", "agent": principal.account.username, "role": principal.role.rawValue,
@@ -465,6 +470,18 @@ public final class AgentHub: Sendable {
                            object: ["type": "chat_ended", "session": session, "how": "closed"])
         await broadcastQueue(tenant: principal.tenant)
         await tellPositions(tenant: principal.tenant)
+    }
+
+    /// Closes console sockets whose login session ended (logout, expiry, disabled account)
+    /// without waiting for their next frame. Called on a timer; does not count as activity.
+    public func closeEndedSessions() async {
+        let connections = state.withLockedValue { Array($0.connections) }
+        for (id, connection) in connections
+        where authenticator.authenticate(tenant: connection.principal.tenant, token: connection.token, touch: false) == nil {
+            await connection.send(Self.json(["type": "error", "code": "session_expired", "message": "please log in again"]))
+            await connection.close()
+            await disconnect(id)
+        }
     }
 
     /// Escalates queued chats waiting longer than the tenant's service level: supervisors are

@@ -1,6 +1,7 @@
 import ServiceLifecycle
 
-/// Checks the agent queues' service levels every few seconds until shutdown.
+/// Every few seconds until shutdown: escalates chats over their service level and closes console
+/// sockets whose login session ended.
 struct AgentServiceLevelService: Service {
     let hub: AgentHub
     var interval: Duration = .seconds(5)
@@ -11,6 +12,7 @@ struct AgentServiceLevelService: Service {
                 while !Task.isCancelled {
                     try await Task.sleep(for: interval)
                     await hub.checkServiceLevels()
+                    await hub.closeEndedSessions()
                 }
             }
         } catch {

@@ -124,7 +124,8 @@ struct AgentAuthTests {
         #expect(desk.auth.verifyCSRF(tenant: "shop-a", sessionToken: a.token, presented: a.csrfToken))
         #expect(!desk.auth.verifyCSRF(tenant: "shop-a", sessionToken: a.token, presented: s.csrfToken))
         #expect(!desk.auth.verifyCSRF(tenant: "shop-a", sessionToken: a.token, presented: nil))
-        #expect(!desk.auth.verifyCSRF(tenant: "shop-a", sessionToken: a.token, presented: String(a.csrfToken.dropLast()) + "A"))
+        let altered = String(a.csrfToken.dropLast()) + (a.csrfToken.hasSuffix("A") ? "B" : "A")
+        #expect(!desk.auth.verifyCSRF(tenant: "shop-a", sessionToken: a.token, presented: altered))
         #expect(!desk.auth.verifyCSRF(tenant: "shop-b", sessionToken: a.token, presented: a.csrfToken))
     }
 

@@ -300,7 +300,7 @@ struct AgentHandoffTests {
                 let (token, csrf) = try relay.login("ann")
                 let take = "/agent/api/sessions/\(session)/take"
                 #expect(try relay.request("POST", take, cookie: token).json["error"] as? String == "csrf_failed")
-                #expect(try relay.request("POST", take, cookie: token, csrf: "A" + csrf.dropFirst()).status == 403)
+                #expect(try relay.request("POST", take, cookie: token, csrf: (csrf.hasPrefix("A") ? "B" : "A") + csrf.dropFirst()).status == 403)
                 #expect(try relay.request("POST", take, cookie: token, csrf: csrf, origin: "https://evil.example").json["error"] as? String == "bad_origin")
                 #expect(try relay.request("POST", take, cookie: nil, csrf: csrf).status == 401)
                 // Nothing was taken by the refused requests; the right one works.
@@ -313,9 +313,16 @@ struct AgentHandoffTests {
                 #expect(throws: TestWebSocket.UpgradeRefused.self) { _ = try relay.agentSocket(token: token, csrf: "x" + csrf) }
                 #expect(throws: TestWebSocket.UpgradeRefused.self) { _ = try relay.agentSocket(token: token, csrf: csrf, origin: "https://evil.example") }
                 #expect(throws: TestWebSocket.UpgradeRefused.self) { _ = try relay.agentSocket(token: nil, csrf: csrf) }
-                // Logout ends the session.
+                // Logout ends the session, and the open console socket with it.
+                let socket = try relay.agentSocket(token: token, csrf: csrf)
+                _ = try socket.receive(until: "queue")
                 #expect(try relay.request("POST", "/agent/api/logout", cookie: token, csrf: csrf).status == 200)
                 #expect(try relay.request("GET", "/agent/api/me", cookie: token).status == 401)
+                let sweep = DispatchSemaphore(value: 0)
+                Task { await relay.hub.closeEndedSessions(); sweep.signal() }
+                sweep.wait()
+                #expect(try socket.receive(until: "error").frame["code"] as? String == "session_expired")
+                #expect(try socket.receiveClose() == 1008)
                 customer.close()
             }
         } catch {
@@ -455,6 +462,34 @@ struct AgentHandoffTests {
                 try customer.send(["type": "feedback", "csat": 5])
                 _ = try customer.receive(until: "feedback_received")
                 supervisor.close()
+                customer.close()
+            }
+        } catch {
+            try await relay.finish()
+            throw error
+        }
+        try await relay.finish()
+    }
+
+    @Test("Outside business hours the customer is told when someone will answer, and the chat still waits in the queue")
+    func outsideBusinessHours() async throws {
+        let minute = Int(Date().timeIntervalSince1970 / 60) % 1_440
+        var policy = AgentDeskPolicy.demo
+        policy.businessHours = BusinessHours(opens: (minute + 120) % 1_440, closes: (minute + 180) % 1_440, utcOffsetSeconds: 0)
+        #expect(policy.businessHours?.isOpen(at: Date()) == false)
+        #expect(policy.businessHours?.isOpen(at: Date() + 150 * 60) == true)
+        let relay = try await AgentRelayHarness.start(policies: ["demo": policy])
+        let opening = try #require(policy.businessHours).opening
+        do {
+            try await offPool {
+                let customer = try relay.customer()
+                let session = try startChat(customer)
+                try say(customer, "转人工", id: "c1")
+                let told = try receive(customer, "message", "role", "system").frame["text"] as? String ?? ""
+                #expect(told.contains("不在线") && told.contains(opening) && told.contains("留言"), "\(told)")
+                #expect(relay.hub.isWithHuman(tenant: "demo", session: session))
+                // A message left now waits for the agents (no bot answer).
+                try say(customer, "我的卡密打不开，麻烦上线后处理", id: "c2")
                 customer.close()
             }
         } catch {

@@ -7,7 +7,8 @@ import TranscriptStore
 
 /// Opens the agent desk of a data directory: accounts and logins in `agents.sqlite`, session
 /// tokens hashed under each tenant's `KRagsess` purpose key, audit entries in the Compliance
-/// ledger (`compliance.sqlite`).
+/// ledger (`compliance.sqlite`), each tenant's rules from `policies/agents/TENANT.yaml` when present
+/// (else `policies`).
 public enum AgentDeskSetup {
     public static func open(dataDirectory: String, store: SQLiteTranscriptStore, tenants: TenantDirectory,
                             policies: [String: AgentDeskPolicy] = [:], settings: AgentAuthSettings = AgentAuthSettings(),
@@ -21,8 +22,9 @@ public enum AgentDeskSetup {
         let authenticator = try AgentAuthenticator(store: accounts, tokenKeys: keys, settings: settings,
                                                    passwordParameters: passwordParameters, clock: clock)
         let ledger = try ComplianceLedger(path: dataDirectory + "/compliance.sqlite")
+        let files = try AgentDeskPolicyFile.loadAll(dataDirectory: dataDirectory, tenants: Array(tenants.tenants.keys), defaults: policies)
         return AgentHub(tenants: tenants, store: store, authenticator: authenticator,
-                        audit: LedgerAgentAudit(ledger: ledger, store: store), policies: policies, clock: clock, logger: logger)
+                        audit: LedgerAgentAudit(ledger: ledger, store: store), policies: files, clock: clock, logger: logger)
     }
 
     /// `serve --demo`: (re)creates the demo agent account with a fresh random password and

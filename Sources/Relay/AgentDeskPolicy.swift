@@ -13,6 +13,8 @@ public struct AgentDeskPolicy: Sendable {
     public var businessHours: BusinessHours?
     /// Canned responses agents can insert (variables `{order}`, `{agent}` are filled in by the console).
     public var cannedResponses: [CannedResponse] = []
+    /// Chats one agent may have at once; taking another is refused.
+    public var maxChatsPerAgent = 8
 
     public init(agentsMayDeliverCardKeys: Bool = false, serviceLevel: TimeInterval = 5 * 60, businessHours: BusinessHours? = nil,
                 cannedResponses: [CannedResponse] = []) {

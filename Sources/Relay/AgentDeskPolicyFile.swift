@@ -7,6 +7,7 @@ import Yams
 /// ```yaml
 /// agents_may_deliver_card_keys: false     # default false
 /// service_level_minutes: 5                # escalate queued chats after this long (default 5)
+/// max_chats_per_agent: 8                  # chats one agent may have at once (default 8)
 /// business_hours: { opens: "09:00", closes: "21:00", utc_offset: "+08:00" }   # default: always open
 /// canned_responses:
 ///   - key: refund
@@ -60,7 +61,8 @@ public enum AgentDeskPolicyFile {
         }
         var policy = AgentDeskPolicy()
         guard let root else { return policy }
-        let f = try fields(root, ["agents_may_deliver_card_keys", "service_level_minutes", "business_hours", "canned_responses"], "")
+        let f = try fields(root, ["agents_may_deliver_card_keys", "service_level_minutes", "max_chats_per_agent", "business_hours",
+                                  "canned_responses"], "")
         if let node = f["agents_may_deliver_card_keys"] {
             guard let value = node.bool else { throw fail(node, "agents_may_deliver_card_keys", "expected true or false") }
             policy.agentsMayDeliverCardKeys = value
@@ -68,6 +70,10 @@ public enum AgentDeskPolicyFile {
         if let node = f["service_level_minutes"] {
             guard let value = node.int, (1...1_440).contains(value) else { throw fail(node, "service_level_minutes", "expected 1–1440") }
             policy.serviceLevel = TimeInterval(value * 60)
+        }
+        if let node = f["max_chats_per_agent"] {
+            guard let value = node.int, (1...100).contains(value) else { throw fail(node, "max_chats_per_agent", "expected 1–100") }
+            policy.maxChatsPerAgent = value
         }
         if let node = f["business_hours"] {
             let hours = try fields(node, ["opens", "closes", "utc_offset"], "business_hours.")

@@ -292,19 +292,34 @@ public final class AgentHub: Sendable {
     public func take(_ principal: AgentPrincipal, session: String) async throws -> [String: Any] {
         let chat = try lookup(principal, session)
         if chat.agentID == principal.account.id { return try await history(principal, session: session) }
-        guard chat.agentID == nil || principal.role.supervises else { throw AgentDeskError.notYours }
-        try await record(principal, "agent.take", ["session": session, "urgency": chat.urgency.description])
-        let previous: LiveChat? = state.withLockedValue { state in
-            guard var current = state.desks[principal.tenant]?.chats[session] else { return nil }
-            state.desks[principal.tenant]?.queue.remove(session: session)
+        let limit = policy(principal.tenant).maxChatsPerAgent
+        // Claimed under the lock (two agents clicking at once: one wins), audited, and given
+        // back if the audit entry cannot be written.
+        let claim: Result<LiveChat, AgentDeskError> = state.withLockedValue { state in
+            guard var current = state.desks[principal.tenant]?.chats[session] else { return .failure(.notFound) }
+            guard current.agentID == nil || principal.role.supervises else { return .failure(.notYours) }
+            let mine = state.desks[principal.tenant]?.chats.values.filter { $0.agentID == principal.account.id }.count ?? 0
+            guard mine < limit else { return .failure(.invalid("you already have \(mine) chats open (the limit is \(limit))")) }
             let before = current
+            state.desks[principal.tenant]?.queue.remove(session: session)
             current.agentID = principal.account.id
             current.agentName = principal.account.username
             current.takenAt = current.takenAt ?? clock()
             state.desks[principal.tenant]?.chats[session] = current
-            return before
+            return .success(before)
         }
-        guard let previous else { throw AgentDeskError.notFound }
+        let previous = try claim.get()
+        do { try await record(principal, "agent.take", ["session": session, "urgency": previous.urgency.description]) } catch {
+            state.withLockedValue { state in
+                guard state.desks[principal.tenant]?.chats[session]?.agentID == principal.account.id else { return }
+                state.desks[principal.tenant]?.chats[session] = previous
+                if previous.agentID == nil {
+                    state.desks[principal.tenant]?.queue.enqueue(QueueEntry(session: session, reason: previous.reason,
+                                                                            urgency: previous.urgency, enqueuedAt: previous.enqueuedAt))
+                }
+            }
+            throw error
+        }
         logger.info("agents.taken", metadata: ["tenant": "\(principal.tenant)", "session": "\(session)", "agent": "\(principal.account.auditName)"])
         if let other = previous.agentID, other != principal.account.id {
             await sendToAgents(tenant: principal.tenant, filter: { $0.account.id == other },

@@ -471,6 +471,41 @@ struct AgentHandoffTests {
         try await relay.finish()
     }
 
+    @Test("An agent's open chats are capped; two agents taking one chat at once: exactly one gets it")
+    func takeLimitAndRace() async throws {
+        var policy = AgentDeskPolicy.demo
+        policy.maxChatsPerAgent = 1
+        let relay = try await AgentRelayHarness.start(policies: ["demo": policy])
+        do {
+            let hub = relay.hub
+            for name in ["ali", "bo"] {
+                try hub.authenticator.store.addAccount(tenant: "demo", username: name, role: .agent,
+                                                       passwordHash: try PasswordHash.hash(Array(AgentRelayHarness.password.utf8), parameters: .minimumForTests))
+            }
+            let password = Array(AgentRelayHarness.password.utf8)
+            let ann = try hub.authenticator.login(tenant: "demo", username: "ann", password: password).principal
+            let ali = try hub.authenticator.login(tenant: "demo", username: "ali", password: password).principal
+            let bo = try hub.authenticator.login(tenant: "demo", username: "bo", password: password).principal
+            let handoff = try JSONDecoder().decode(Handoff.self, from: Data(#"{"reason":"customer_asked","priority":1,"summary":"s","intent":"human_agent"}"#.utf8))
+            for id in ["s1", "s2", "s3"] {
+                try await relay.demo.store.openSession(tenant: "demo", session: id, channel: "web", identifiers: [], at: Date())
+                _ = await hub.enqueue(tenant: "demo", session: id, language: "zh", handoff: handoff, angerPersists: false, anger: [], customer: nil)
+            }
+            _ = try await hub.take(ann, session: "s1")
+            await #expect(throws: AgentDeskError.invalid("you already have 1 chats open (the limit is 1)")) { _ = try await hub.take(ann, session: "s2") }
+            async let first = try? hub.take(ali, session: "s3")
+            async let second = try? hub.take(bo, session: "s3")
+            let winners = [await first, await second].compactMap { $0 }
+            #expect(winners.count == 1, "one agent gets the chat")
+            let taken = try await relay.ledger().entries(tenant: "demo").filter { $0.action == "agent.take" }
+            #expect(taken.count == 2, "only real take-overs are audited")
+        } catch {
+            try await relay.finish()
+            throw error
+        }
+        try await relay.finish()
+    }
+
     @Test("Outside business hours the customer is told when someone will answer, and the chat still waits in the queue")
     func outsideBusinessHours() async throws {
         let minute = Int(Date().timeIntervalSince1970 / 60) % 1_440

@@ -506,6 +506,100 @@ struct AgentHandoffTests {
         try await relay.finish()
     }
 
+    @Test("Supervisors see every live chat and reassign; agents see only their own and cannot act on others'")
+    func supervisorReassigns() async throws {
+        let relay = try await AgentRelayHarness.start()
+        do {
+            let hub = relay.hub
+            try hub.authenticator.store.addAccount(tenant: "demo", username: "ali", role: .agent,
+                                                   passwordHash: try PasswordHash.hash(Array(AgentRelayHarness.password.utf8), parameters: .minimumForTests))
+            let password = Array(AgentRelayHarness.password.utf8)
+            let ann = try hub.authenticator.login(tenant: "demo", username: "ann", password: password)
+            let ali = try hub.authenticator.login(tenant: "demo", username: "ali", password: password)
+            let sue = try hub.authenticator.login(tenant: "demo", username: "sue", password: password)
+            let annFrames = FrameBox(), aliFrames = FrameBox()
+            _ = await hub.connect(ann.principal, token: ann.token, send: annFrames.append, close: {})
+            _ = await hub.connect(ali.principal, token: ali.token, send: aliFrames.append, close: {})
+            let handoff = try JSONDecoder().decode(Handoff.self, from: Data(#"{"reason":"complaint","priority":2,"summary":"s","intent":"complaint"}"#.utf8))
+            try await relay.demo.store.openSession(tenant: "demo", session: "s1", channel: "web", identifiers: [], at: Date())
+            _ = await hub.enqueue(tenant: "demo", session: "s1", language: "zh", handoff: handoff, angerPersists: false, anger: [], customer: nil)
+            _ = try await hub.take(ann.principal, session: "s1")
+
+            // Only ann and the supervisor see the live chat; ali can neither read nor reply to it.
+            #expect((hub.queueSnapshot(ann.principal)["active"] as? [[String: Any]])?.count == 1)
+            #expect((hub.queueSnapshot(ali.principal)["active"] as? [[String: Any]])?.isEmpty == true)
+            #expect((hub.queueSnapshot(sue.principal)["active"] as? [[String: Any]])?.first?["agent"] as? String == "ann")
+            await #expect(throws: AgentDeskError.notYours) { _ = try await hub.history(ali.principal, session: "s1") }
+            await #expect(throws: AgentDeskError.notYours) { try await hub.reply(ali.principal, session: "s1", text: "hi") }
+            await #expect(throws: AgentDeskError.notYours) { _ = try await hub.take(ali.principal, session: "s1") }
+            await #expect(throws: AgentDeskError.notYours) { try await hub.transfer(ali.principal, session: "s1", to: "ali") }
+
+            // The supervisor passes it to ali: ann is told, ali is assigned and can reply.
+            try await hub.transfer(sue.principal, session: "s1", to: "ali")
+            #expect(annFrames.contains(type: "chat_ended", "how", "transferred"))
+            #expect(aliFrames.contains(type: "assigned", "session", "s1"))
+            try await hub.reply(ali.principal, session: "s1", text: "我来处理")
+            await #expect(throws: AgentDeskError.notYours) { try await hub.reply(ann.principal, session: "s1", text: "hi") }
+            // … then takes it over herself.
+            _ = try await hub.take(sue.principal, session: "s1")
+            #expect(aliFrames.contains(type: "chat_ended", "how", "reassigned"))
+            await #expect(throws: AgentDeskError.invalid("no such agent in this shop")) { try await hub.transfer(sue.principal, session: "s1", to: "bob") }
+        } catch {
+            try await relay.finish()
+            throw error
+        }
+        try await relay.finish()
+    }
+
+    @Test("A customer who reconnects while an agent has the chat gets the agent's replies (missed and new)")
+    func resumeWhileWithAnAgent() async throws {
+        let relay = try await AgentRelayHarness.start()
+        do {
+            try await offPool {
+                let customer = try relay.customer()
+                try customer.send(["type": "hello", "language": "zh"])
+                let welcome = try customer.receive(until: "welcome").frame
+                let session = try #require(welcome["session"] as? String)
+                let token = try #require(welcome["resume_token"] as? String)
+                try say(customer, "转人工", id: "c1")
+                _ = try customer.receive(until: "queue")
+                let (agentToken, csrf) = try relay.login("ann")
+                let agent = try relay.agentSocket(token: agentToken, csrf: csrf)
+                try agent.send(["type": "take", "session": session])
+                _ = try agent.receive(until: "history")
+                _ = try receive(customer, "handoff", "state", "agent_joined")
+                customer.close()  // dropped, no bye
+
+                try agent.send(["type": "reply", "session": session, "text": "您还在吗？"])
+                _ = try receive(agent, "message", "role", "agent")  // stored
+                // Resume (the server may take a moment to notice the drop and keep the chat resumable).
+                var back: TestWebSocket?
+                for _ in 0..<50 where back == nil {
+                    let attempt = try relay.customer()
+                    try attempt.send(["type": "hello", "resume": token])
+                    let first = try attempt.receive()
+                    if first["type"] as? String == "welcome", first["resumed"] as? Bool == true { back = attempt } else {
+                        attempt.close()
+                        Thread.sleep(forTimeInterval: 0.1)
+                    }
+                }
+                let resumed = try #require(back)
+                let missed = try receive(resumed, "message", "role", "agent").frame
+                #expect(missed["text"] as? String == "您还在吗？", "missed agent reply delivered from the store")
+                try agent.send(["type": "reply", "session": session, "text": "第二条"])
+                #expect(try receive(resumed, "message", "role", "agent").frame["text"] as? String == "第二条", "new replies reach the new socket")
+                try say(resumed, "在的", id: "c2")
+                #expect(try receive(agent, "message", "role", "customer").frame["text"] as? String == "在的")
+                resumed.close()
+                agent.close()
+            }
+        } catch {
+            try await relay.finish()
+            throw error
+        }
+        try await relay.finish()
+    }
+
     @Test("Outside business hours the customer is told when someone will answer, and the chat still waits in the queue")
     func outsideBusinessHours() async throws {
         let minute = Int(Date().timeIntervalSince1970 / 60) % 1_440
@@ -555,5 +649,23 @@ extension AgentRelayHarness {
             if let data = FileManager.default.contents(atPath: directory + "/" + name) { bytes += data }
         }
         return bytes
+    }
+}
+
+/// Frames an in-process console connection received.
+/// `@unchecked Sendable` is sound: `frames` is only touched while holding `lock`.
+final class FrameBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var frames: [[String: Any]] = []
+
+    var append: AgentSender {
+        { text in
+            let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+            self.lock.withLock { self.frames.append(object) }
+        }
+    }
+
+    func contains(type: String, _ key: String, _ value: String) -> Bool {
+        lock.withLock { frames.contains { $0["type"] as? String == type && $0[key] as? String == value } }
     }
 }

@@ -15,6 +15,9 @@ public struct AgentDeskPolicy: Sendable {
     public var cannedResponses: [CannedResponse] = []
     /// Chats one agent may have at once; taking another is refused.
     public var maxChatsPerAgent = 8
+    /// Round-robin: queued chats are given to the online agents in turn (within
+    /// ``maxChatsPerAgent``) instead of waiting for someone to take them.
+    public var autoAssign = false
 
     public init(agentsMayDeliverCardKeys: Bool = false, serviceLevel: TimeInterval = 5 * 60, businessHours: BusinessHours? = nil,
                 cannedResponses: [CannedResponse] = []) {

@@ -8,6 +8,7 @@ import Yams
 /// agents_may_deliver_card_keys: false     # default false
 /// service_level_minutes: 5                # escalate queued chats after this long (default 5)
 /// max_chats_per_agent: 8                  # chats one agent may have at once (default 8)
+/// auto_assign: false                      # round-robin to online agents (default: agents take chats)
 /// business_hours: { opens: "09:00", closes: "21:00", utc_offset: "+08:00" }   # default: always open
 /// canned_responses:
 ///   - key: refund
@@ -61,7 +62,7 @@ public enum AgentDeskPolicyFile {
         }
         var policy = AgentDeskPolicy()
         guard let root else { return policy }
-        let f = try fields(root, ["agents_may_deliver_card_keys", "service_level_minutes", "max_chats_per_agent", "business_hours",
+        let f = try fields(root, ["agents_may_deliver_card_keys", "service_level_minutes", "max_chats_per_agent", "auto_assign", "business_hours",
                                   "canned_responses"], "")
         if let node = f["agents_may_deliver_card_keys"] {
             guard let value = node.bool else { throw fail(node, "agents_may_deliver_card_keys", "expected true or false") }
@@ -74,6 +75,10 @@ public enum AgentDeskPolicyFile {
         if let node = f["max_chats_per_agent"] {
             guard let value = node.int, (1...100).contains(value) else { throw fail(node, "max_chats_per_agent", "expected 1–100") }
             policy.maxChatsPerAgent = value
+        }
+        if let node = f["auto_assign"] {
+            guard let value = node.bool else { throw fail(node, "auto_assign", "expected true or false") }
+            policy.autoAssign = value
         }
         if let node = f["business_hours"] {
             let hours = try fields(node, ["opens", "closes", "utc_offset"], "business_hours.")

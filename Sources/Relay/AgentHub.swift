@@ -121,6 +121,8 @@ public final class AgentHub: Sendable {
         var desks: [String: TenantDesk] = [:]
         var connections: [UInt64: Connection] = [:]
         var nextConnection: UInt64 = 0
+        /// Round-robin position per tenant: the account that got the last chat.
+        var lastAssigned: [String: Int64] = [:]
     }
 
     // MARK: Customer side (called by ChatSession)
@@ -153,6 +155,7 @@ public final class AgentHub: Sendable {
                                                 "reason": "\(handoff.reason.rawValue)"])
         await broadcastQueue(tenant: tenant)
         await tellPositions(tenant: tenant)
+        await autoAssign(tenant: tenant)
         return placement
     }
 
@@ -203,6 +206,7 @@ public final class AgentHub: Sendable {
                               "tenant": principal.tenant,
                               "canned": policy(principal.tenant).cannedResponses.map { ["key": $0.key, "zh": $0.zh, "en": $0.en] }]))
         await broadcastQueue(tenant: principal.tenant)
+        await autoAssign(tenant: principal.tenant)
         return id
     }
 
@@ -291,10 +295,19 @@ public final class AgentHub: Sendable {
     /// Takes a queued chat (a supervisor may also take one another agent has). Audited.
     public func take(_ principal: AgentPrincipal, session: String) async throws -> [String: Any] {
         let chat = try lookup(principal, session)
-        if chat.agentID == principal.account.id { return try await history(principal, session: session) }
+        if chat.agentID != principal.account.id {
+            try await assign(session, to: principal) {
+                try await self.record(principal, "agent.take", ["session": session, "urgency": chat.urgency.description])
+            }
+        }
+        return try await history(principal, session: session)
+    }
+
+    /// Gives a chat to an agent: claimed under the lock (two agents clicking at once: one
+    /// wins; the per-agent limit holds), then `audited` (the claim is given back if the audit
+    /// entry cannot be written), then the customer and the previous agent are told.
+    func assign(_ session: String, to principal: AgentPrincipal, audited: () async throws -> Void) async throws {
         let limit = policy(principal.tenant).maxChatsPerAgent
-        // Claimed under the lock (two agents clicking at once: one wins), audited, and given
-        // back if the audit entry cannot be written.
         let claim: Result<LiveChat, AgentDeskError> = state.withLockedValue { state in
             guard var current = state.desks[principal.tenant]?.chats[session] else { return .failure(.notFound) }
             guard current.agentID == nil || principal.role.supervises else { return .failure(.notYours) }
@@ -309,7 +322,7 @@ public final class AgentHub: Sendable {
             return .success(before)
         }
         let previous = try claim.get()
-        do { try await record(principal, "agent.take", ["session": session, "urgency": previous.urgency.description]) } catch {
+        do { try await audited() } catch {
             state.withLockedValue { state in
                 guard state.desks[principal.tenant]?.chats[session]?.agentID == principal.account.id else { return }
                 state.desks[principal.tenant]?.chats[session] = previous
@@ -327,12 +340,56 @@ public final class AgentHub: Sendable {
         }
         if previous.agentID == nil {
             try? await storeAndTell(tenant: principal.tenant, session: session, role: .system,
-                                    text: HandoffTexts.agentJoined(language: chat.language), customer: chat.customer)
-            try? await chat.customer?(.handoff(state: "agent_joined", priority: chat.urgency.description, reason: chat.reason.rawValue))
+                                    text: HandoffTexts.agentJoined(language: previous.language), customer: previous.customer)
+            try? await previous.customer?(.handoff(state: "agent_joined", priority: previous.urgency.description,
+                                                   reason: previous.reason.rawValue))
         }
         await broadcastQueue(tenant: principal.tenant)
         await tellPositions(tenant: principal.tenant)
-        return try await history(principal, session: session)
+    }
+
+    /// Round-robin assignment (when the tenant's policy turns it on): queued chats, in queue
+    /// order, go to the online agents (role `agent`) in turn, skipping anyone at the per-agent
+    /// limit. Each assignment is audited (`agent.assign`, actor `desk`); the agent's console
+    /// gets `assigned` and opens the chat.
+    public func autoAssign(tenant: String) async {
+        let rules = policy(tenant)
+        guard rules.autoAssign else { return }
+        let plan: [(String, AgentPrincipal)] = state.withLockedValue { state in
+            guard let desk = state.desks[tenant] else { return [] }
+            var online: [Int64: AgentPrincipal] = [:]
+            for connection in state.connections.values where connection.principal.tenant == tenant && connection.principal.role == .agent {
+                online[connection.principal.account.id] = connection.principal
+            }
+            let ids = online.keys.sorted()
+            guard !ids.isEmpty else { return [] }
+            var load: [Int64: Int] = [:]
+            for chat in desk.chats.values { if let id = chat.agentID { load[id, default: 0] += 1 } }
+            var last = state.lastAssigned[tenant]
+            var plan: [(String, AgentPrincipal)] = []
+            for entry in desk.queue.entries {
+                let start = last.flatMap { id in ids.firstIndex { $0 > id } } ?? 0
+                guard let chosen = (0..<ids.count).map({ ids[(start + $0) % ids.count] })
+                    .first(where: { load[$0, default: 0] < rules.maxChatsPerAgent }) else { break }
+                load[chosen, default: 0] += 1
+                last = chosen
+                plan.append((entry.session, online[chosen]!))
+            }
+            state.lastAssigned[tenant] = last
+            return plan
+        }
+        for (session, principal) in plan {
+            do {
+                try await assign(session, to: principal) {
+                    try await self.audit.record(tenant: tenant, actor: "desk", action: "agent.assign",
+                                                detail: ["session": session, "to": principal.account.auditName])
+                }
+                await sendToAgents(tenant: tenant, filter: { $0.account.id == principal.account.id },
+                                   object: ["type": "assigned", "session": session])
+            } catch {
+                logger.info("agents.assign_skipped", metadata: ["session": "\(session)"])
+            }
+        }
     }
 
     /// The redacted transcript, the bot's summary, sentiment trend and notes. Audited as a
@@ -430,6 +487,7 @@ public final class AgentHub: Sendable {
                            object: ["type": "chat_ended", "session": session, "how": "returned_to_bot"])
         await broadcastQueue(tenant: principal.tenant)
         await tellPositions(tenant: principal.tenant)
+        await autoAssign(tenant: principal.tenant)
     }
 
     /// Passes the chat to another agent of the tenant (or back to the queue with `to: "queue"`).
@@ -485,6 +543,7 @@ public final class AgentHub: Sendable {
                            object: ["type": "chat_ended", "session": session, "how": "closed"])
         await broadcastQueue(tenant: principal.tenant)
         await tellPositions(tenant: principal.tenant)
+        await autoAssign(tenant: principal.tenant)
     }
 
     /// Closes console sockets whose login session ended (logout, expiry, disabled account)

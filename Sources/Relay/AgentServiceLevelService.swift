@@ -1,7 +1,7 @@
 import ServiceLifecycle
 
-/// Every few seconds until shutdown: escalates chats over their service level and closes console
-/// sockets whose login session ended.
+/// Every few seconds until shutdown: escalates chats over their service level, closes console
+/// sockets whose login session ended, and runs round-robin assignment where it is on.
 struct AgentServiceLevelService: Service {
     let hub: AgentHub
     var interval: Duration = .seconds(5)
@@ -13,6 +13,7 @@ struct AgentServiceLevelService: Service {
                     try await Task.sleep(for: interval)
                     await hub.checkServiceLevels()
                     await hub.closeEndedSessions()
+                    for tenant in hub.tenants.tenants.keys { await hub.autoAssign(tenant: tenant) }
                 }
             }
         } catch {

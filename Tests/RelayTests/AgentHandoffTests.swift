@@ -551,6 +551,47 @@ struct AgentHandoffTests {
         try await relay.finish()
     }
 
+    @Test("Round-robin: queued chats go to the online agents in turn, within the per-agent limit")
+    func roundRobin() async throws {
+        var policy = AgentDeskPolicy.demo
+        policy.autoAssign = true
+        policy.maxChatsPerAgent = 2
+        let relay = try await AgentRelayHarness.start(policies: ["demo": policy])
+        do {
+            let hub = relay.hub
+            try hub.authenticator.store.addAccount(tenant: "demo", username: "ali", role: .agent,
+                                                   passwordHash: try PasswordHash.hash(Array(AgentRelayHarness.password.utf8), parameters: .minimumForTests))
+            let password = Array(AgentRelayHarness.password.utf8)
+            let ann = try hub.authenticator.login(tenant: "demo", username: "ann", password: password)
+            let ali = try hub.authenticator.login(tenant: "demo", username: "ali", password: password)
+            let sue = try hub.authenticator.login(tenant: "demo", username: "sue", password: password)
+            let annFrames = FrameBox(), aliFrames = FrameBox()
+            _ = await hub.connect(ann.principal, token: ann.token, send: annFrames.append, close: {})
+            _ = await hub.connect(ali.principal, token: ali.token, send: aliFrames.append, close: {})
+            _ = await hub.connect(sue.principal, token: sue.token, send: FrameBox().append, close: {})  // supervisors are not assigned
+            let handoff = try JSONDecoder().decode(Handoff.self, from: Data(#"{"reason":"customer_asked","priority":1,"summary":"s","intent":"human_agent"}"#.utf8))
+            for id in ["s1", "s2", "s3", "s4", "s5"] {
+                try await relay.demo.store.openSession(tenant: "demo", session: id, channel: "web", identifiers: [], at: Date())
+                _ = await hub.enqueue(tenant: "demo", session: id, language: "zh", handoff: handoff, angerPersists: false, anger: [], customer: nil)
+            }
+            let active = hub.queueSnapshot(sue.principal)["active"] as? [[String: Any]] ?? []
+            let owners = Dictionary(uniqueKeysWithValues: active.map { ($0["session"] as? String ?? "", $0["agent"] as? String ?? "") })
+            #expect(owners == ["s1": "ann", "s2": "ali", "s3": "ann", "s4": "ali"], "alternating, two each")
+            #expect((hub.queueSnapshot(sue.principal)["queued"] as? [[String: Any]])?.map { $0["session"] as? String } == ["s5"])
+            #expect(annFrames.contains(type: "assigned", "session", "s1") && aliFrames.contains(type: "assigned", "session", "s2"))
+            // A closed chat frees a place: the waiting one is assigned at once.
+            try await hub.close(ali.principal, session: "s2", resolution: "resolved")
+            #expect((hub.queueSnapshot(sue.principal)["queued"] as? [[String: Any]])?.isEmpty == true)
+            #expect(aliFrames.contains(type: "assigned", "session", "s5"))
+            let assigns = try relay.ledger().entries(tenant: "demo").filter { $0.action == "agent.assign" }
+            #expect(assigns.count == 5 && assigns.allSatisfy { $0.actor == "desk" })
+        } catch {
+            try await relay.finish()
+            throw error
+        }
+        try await relay.finish()
+    }
+
     @Test("A customer who reconnects while an agent has the chat gets the agent's replies (missed and new)")
     func resumeWhileWithAnAgent() async throws {
         let relay = try await AgentRelayHarness.start()

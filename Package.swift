@@ -156,7 +156,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
-        .testTarget(name: "AgentDeskTests", dependencies: ["AgentDesk", "Sealing", "SupportBot", "Compliance", "TranscriptStore"]),
+        .testTarget(name: "AgentDeskTests", dependencies: ["AgentDesk", "Sealing", "SupportBot"]),
         .testTarget(name: "RelayTests", dependencies: [
             "Relay", "AgentDesk", "Compliance", "TLS", "TLSProbe", "TranscriptStore", "Sealing", "Redaction", "SupportBot", "SupportBotDemoStore",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -16,7 +16,10 @@ struct AgentsCommand: AsyncParsableCommand {
         agent (answers chats), supervisor (sees every live chat of the shop, reassigns), compliance and \
         operator (CLI-only roles; they cannot log in to the console). Passwords are read from a prompt \
         without echo, or from the first line of --password-file / standard input (--password-stdin); \
-        never from the command line. At least \(PasswordHash.minimumLength) characters.
+        never from the command line. At least \(PasswordHash.minimumLength) characters. The tenant id is not \
+        checked against the transcript store (that needs the master key): accounts of tenants the relay \
+        does not serve are simply never used. Disabling an account or resetting its password ends its \
+        console sessions; a reset also ends a lock-out.
         """,
         subcommands: [Add.self, List.self, Disable.self, ResetPassword.self]
     )

@@ -91,7 +91,8 @@ let package = Package(
             name: "Relay",
             dependencies: [
                 "Redaction", "PolicyFiles", "Sealing", "TranscriptStore", "TLS",
-                "SupportBot", "SupportBotDemoStore", "AgentDesk", "Compliance",
+                "SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders", "AgentDesk", "Compliance",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -100,6 +101,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
@@ -112,7 +114,9 @@ let package = Package(
         .target(
             name: "Compliance",
             dependencies: ["Sealing", "CSodium", "TranscriptStore", "PolicyFiles",
-                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]
+                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "Logging", package: "swift-log")]
         ),
 
         // Human hand-off: agent accounts (Argon2id), console logins (cookies, CSRF, lock-out),
@@ -148,8 +152,11 @@ let package = Package(
         .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay", "Sealing", "TranscriptStore", "TLS"]),
         .testTarget(name: "SupportBotTests",
                     dependencies: ["SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders", "Redaction", "Sealing"]),
-        .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "TranscriptStore", "Sealing", "PolicyFiles",
-                                                    .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "TranscriptStore", "Sealing", "PolicyFiles", "SupportBotDemoStore",
+                                                    "SupportBot", "Redaction",
+                                                    .product(name: "GRDB", package: "GRDB.swift"),
+                                                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                                    .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "TLSTests", dependencies: [
             "TLS", "TLSProbe", "COpenSSL",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -158,8 +165,11 @@ let package = Package(
         ]),
         .testTarget(name: "AgentDeskTests", dependencies: ["AgentDesk", "Sealing", "SupportBot"]),
         .testTarget(name: "RelayTests", dependencies: [
-            "Relay", "AgentDesk", "Compliance", "TLS", "TLSProbe", "TranscriptStore", "Sealing", "Redaction", "SupportBot", "SupportBotDemoStore",
+            "Relay", "TLS", "TLSProbe", "TranscriptStore", "Sealing", "Redaction", "SupportBot", "SupportBotDemoStore",
+            "Compliance", "AgentDesk",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

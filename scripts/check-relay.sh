@@ -4,6 +4,10 @@
 #   - curl (trusting the demo CA) gets /healthz with security headers; an unknown Host gets 421;
 #   - Python `websockets` (Debian python3-websockets) chats in Chinese about an order, sends a
 #     card key and a phone number and sees them masked, resends a message (not answered twice);
+#   - a foreign Origin cannot open a chat (403);
+#   - the HTTP API: a key made with `kamirelay tenants api-key create`, curl POST /v1/messages
+#     (masked, answered; a resend is answered from the store), no key → 401;
+#   - the plain-HTTP listener (--http-port) only redirects to HTTPS (308);
 #   - SIGTERM stops the server cleanly (exit 0, chats drained, store flushed);
 #   - neither the planted card key nor the phone number is in the logs or in any file of the
 #     data directory.
@@ -26,7 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$BIN" serve --demo --data-dir "$WORK/data" --port 0 --port-file "$WORK/port" --log-level info \
+HTTP_PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$BIN" serve --demo --data-dir "$WORK/data" --port 0 --http-port "$HTTP_PORT" --port-file "$WORK/port" --log-level info \
     >"$WORK/stdout.log" 2>"$WORK/stderr.log" &
 SERVER_PID=$!
 for _ in $(seq 1 300); do [[ -s "$WORK/port" ]] && break; sleep 0.1; done
@@ -47,15 +52,34 @@ HEALTH=$(curl -sS -i --cacert "$CA" "https://localhost:$PORT/healthz")
 CHECK="curl /healthz over TLS, verified against the demo CA"; check grep -q "^HTTP/1.1 200" <<<"$HEALTH"
 CHECK="HSTS and CSP on responses"; check grep -qi "^strict-transport-security: max-age" <<<"$HEALTH"
 CHECK="unknown Host refused with 421"; check test "$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$CA" -H 'Host: evil.example' "https://localhost:$PORT/healthz")" = 421
-CHECK="Python websockets chat (order question, masking, idempotent resend)"
+CHECK="Python websockets chat (order question, masking, idempotent resend, foreign Origin refused)"
 check "$PYTHON" scripts/relay_chat_check.py "$PORT" "$CA" "$ORDER" "$CARD_KEY"
+
+# The HTTP API with a key made by the CLI (the demo's passphrase is public on purpose).
+KEY=$(KAMIRELAY_PASSPHRASE='kamirelay-demo-NOT-FOR-PRODUCTION' "$BIN" tenants api-key create --tenant demo \
+    --data-dir "$WORK/data" --keys-dir "$WORK/data/keys" --label check 2>/dev/null)
+BODY="{\"client_message_id\":\"curl-1\",\"text\":\"卡密$CARD_KEY 无效，电话$PHONE\"}"
+api() { curl -sS --cacert "$CA" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' "$@"; }
+FIRST=$(api -d "$BODY" "https://localhost:$PORT/v1/messages")
+CHECK="API: POST /v1/messages stores the masked text and answers"
+check "$PYTHON" -c 'import json,sys; r=json.loads(sys.argv[1]); assert "[CARD_KEY]" in r["customer_message"]["text"] and r["reply"]["role"]=="bot" and set(r["redaction"]["types"])=={"card_key","phone"}, r' "$FIRST"
+AGAIN=$(api -d "$BODY" "https://localhost:$PORT/v1/messages")
+CHECK="API: a resend is answered from the store (duplicate)"
+check "$PYTHON" -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys.argv[2]); assert b["duplicate"] and b["customer_message"]["id"]==a["customer_message"]["id"], b' "$FIRST" "$AGAIN"
+SESSION=$("$PYTHON" -c 'import json,sys; print(json.loads(sys.argv[1])["session"])' "$FIRST")
+CHECK="API: GET /v1/sessions/ID/messages lists the session"
+check test "$(api "https://localhost:$PORT/v1/sessions/$SESSION/messages" | "$PYTHON" -c 'import json,sys; print(len(json.load(sys.stdin)["messages"]))')" = 2
+CHECK="API: no key → 401"; check test "$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$CA" -d "$BODY" "https://localhost:$PORT/v1/messages")" = 401
+REDIRECT=$(curl -sS -i "http://localhost:$HTTP_PORT/healthz?x=1")
+CHECK="plain HTTP only redirects: 308 to https"; check grep -qi "^location: https://localhost:$PORT/healthz?x=1" <<<"$REDIRECT"
+CHECK="plain HTTP: unknown Host → 421"; check test "$(curl -sS -o /dev/null -w '%{http_code}' -H 'Host: evil.example' "http://localhost:$HTTP_PORT/")" = 421
 
 kill -TERM "$SERVER_PID"
 STATUS=0; wait "$SERVER_PID" || STATUS=$?
 SERVER_PID=
 CHECK="SIGTERM: clean exit"; check test "$STATUS" = 0
 CHECK="SIGTERM: chats drained and store flushed"; check grep -q "relay.drained" "$WORK/stderr.log"
-CHECK="planted card key and phone in no log line"; check bash -c "! grep -q -e '$CARD_KEY' -e '$PHONE' '$WORK/stdout.log' '$WORK/stderr.log'"
-CHECK="planted card key and phone in no file of the data directory"; check bash -c "! grep -r -q -a -e '$CARD_KEY' -e '$PHONE' '$WORK/data'"
+CHECK="planted card key, phone and API key in no log line"; check bash -c "! grep -q -e '$CARD_KEY' -e '$PHONE' -e '$KEY' '$WORK/stdout.log' '$WORK/stderr.log'"
+CHECK="planted card key, phone and API key in no file of the data directory"; check bash -c "! grep -r -q -a -e '$CARD_KEY' -e '$PHONE' -e '$KEY' '$WORK/data'"
 
 exit $FAILED

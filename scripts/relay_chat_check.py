@@ -3,7 +3,8 @@
 
 Usage: relay_chat_check.py PORT ROOT_CA ORDER_NUMBER CARD_KEY
 Chats in Chinese with `kamirelay serve --demo`, checks the protocol, that the card key and the
-phone number come back masked, and that a resent message is not answered twice. Exit 0 on success.
+phone number come back masked, and that a resent message is not answered twice; then that a
+browser page from a foreign site (its Origin header) cannot open a chat. Exit 0 on success.
 """
 import asyncio, json, ssl, sys
 
@@ -54,6 +55,20 @@ async def main(port, root_ca, order, card_key):
     everything = json.dumps(seen, ensure_ascii=False)
     assert card_key not in everything and phone not in everything
     print(f"ok: {len(seen)} frames, card key and phone masked")
+
+    # The relay's own page may open the chat; a foreign site's page may not (403 before the upgrade).
+    async with websockets.connect(f"wss://localhost:{port}/chat", ssl=context, origin=f"https://localhost:{port}") as ws:
+        await ws.send(json.dumps({"type": "hello"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "welcome"
+    try:
+        async with websockets.connect(f"wss://localhost:{port}/chat", ssl=context, origin="https://evil.example"):
+            raise AssertionError("a foreign Origin was let in")
+    except AssertionError:
+        raise
+    except Exception as refused:  # InvalidStatusCode (websockets ≤ 13) or InvalidStatus (14+)
+        status = getattr(refused, "status_code", None) or getattr(getattr(refused, "response", None), "status_code", None)
+        assert status == 403, repr(refused)
+    print("ok: foreign Origin refused with 403")
 
 
 if __name__ == "__main__":

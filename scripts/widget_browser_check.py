@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Drives headless Chromium through the demo widget: greeting, an order question in Chinese, a
 message with a phone number and a card key (shown masked), then a server restart and the
-widget's reconnect.
+widget's reconnect, which resumes the same chat (the page's Origin passes the relay's check).
 
 Usage: widget_browser_check.py KAMIRELAY_BINARY WORK_DIR [SCREENSHOT_DIR]
 Needs Debian's chromium, chromium-driver and python3-selenium. Exit 0 on success.
@@ -77,15 +77,20 @@ def main():
         if SHOTS:
             driver.save_screenshot(os.path.join(SHOTS, "widget-chat.png"))
 
-        # Restart the server: the widget sees close 1001, reconnects, and chats again.
+        # Restart the server: the widget sees close 1001, reconnects and resumes the same chat
+        # (the resume state is sealed on disk, so the token survives the restart).
+        chat = driver.find_element(By.ID, "kamirelay-chat")
+        session = chat.get_attribute("data-session")
+        before = len(bots())
         server.send_signal(signal.SIGTERM)
         assert server.wait(20) == 0
         wait.until(lambda d: status() == "reconnecting")
         server, _ = start_server(port)
         WebDriverWait(driver, 30).until(lambda d: status() == "connected")
-        # No resume yet: the widget starts a new session (greeting), then answers as before.
-        wait.until(lambda d: "（新的会话）" in d_texts(driver, "kr-system"))
-        before = len(bots())
+        assert chat.get_attribute("data-resumed") == "true", "resumed after the restart"
+        assert chat.get_attribute("data-session") == session, "the same chat continues"
+        assert "（新的会话）" not in d_texts(driver, "kr-system")
+        assert len(bots()) == before, "nothing shown twice after the resume"
         reply = say("怎么退款？", before + 1)
         print("after reconnect:", reply)
         if SHOTS:

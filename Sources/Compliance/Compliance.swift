@@ -1,9 +1,19 @@
 import Foundation
+import GRDB
 import Sealing
 import TranscriptStore
 
 /// The transcript-store capabilities compliance needs.
-public typealias ComplianceStore = TranscriptStore & SubjectRemoval & TenantKeyManagement
+public typealias ComplianceStore = TranscriptStore & SubjectRemoval & RetentionRemoval & TenantKeyManagement
+
+/// The outbox data class: records queued for delivery to other systems (today the demo order
+/// store's queue of card-key re-sends to the purchase e-mail; a shop's mailer or webhook queue
+/// would conform the same way). The sweep removes records older than the tenant's `outbox`
+/// retention, delivered or not: an undelivered record that old is stale, and it names an order.
+public protocol DeliveryOutbox: Sendable {
+    /// Removes (a dry run: counts) the records queued before `cutoff`; returns how many.
+    func removeRecords(queuedBefore cutoff: Date, dryRun: Bool) async throws -> Int
+}
 
 /// Errors from compliance operations. None carries an identifier or message text.
 public enum ComplianceError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -60,6 +70,47 @@ public struct SubjectExport: Codable, Sendable, Hashable {
         return try! enc.encode(self) + Data("\n".utf8)
     }
 
+    /// A readable, self-contained HTML rendering (Chinese and English headings): every stored
+    /// value escaped, no scripts, no external resources (a CSP forbids both).
+    public func html() -> String {
+        func e(_ s: String) -> String { HTMLText.escape(s) }
+        var h = """
+        <!DOCTYPE html>
+        <html lang="zh-CN"><head><meta charset="utf-8">
+        <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+        <meta name="referrer" content="no-referrer">
+        <title>数据导出 / Data export — \(e(tenant))</title>
+        <style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}
+        table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}
+        td.text{white-space:pre-wrap;word-break:break-word}th{background:#f3f3f3}</style></head><body>
+        <h1>数据导出 / Data export</h1>
+        <p>商户 / Tenant: <b>\(e(tenant))</b> · 标识类型 / Identifier kind: \(e(subjectKind)) · 导出时间 / Exported at: \(e(exportedAt))</p>
+        <p>会话 / Sessions: \(sessions.count) · 消息 / Messages: \(sessions.reduce(0) { $0 + $1.messages.count })</p>
+        <p>文本为存储时已脱敏的内容；客服人员仅以角色显示。/ Text is shown redacted, as stored; staff appear by role only.</p>
+
+        """
+        for session in sessions {
+            h += "<h2>会话 / Session \(e(session.id))</h2>\n"
+            h += "<p>\(e(session.channel)) · \(e(session.status)) · \(e(session.startedAt)) – \(e(session.lastActivityAt))</p>\n"
+            h += "<table><tr><th>#</th><th>时间 / Time</th><th>角色 / Role</th><th>内容 / Text</th></tr>\n"
+            for m in session.messages {
+                h += "<tr><td>\(m.sequence)</td><td>\(e(m.sentAt))</td><td>\(e(Self.roleLabel(m.role)))</td><td class=\"text\">\(e(m.text))</td></tr>\n"
+            }
+            h += "</table>\n"
+        }
+        return h + "</body></html>\n"
+    }
+
+    static func roleLabel(_ role: String) -> String {
+        switch role {
+        case "customer": return "客户 / customer"
+        case "bot": return "机器人 / bot"
+        case "agent": return "客服 / agent"
+        case "system": return "系统 / system"
+        default: return role
+        }
+    }
+
     /// A readable rendering (Chinese and English headings).
     public func text() -> String {
         var s = "数据导出 / Data export — tenant \(tenant), \(exportedAt)\n"
@@ -72,13 +123,62 @@ public struct SubjectExport: Codable, Sendable, Hashable {
     }
 }
 
-/// What a retention sweep did (or would do).
+/// HTML escaping for the export rendering.
+enum HTMLText {
+    static func escape(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for c in s.unicodeScalars {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default:
+                // Control characters (other than tab / newline) are dropped rather than rendered.
+                if c.value < 0x20 && c != "\n" && c != "\t" { continue }
+                out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+}
+
+/// What a retention sweep did (or would do), per data class.
 public struct SweepReport: Sendable, Hashable {
     public var tenant: String
-    public var cutoff: Date
-    public var removed: RemovalCounts
+    public var policy: RetentionPolicy
+    /// Transcripts: sessions whose messages went, messages, subject keys destroyed (replaced).
+    public var transcripts: RemovalCounts
+    /// Session metadata: session rows (and any messages left in them), identifier links,
+    /// subjects (keys destroyed), and the access-log entries below.
+    public var sessionMetadata: RemovalCounts
+    public var accessLogEntries: Int
+    /// Audit entries pruned (and the new anchor).
+    public var auditEntries: AuditPruneResult
+    /// Outbox records removed.
+    public var outboxRecords: Int
     public var heldSubjects: Int
     public var dryRun: Bool
+    /// Message content: last activity before this.
+    public var cutoff: Date
+    public var metadataCutoff: Date
+
+    /// Sessions, messages and keys removed across transcripts and session metadata.
+    public var removed: RemovalCounts {
+        var r = sessionMetadata
+        r.messages += transcripts.messages
+        r.keyIDs += transcripts.keyIDs
+        return r
+    }
+}
+
+/// A sweep's progress: which class and how far.
+public struct ClassProgress: Sendable, Hashable {
+    /// `transcripts` or `session metadata`.
+    public var dataClass: String
+    public var progress: SweepProgress
 }
 
 /// What the erasure epoch did.
@@ -155,9 +255,10 @@ public struct Compliance: Sendable {
     public func addHold(tenant: String, subject: SubjectIdentifier, reason: String, actor: String) async throws -> LegalHold {
         guard subject.normalised != nil else { throw ComplianceError.invalidIdentifier(subject.kind.name) }
         let b = try await store.blindIndex(tenant: tenant, subject)
-        let hold = try ledger.addHold(tenant: tenant, blindIndex: b, kind: subject.kind.name, reason: reason, actor: actor, at: clock())
+        let name = try await pseudonym(tenant: tenant, subject)
+        let hold = try ledger.addHold(tenant: tenant, blindIndex: b, kind: subject.kind.name, reason: reason, actor: actor, at: clock(), pseudonym: name)
         // The reason is operator text and may name people: it stays in the holds table, not the log.
-        try await audit(tenant, actor, "hold.add", ["hold": String(hold.id), "subject": try await pseudonym(tenant: tenant, subject)])
+        try await audit(tenant, actor, "hold.add", ["hold": String(hold.id), "subject": name])
         return hold
     }
 
@@ -182,6 +283,45 @@ public struct Compliance: Sendable {
         return covering
     }
 
+    /// Active holds covering `blindIndex` or any of `sessions`, read through the attached ledger.
+    static func coveringHolds(_ db: Database, tenant: String, blindIndex: [UInt8], sessions: [String]) throws -> [(Int64, String)] {
+        let mine = Set(sessions)
+        var covering: [(Int64, String)] = []
+        for row in try Row.fetchAll(db, sql: "SELECT id, reason, blind_index FROM ledger.legal_holds WHERE tenant_id = ? AND released_at IS NULL ORDER BY id",
+                                    arguments: [tenant]) {
+            let index = [UInt8](row["blind_index"] as Data)
+            if index == blindIndex {
+                covering.append((row["id"], row["reason"]))
+                continue
+            }
+            let held = try String.fetchAll(db, sql: """
+                SELECT ss.session_id FROM main.subject_identifiers si JOIN main.session_subjects ss
+                ON ss.tenant_id = si.tenant_id AND ss.subject_id = si.subject_id WHERE si.tenant_id = ? AND si.blind_index = ?
+                """, arguments: [tenant, Data(index)])
+            if held.contains(where: mine.contains) { covering.append((row["id"], row["reason"])) }
+        }
+        return covering
+    }
+
+    func holdGuard(tenant: String, blindIndex: [UInt8]) -> AttachedCheck {
+        AttachedCheck(path: ledger.path) { db, sessions in
+            let holds = try Self.coveringHolds(db, tenant: tenant, blindIndex: blindIndex, sessions: sessions)
+            if !holds.isEmpty { throw ComplianceError.subjectOnHold(holds: holds.map(\.0), reasons: holds.map(\.1)) }
+        }
+    }
+
+    /// Sessions linked to any actively held subject, read through the attached ledger.
+    func heldSessions(tenant: String) -> AttachedExclusion {
+        AttachedExclusion(path: ledger.path) { db in
+            Set(try String.fetchAll(db, sql: """
+                SELECT DISTINCT ss.session_id FROM ledger.legal_holds h
+                JOIN main.subject_identifiers si ON si.tenant_id = h.tenant_id AND si.blind_index = h.blind_index
+                JOIN main.session_subjects ss ON ss.tenant_id = si.tenant_id AND ss.subject_id = si.subject_id
+                WHERE h.tenant_id = ? AND h.released_at IS NULL
+                """, arguments: [tenant]))
+        }
+    }
+
     // MARK: Erasure
 
     /// Erases a subject (GDPR Art. 17, PIPL Art. 47): refuses held subjects (recorded), finds
@@ -201,7 +341,20 @@ public struct Compliance: Sendable {
             throw ComplianceError.subjectOnHold(holds: holds.map(\.id), reasons: holds.map(\.reason))
         }
         if dryRun { return .dryRun(try await store.footprint(tenant: tenant, subject: subject)) }
-        let counts = try await store.eraseSubject(tenant: tenant, subject: subject)
+        // The check above can race a hold placed a moment later (holds live in the ledger, the
+        // data in the store): the erasure re-checks inside its key-destruction transaction with
+        // the ledger attached and write-locked, so no hold can commit in between.
+        let counts: RemovalCounts
+        do {
+            counts = try await store.eraseSubject(tenant: tenant, subject: subject,
+                                                  guardedBy: holdGuard(tenant: tenant, blindIndex: try await store.blindIndex(tenant: tenant, subject)))
+        } catch let refused as ComplianceError {
+            if case .subjectOnHold(let ids, _) = refused {
+                try await audit(tenant, actor, "erase.refused", ["request": requestID, "subject": try await pseudonym(tenant: tenant, subject),
+                                                                 "holds": ids.map(String.init).joined(separator: ",")])
+            }
+            throw refused
+        }
         let completedAt = clock()
         let found = counts.sessions > 0 || !counts.keyIDs.isEmpty
         let position = try await audit(tenant, actor, "erase", [
@@ -298,20 +451,75 @@ public struct Compliance: Sendable {
 
     // MARK: Retention
 
-    /// Removes the tenant's transcripts whose last activity is older than the policy allows,
-    /// except held subjects', in short batches; recorded (unless a dry run).
+    /// Applies the tenant's retention policy to every data class, in short batches (one write
+    /// transaction each, so live chat interleaves), skipping held subjects (re-read inside every
+    /// batch): session metadata past its period (session rows with whatever they still hold,
+    /// identifier links, subjects left without sessions, the access log), then message content
+    /// past the transcript period, then the audit log up to a signed checkpoint, then the
+    /// outboxes. Recorded in the audit log unless a dry run.
     public func sweep(tenant: String, policy: RetentionPolicy, actor: String, dryRun: Bool, batchSize: Int = 200,
-                      progress: (@Sendable (SweepProgress) -> Void)? = nil) async throws -> SweepReport {
-        let cutoff = policy.transcriptCutoff(now: clock())
+                      outboxes: [any DeliveryOutbox] = [],
+                      progress: (@Sendable (ClassProgress) -> Void)? = nil) async throws -> SweepReport {
+        let now = clock()
+        let cutoff = policy.transcriptCutoff(now: now), metadataCutoff = policy.sessionMetadataCutoff(now: now)
         let held = try ledger.heldBlindIndexes(tenant: tenant)
-        let removed = try await store.sweepExpiredSessions(tenant: tenant, lastActivityBefore: cutoff, heldBlindIndexes: held,
-                                                           batchSize: batchSize, dryRun: dryRun, progress: progress)
-        if !dryRun {
-            // The effective policy goes with every sweep, so policy changes show in the log.
-            try await audit(tenant, actor, "retention.sweep", ["cutoff": Timestamp.string(cutoff), "sessions": String(removed.sessions),
-                                                               "policy.transcriptsHours": String(policy.transcripts.components.seconds / 3_600),
-                                                               "messages": String(removed.messages), "keys": String(removed.keyIDs.count)])
+        let heldNow = heldSessions(tenant: tenant)
+        var metadataProgress: (@Sendable (SweepProgress) -> Void)?
+        var transcriptProgress: (@Sendable (SweepProgress) -> Void)?
+        if let progress {
+            metadataProgress = { p in progress(ClassProgress(dataClass: "session metadata", progress: p)) }
+            transcriptProgress = { p in progress(ClassProgress(dataClass: "transcripts", progress: p)) }
         }
-        return SweepReport(tenant: tenant, cutoff: cutoff, removed: removed, heldSubjects: held.count, dryRun: dryRun)
+        let metadata = try await store.sweepExpiredSessions(
+            tenant: tenant, lastActivityBefore: metadataCutoff, heldBlindIndexes: held, excluding: heldNow, batchSize: batchSize, dryRun: dryRun,
+            progress: metadataProgress)
+        let heldIDs = try await store.sessionIDs(tenant: tenant, blindIndexes: held)
+        // Reads of held subjects' data stay in the access log as long as the hold.
+        let keptTargets = Set(heldIDs.map { "session:" + $0 } + (try ledger.heldPseudonyms(tenant: tenant)).map { "subject:" + $0 })
+        let accessLog = try await store.pruneAccessLog(tenant: tenant, before: metadataCutoff, keeping: keptTargets, batchSize: 1_000, dryRun: dryRun)
+        let transcripts = try await store.expireMessages(
+            tenant: tenant, lastActivityBefore: cutoff, notBefore: dryRun ? metadataCutoff : nil, excludedSessions: heldIDs, excluding: heldNow, batchSize: batchSize, dryRun: dryRun,
+            progress: transcriptProgress)
+        var outboxRecords = 0
+        for o in outboxes { outboxRecords += try await o.removeRecords(queuedBefore: policy.outboxCutoff(now: now), dryRun: dryRun) }
+        let signer = try await signingKey(tenant: tenant)
+        let audit = try ledger.prune(tenant: tenant, before: policy.auditCutoff(now: now), signer: signer, actor: actor, at: now, dryRun: dryRun)
+        if !dryRun {
+            // The effective policy goes with every sweep, so policy changes show in the log too.
+            func hours(_ d: Duration) -> String { String(d.components.seconds / 3_600) }
+            var detail: [String: String] = [:]
+            detail["cutoff"] = Timestamp.string(cutoff)
+            detail["metadataCutoff"] = Timestamp.string(metadataCutoff)
+            detail["policy.transcriptsHours"] = hours(policy.transcripts)
+            detail["policy.sessionMetadataHours"] = hours(policy.sessionMetadata)
+            detail["policy.auditEntriesHours"] = hours(policy.auditEntries)
+            detail["policy.outboxHours"] = hours(policy.outbox)
+            detail["sessions"] = String(metadata.sessions)
+            detail["messages"] = String(metadata.messages + transcripts.messages)
+            detail["keys"] = String(metadata.keyIDs.count + transcripts.keyIDs.count)
+            detail["emptiedSessions"] = String(transcripts.sessions)
+            detail["identifierLinks"] = String(metadata.identifierLinks)
+            detail["accessLogEntries"] = String(accessLog)
+            detail["auditEntries"] = String(audit.entries)
+            detail["outboxRecords"] = String(outboxRecords)
+            try await self.audit(tenant, actor, "retention.sweep", detail)
+        }
+        return SweepReport(tenant: tenant, policy: policy, transcripts: transcripts, sessionMetadata: metadata, accessLogEntries: accessLog,
+                           auditEntries: audit, outboxRecords: outboxRecords, heldSubjects: held.count, dryRun: dryRun,
+                           cutoff: cutoff, metadataCutoff: metadataCutoff)
+    }
+
+    // MARK: Policy changes
+
+    /// Records a tenant's policy in the audit log when its SHA-256 differs from the last one
+    /// recorded for that tenant and kind (`retention`, `redaction`): digest, kind and file name
+    /// only (`file` nil: `built-in`, with `contents` the built-in text, so an upgrade that changes
+    /// the default is recorded too). Returns the new entry, or nil when unchanged.
+    @discardableResult
+    public func recordPolicy(tenant: String, kind: String, contents: Data?, file: String?, actor: String) async throws -> AuditPosition? {
+        let digest = contents.map { SHA256.hex(Array($0)) } ?? "built-in"
+        guard try ledger.lastPolicyDigest(tenant: tenant, kind: kind) != digest else { return nil }
+        return try await audit(tenant, actor, "policy.change", ["kind": kind, "sha256": digest,
+                                                                "file": file.map { ($0 as NSString).lastPathComponent } ?? "built-in"])
     }
 }

@@ -107,6 +107,29 @@ public final class ComplianceLedger: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        // Retention of the audit log: entries up to a signed checkpoint may be pruned; that
+        // checkpoint becomes the chain's anchor (verify starts from it) and only entries at or
+        // before the anchor can be deleted.
+        m.registerMigration("v2: audit anchors (retention)") { db in
+            try db.execute(sql: """
+                CREATE TABLE audit_anchors (
+                    tenant_id TEXT PRIMARY KEY NOT NULL,
+                    seq INTEGER NOT NULL,
+                    hash BLOB NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TRIGGER audit_anchors_forward BEFORE UPDATE ON audit_anchors WHEN NEW.seq < OLD.seq
+                    BEGIN SELECT RAISE(ABORT, 'the audit anchor only moves forward'); END;
+                DROP TRIGGER audit_entries_no_delete;
+                CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries
+                    WHEN OLD.seq > COALESCE((SELECT seq FROM audit_anchors WHERE tenant_id = OLD.tenant_id), 0)
+                    BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only'); END;
+                """)
+        }
+        // The hold's subject pseudonym (keyed, as in the access log), so retention keeps the
+        // access-log entries about a held subject.
+        m.registerMigration("v3: hold pseudonyms") { db in
+            try db.execute(sql: "ALTER TABLE legal_holds ADD COLUMN pseudonym TEXT")
+        }
         return m
     }
 
@@ -135,9 +158,15 @@ public final class ComplianceLedger: Sendable {
     @discardableResult
     public func append(tenant: String, actor: String, action: String, detail: [String: String],
                        at: Date = Date(), signer: Ed25519SigningKey, pendingErasure: String? = nil) throws -> AuditPosition {
-        let at = Date(timeIntervalSince1970: (at.timeIntervalSince1970 * 1000).rounded() / 1000)
-        let detailText = Self.encodeDetail(detail)
-        return try queue.write { db in
+        try queue.write { db in
+            try Self.append(db, tenant: tenant, actor: actor, action: action, detail: detail, at: at, signer: signer, pendingErasure: pendingErasure)
+        }
+    }
+
+    static func append(_ db: Database, tenant: String, actor: String, action: String, detail: [String: String],
+                       at: Date, signer: Ed25519SigningKey, pendingErasure: String?) throws -> AuditPosition {
+            let at = Date(timeIntervalSince1970: (at.timeIntervalSince1970 * 1000).rounded() / 1000)
+            let detailText = Self.encodeDetail(detail)
             let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_entries WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1",
                                         arguments: [tenant])
             let seq = (last?["seq"] as Int? ?? 0) + 1
@@ -155,7 +184,6 @@ public final class ComplianceLedger: Sendable {
                                arguments: [tenant, request, at.timeIntervalSince1970])
             }
             return AuditPosition(sequence: seq, hash: Hex.encode(hash))
-        }
     }
 
     /// Entries oldest first, optionally filtered.
@@ -185,6 +213,16 @@ public final class ComplianceLedger: Sendable {
             var prev = Self.genesis
             var hashes: [Int: [UInt8]] = [:]
             var expectedSeq = 1
+            // After retention pruned the oldest entries, the chain starts at the anchor: the
+            // pruned-through entry's hash, which a signed checkpoint and a later prune entry vouch for.
+            let anchor = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_anchors WHERE tenant_id = ?", arguments: [tenant])
+                .map { (seq: $0["seq"] as Int, hash: [UInt8]($0["hash"] as Data)) }
+            if let anchor {
+                prev = anchor.hash
+                expectedSeq = anchor.seq + 1
+                hashes[anchor.seq] = anchor.hash
+            }
+            var anchorVouched = anchor == nil
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM audit_entries WHERE tenant_id = ? ORDER BY seq", arguments: [tenant])
             for r in rows {
                 let seq: Int = r["seq"]
@@ -202,10 +240,19 @@ public final class ComplianceLedger: Sendable {
                 hashes[seq] = stored
                 prev = stored
                 expectedSeq = seq + 1
+                if let anchor, (r["action"] as String) == "audit.prune" {
+                    let d = (try? JSONDecoder().decode([String: String].self, from: Data((r["detail"] as String).utf8))) ?? [:]
+                    if d["through"] == String(anchor.seq) && d["anchorHash"] == Hex.encode(anchor.hash) { anchorVouched = true }
+                }
+            }
+            if let anchor, !anchorVouched {
+                problems.append("entries up to \(anchor.seq) were removed without a recorded prune (no audit.prune entry names that anchor)")
             }
             let last = expectedSeq - 1
             var checkpoints = 0
-            for c in try Row.fetchAll(db, sql: "SELECT seq, hash, signature FROM audit_checkpoints WHERE tenant_id = ? ORDER BY seq", arguments: [tenant]) {
+            var anchorSigned = anchor == nil
+            for c in try Row.fetchAll(db, sql: "SELECT seq, hash, signature FROM audit_checkpoints WHERE tenant_id = ? AND seq >= ? ORDER BY seq",
+                                      arguments: [tenant, anchor?.seq ?? 0]) {
                 let seq: Int = c["seq"]
                 let hash = [UInt8](c["hash"] as Data)
                 guard Ed25519SigningKey.verify(signature: [UInt8](c["signature"] as Data),
@@ -214,20 +261,70 @@ public final class ComplianceLedger: Sendable {
                     continue
                 }
                 checkpoints += 1
+                if seq == anchor?.seq && hash == anchor?.hash { anchorSigned = true }
                 if seq > last {
                     problems.append("signed checkpoint at entry \(seq) is past the last entry \(last): entries were removed from the end")
                 } else if hashes[seq] != hash {
                     problems.append("entry \(seq) differs from its signed checkpoint (edited or rewritten chain)")
                 }
             }
+            if let anchor, !anchorSigned {
+                problems.append("the prune anchor at entry \(anchor.seq) has no valid signed checkpoint")
+            }
             for p in expected {
+                if let anchor, p.sequence < anchor.seq { continue }  // pruned by retention, recorded in the chain
                 guard let h = hashes[p.sequence] else {
                     problems.append("entry \(p.sequence) quoted by a receipt is missing (truncated log)")
                     continue
                 }
                 if Hex.encode(h) != p.hash { problems.append("entry \(p.sequence) differs from the hash quoted by a receipt") }
             }
-            return AuditVerification(tenant: tenant, entries: rows.count, checkpoints: checkpoints, problems: problems)
+            return AuditVerification(tenant: tenant, entries: rows.count, checkpoints: checkpoints, problems: problems,
+                                     prunedThrough: anchor?.seq)
+        }
+    }
+
+    /// Prunes the tenant's entries older than `before`, up to the newest such entry that has a
+    /// signed checkpoint, which becomes the anchor `verify` starts from; records the pruning as an
+    /// `audit.prune` entry (anchor sequence and hash, count) in the same transaction. The whole
+    /// chain is verified first: a tampered log is never pruned. At least the newest entry stays.
+    public func prune(tenant: String, before: Date, signer: Ed25519SigningKey, actor: String, at: Date, dryRun: Bool) throws -> AuditPruneResult {
+        let check = try verify(tenant: tenant, publicKey: signer.publicKey)
+        guard check.intact else { throw AuditPruneError.chainBroken(check.problems) }
+        return try queue.write { db in
+            let from = try Int.fetchOne(db, sql: "SELECT seq FROM audit_anchors WHERE tenant_id = ?", arguments: [tenant]) ?? 0
+            let newest = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_entries WHERE tenant_id = ?", arguments: [tenant]) ?? 0
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT e.seq, e.hash FROM audit_entries e JOIN audit_checkpoints c ON c.tenant_id = e.tenant_id AND c.seq = e.seq AND c.hash = e.hash
+                WHERE e.tenant_id = ? AND e.at < ? AND e.seq < ? ORDER BY e.seq DESC LIMIT 1
+                """, arguments: [tenant, before.timeIntervalSince1970, newest]) else {
+                return AuditPruneResult(entries: 0, through: nil, position: nil)
+            }
+            let through: Int = row["seq"], hash = [UInt8](row["hash"] as Data)
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_entries WHERE tenant_id = ? AND seq > ? AND seq <= ?",
+                                         arguments: [tenant, from, through]) ?? 0
+            if dryRun { return AuditPruneResult(entries: count, through: through, position: nil) }
+            try db.execute(sql: "INSERT INTO audit_anchors(tenant_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT(tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                           arguments: [tenant, through, Data(hash)])
+            try db.execute(sql: "DELETE FROM audit_entries WHERE tenant_id = ? AND seq <= ?", arguments: [tenant, through])
+            try db.execute(sql: "DELETE FROM audit_checkpoints WHERE tenant_id = ? AND seq < ?", arguments: [tenant, through])
+            let position = try Self.append(db, tenant: tenant, actor: actor, action: "audit.prune", detail: [
+                "through": String(through), "anchorHash": Hex.encode(hash), "entries": String(count),
+                "before": Timestamp.string(before),
+            ], at: at, signer: signer, pendingErasure: nil)
+            return AuditPruneResult(entries: count, through: through, position: position)
+        }
+    }
+
+    /// The SHA-256 last recorded for a tenant's policy of `kind` (`retention`, `redaction`).
+    public func lastPolicyDigest(tenant: String, kind: String) throws -> String? {
+        try queue.read { db in
+            for text in try String.fetchAll(db, sql: "SELECT detail FROM audit_entries WHERE tenant_id = ? AND action = 'policy.change' ORDER BY seq DESC",
+                                            arguments: [tenant]) {
+                let d = (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
+                if d["kind"] == kind { return d["sha256"] }
+            }
+            return nil
         }
     }
 
@@ -238,10 +335,11 @@ public final class ComplianceLedger: Sendable {
 
     // MARK: Holds
 
-    public func addHold(tenant: String, blindIndex: [UInt8], kind: String, reason: String, actor: String, at: Date = Date()) throws -> LegalHold {
+    public func addHold(tenant: String, blindIndex: [UInt8], kind: String, reason: String, actor: String, at: Date = Date(),
+                        pseudonym: String? = nil) throws -> LegalHold {
         try queue.write { db in
-            try db.execute(sql: "INSERT INTO legal_holds(tenant_id, blind_index, kind, reason, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [tenant, Data(blindIndex), kind, reason, at.timeIntervalSince1970, actor])
+            try db.execute(sql: "INSERT INTO legal_holds(tenant_id, blind_index, kind, reason, created_at, created_by, pseudonym) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [tenant, Data(blindIndex), kind, reason, at.timeIntervalSince1970, actor, pseudonym])
             return LegalHold(id: db.lastInsertedRowID, tenant: tenant, kind: kind, reason: reason, createdAt: at, createdBy: actor, releasedAt: nil)
         }
     }
@@ -267,6 +365,14 @@ public final class ComplianceLedger: Sendable {
         try queue.read { db in
             try Data.fetchAll(db, sql: "SELECT DISTINCT blind_index FROM legal_holds WHERE tenant_id = ? AND released_at IS NULL",
                               arguments: [tenant]).map { [UInt8]($0) }
+        }
+    }
+
+    /// Keyed pseudonyms (`kind:hex`) of the tenant's actively held subjects.
+    public func heldPseudonyms(tenant: String) throws -> [String] {
+        try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT pseudonym FROM legal_holds WHERE tenant_id = ? AND released_at IS NULL AND pseudonym IS NOT NULL",
+                                arguments: [tenant])
         }
     }
 
@@ -329,5 +435,27 @@ public struct AuditVerification: Sendable, Hashable {
     public var checkpoints: Int
     /// Empty when the chain is intact; otherwise each names the entry where it broke.
     public var problems: [String]
+    /// Entries up to this sequence were pruned by retention (recorded in the chain).
+    public var prunedThrough: Int? = nil
     public var intact: Bool { problems.isEmpty }
+}
+
+/// What ``ComplianceLedger/prune(tenant:before:signer:actor:at:dryRun:)`` removed.
+public struct AuditPruneResult: Sendable, Hashable {
+    /// Entries removed (or, in a dry run, that would be).
+    public var entries: Int
+    /// The new anchor (nil when nothing was old enough).
+    public var through: Int?
+    /// The `audit.prune` entry that records it.
+    public var position: AuditPosition?
+}
+
+public enum AuditPruneError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The chain does not verify: pruning would destroy the evidence.
+    case chainBroken([String])
+    public var description: String {
+        switch self {
+        case .chainBroken(let p): return "refusing to prune a tampered audit log (run `kamirelay audit verify`): \(p.first ?? "")"
+        }
+    }
 }

@@ -50,3 +50,13 @@ enum Hex {
         return out
     }
 }
+
+/// SHA-256 (libsodium `crypto_hash_sha256`), for policy-file digests in the audit log.
+public enum SHA256 {
+    public static func hex(_ bytes: [UInt8]) -> String {
+        Sodium.ensureInitialised()
+        var out = [UInt8](repeating: 0, count: 32)
+        crypto_hash_sha256(&out, bytes, UInt64(bytes.count))
+        return Hex.encode(out)
+    }
+}

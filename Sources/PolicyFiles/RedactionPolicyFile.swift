@@ -7,6 +7,9 @@ import Yams
 /// A broken file is an error naming the file, line and field — never a silent default.
 public enum RedactionPolicyFile {
     /// The built-in default policy, parsed from the embedded copy of `policies/default.yaml`.
+    /// The built-in default's YAML text (what its digest is computed over in the audit log).
+    public static var builtInDefaultText: String { BuiltInPolicyText.defaultYAML }
+
     public static let builtInDefault: RedactionPolicy = {
         do {
             return try parse(yaml: BuiltInPolicyText.defaultYAML, file: "<built-in default.yaml>")

@@ -195,17 +195,28 @@ enum AgentConsoleRoutes {
 
     /// Decides the `/agent/ws` upgrade: tenant from Host and SNI, same origin, a valid session
     /// cookie of that tenant and its CSRF token in the `csrf` query parameter.
-    static func shouldUpgrade(request: HTTPRequest, channel: any Channel, hub: AgentHub, logger: Logger)
+    /// A refusal is answered by `guardHandler` (the relay's response guard) with its status.
+    static func shouldUpgrade(request: HTTPRequest, channel: any Channel, hub: AgentHub, guardHandler: ResponseGuard?, logger: Logger)
         -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         let sniTenant = channel.tlsConnectionInfo()?.tenant
-        guard let tenant = hub.tenants.resolve(hostHeader: request.authority, sniTenant: sniTenant)?.id,
-              sameOrigin(origin: request.headerFields[.origin], authority: request.authority),
-              let token = AgentAuthenticator.token(fromCookieHeader: request.headerFields[.cookie]),
-              let principal = hub.authenticator.authenticate(tenant: tenant, token: token),
-              hub.authenticator.verifyCSRF(tenant: tenant, sessionToken: token, presented: queryValue("csrf", in: request.path)) else {
-            logger.notice("agents.socket_refused")
+        guard let tenant = hub.tenants.resolve(hostHeader: request.authority, sniTenant: sniTenant)?.id else {
+            logger.notice("agents.socket_refused", metadata: ["reason": "unknown_host"])
+            guardHandler?.refusal = .misdirectedRequest
             return .dontUpgrade
         }
+        guard sameOrigin(origin: request.headerFields[.origin], authority: request.authority) else {
+            logger.notice("agents.socket_refused", metadata: ["reason": "bad_origin"])
+            guardHandler?.refusal = .forbidden
+            return .dontUpgrade
+        }
+        guard let token = AgentAuthenticator.token(fromCookieHeader: request.headerFields[.cookie]),
+              let principal = hub.authenticator.authenticate(tenant: tenant, token: token),
+              hub.authenticator.verifyCSRF(tenant: tenant, sessionToken: token, presented: queryValue("csrf", in: request.path)) else {
+            logger.notice("agents.socket_refused", metadata: ["reason": "login_required"])
+            guardHandler?.refusal = .unauthorized
+            return .dontUpgrade
+        }
+        if let guardHandler { channel.pipeline.syncOperations.removeHandler(guardHandler, promise: nil) }
         return .upgrade(RelayServer.securityHeaders) { inbound, outbound, _ in
             let send: AgentSender = { text in try? await outbound.write(.text(text)) }
             let id = await hub.connect(principal, token: token, send: send, close: { try? await outbound.close(.policyViolation, reason: nil) })

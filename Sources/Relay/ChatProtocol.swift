@@ -98,11 +98,7 @@ extension ClientFrame {
         case "message":
             guard let body = object["text"] as? String else { throw .missingField("text") }
             guard let clientID = object["client_id"] as? String else { throw .missingField("client_id") }
-            guard (1...64).contains(clientID.utf8.count),
-                  clientID.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
-            else { throw .invalidClientID }
-            guard body.unicodeScalars.count <= maxCharacters else { throw .messageTooLong(limit: maxCharacters) }
-            guard !body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .emptyMessage }
+            try checkMessage(text: body, clientID: clientID, maxCharacters: maxCharacters)
             return .message(text: body, clientID: clientID)
         case "typing":
             return .typing
@@ -122,6 +118,18 @@ extension ClientFrame {
         default:
             throw .unknownType(type)
         }
+    }
+}
+
+extension ClientFrame {
+    /// The checks every customer message passes (WebSocket `message` frames and the HTTP API):
+    /// a client id of 1–64 `A–Z a–z 0–9 - _`, 1–`maxCharacters` Unicode scalars, not blank.
+    public static func checkMessage(text: String, clientID: String, maxCharacters: Int) throws(ChatProtocolError) {
+        guard (1...64).contains(clientID.utf8.count),
+              clientID.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
+        else { throw .invalidClientID }
+        guard text.unicodeScalars.count <= maxCharacters else { throw .messageTooLong(limit: maxCharacters) }
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .emptyMessage }
     }
 }
 

@@ -10,11 +10,11 @@ extension ChatSession {
                                              angerPersists: bot.angerPersists, anger: bot.angerHistory, customer: outbound)
         switch placement {
         case .queued(let position, let wait):
-            try await storeAndSend(role: .system, text: HandoffTexts.queued(position: position, expectedWait: wait, language: language),
+            _ = try await storeAndSend(role: .system, text: HandoffTexts.queued(position: position, expectedWait: wait, language: language),
                                    clientID: nil, send: send, now: Date())
             try await send(.queue(position: position, expectedWaitSeconds: Int(wait)))
         case .outsideHours(let opening):
-            try await storeAndSend(role: .system, text: HandoffTexts.closedHours(opensAt: opening, language: language), clientID: nil,
+            _ = try await storeAndSend(role: .system, text: HandoffTexts.closedHours(opensAt: opening, language: language), clientID: nil,
                                    send: send, now: Date())
         }
     }

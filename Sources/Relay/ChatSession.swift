@@ -18,10 +18,25 @@ public struct RelayLimits: Sendable {
     public var maxSessions = 1_000
     /// Chats open at once from one IP address; more are refused with `error` `too_many_chats` and close 1008.
     public var maxSessionsPerIP = 20
+    /// Connections open at once from one IP address (TLS, HTTP and chats together); more are
+    /// closed before the TLS handshake.
+    public var maxConnectionsPerIP = 64
     /// How long after a disconnect a chat can be resumed with its token (seconds).
     public var resumeLifetime: TimeInterval = 600
     /// How long a graceful shutdown waits for chats to finish their last message and close.
     public var drainTimeout: Duration = .seconds(10)
+    /// A chat with no client frame for this long gets `error` `idle_timeout` and is closed
+    /// (1000); it stays resumable for ``resumeLifetime``.
+    public var idleTimeout: Duration = .seconds(900)
+    /// A frame the client does not take within this time (a slow or stalled reader) ends the
+    /// chat: writes are not queued without bound.
+    public var writeTimeout: Duration = .seconds(10)
+    /// HTTP API: token bucket per API key (requests at once, refilled per second).
+    public var apiBurst = 20
+    public var apiRequestsPerSecond = 5.0
+    /// HTTP API: how long an API session's state (language, answered ids, bot state) is kept
+    /// after its last request; resends within it are answered from the store, not again.
+    public var apiStateLifetime: TimeInterval = 86_400
 
     public init() {}
 }
@@ -48,11 +63,46 @@ struct TokenBucket: Sendable {
     }
 }
 
-/// One chat over one WebSocket: the pipeline from a client frame to stored, answered messages.
+/// What a chat remembers about a customer message it stored and answered, so a resend is
+/// recognised (and, over the HTTP API, answered again from the store instead of processed twice).
+public struct AnsweredMessage: Sendable, Hashable, Codable {
+    /// Sequence number of the stored (redacted) customer message.
+    public var customer: UInt64
+    /// Sequence number of the stored reply, if one was stored.
+    public var reply: UInt64?
+    /// Kinds of data masked in the message (`SecretType` raw values).
+    public var types: [String]
+    /// The hand-off the message caused, if any.
+    public var handoff: HandoffNote?
+}
+
+/// A hand-off as told to the client (`handoff` frame / API field).
+public struct HandoffNote: Sendable, Hashable, Codable {
+    public var state: String
+    public var priority: String
+    public var reason: String
+}
+
+/// The part of a chat that survives a disconnect or a server restart, sealed in
+/// ``RelayStateStore``: no message text and no raw identifiers. The redaction tail (raw digits
+/// of a possibly split number) is **dropped**, and the rate-limit bucket starts full again.
+public struct PersistedChat: Sendable, Codable {
+    public var session: String
+    public var channel: String
+    public var language: String
+    public var answered: [String: AnsweredMessage]
+    /// The bot's dialogue state (pending questions, the order being discussed, verified contact
+    /// tokens, the redacted lines it keeps for an agent's summary).
+    public var bot: BotSession
+}
+
+/// One chat over one WebSocket (or one HTTP-API session): the pipeline from a client frame to
+/// stored, answered messages.
 ///
 /// inbound text → size/UTF-8 checks (frame layer + ``ClientFrame/parse(_:maxCharacters:)``) →
-/// redaction with the session's tail → sealed store (redacted customer message) → echo to the
-/// client → bot → sealed store → client. The raw text exists only in the frame and in
+/// redaction with the session's tail → (identifiers the redactor found link the session to its
+/// data subject) → sealed store (redacted customer message) → echo to the client → bot →
+/// sealed store → client. The raw text exists only in the frame and in
 /// ``handle(_:send:now:)`` up to the redaction call; nothing logs it.
 public struct ChatSession: Sendable {
     public let tenant: TenantRuntime
@@ -61,13 +111,17 @@ public struct ChatSession: Sendable {
     let metrics: RelayMetrics
     let limits: RelayLimits
     var logger: Logger
+    /// `web` (WebSocket) or `api` (HTTP API): the session's channel in the store and in metrics.
+    public let channel: String
 
     public private(set) var sessionID: String?
     public private(set) var language = "zh"
     private var redaction: RedactionSession
     private(set) var bot = BotSession()
     /// Client ids already stored and answered in this session (resends are not processed twice).
-    private var answered: Set<String> = []
+    private(set) var answered: [String: AnsweredMessage] = [:]
+    /// How many answered ids a session remembers (the most recent ones).
+    static let maxAnswered = 1_000
     private var bucket: TokenBucket
     public private(set) var finished = false
     /// The token the client can resume this chat with (from the last `welcome`).
@@ -78,7 +132,7 @@ public struct ChatSession: Sendable {
     public var outbound: CustomerSender?
 
     public init(tenant: TenantRuntime, store: any TranscriptStore, resumes: ResumeRegistry, metrics: RelayMetrics,
-                limits: RelayLimits, logger: Logger, agents: AgentHub? = nil) {
+                limits: RelayLimits, logger: Logger, channel: String = "web", agents: AgentHub? = nil) {
         self.agents = agents
         self.tenant = tenant
         self.store = store
@@ -86,8 +140,39 @@ public struct ChatSession: Sendable {
         self.metrics = metrics
         self.limits = limits
         self.logger = logger
+        self.channel = channel
         self.redaction = RedactionSession(redactor: tenant.redactor)
         self.bucket = TokenBucket(capacity: limits.messageBurst, ratePerSecond: limits.messagesPerSecond)
+    }
+
+    /// A chat continued from its persisted state (after a restart, or an HTTP-API session's next
+    /// request). The redaction tail starts empty: it is never persisted.
+    init(restoring saved: PersistedChat, tenant: TenantRuntime, store: any TranscriptStore, resumes: ResumeRegistry,
+         metrics: RelayMetrics, limits: RelayLimits, logger: Logger) {
+        self.init(tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: logger, channel: saved.channel)
+        sessionID = saved.session
+        language = saved.language
+        answered = saved.answered
+        bot = saved.bot
+        self.logger[metadataKey: "session"] = "\(saved.session)"
+    }
+
+    /// An HTTP-API chat attached to an existing session whose state expired (or a new one).
+    init(apiSession id: String, tenant: TenantRuntime, store: any TranscriptStore, resumes: ResumeRegistry,
+         metrics: RelayMetrics, limits: RelayLimits, logger: Logger) {
+        self.init(tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: logger, channel: "api")
+        sessionID = id
+        self.logger[metadataKey: "session"] = "\(id)"
+    }
+
+    /// The language of notices before the bot has heard the customer (HTTP API `language`).
+    mutating func prefer(language requested: String) {
+        language = requested.lowercased().hasPrefix("en") ? "en" : "zh"
+    }
+
+    /// The state to persist, or nil before `hello`.
+    public var persisted: PersistedChat? {
+        sessionID.map { PersistedChat(session: $0, channel: channel, language: language, answered: answered, bot: bot) }
     }
 
     /// Handles one text frame, sending any answer through `send`. Protocol errors are answered
@@ -106,7 +191,10 @@ public struct ChatSession: Sendable {
         case .hello(let language, let resume, let lastID):
             guard sessionID == nil else { return try await send(Self.error(.duplicateHello)) }
             if let resume {
-                if let saved = resumes.take(token: resume, tenant: tenant.id) {
+                let restore = { [tenant, store, resumes, metrics, limits, logger] (saved: PersistedChat) in
+                    ChatSession(restoring: saved, tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: logger)
+                }
+                if let saved = await resumes.take(token: resume, tenant: tenant.id, restore: restore) {
                     return try await resumeChat(saved, lastID: lastID, send: send)
                 }
                 logger.info("chat.resume_failed")
@@ -138,9 +226,9 @@ public struct ChatSession: Sendable {
         }
     }
 
-    /// Continues a suspended chat: its redaction tail, bot state and answered ids come back; the
-    /// client gets a new token and every stored message after `lastID` (all without it), decrypted
-    /// (the store holds redacted text only).
+    /// Continues a suspended chat: its redaction tail (when it was suspended in this process),
+    /// bot state and answered ids come back; the client gets a new token and every stored
+    /// message after `lastID` (all without it), decrypted (the store holds redacted text only).
     private mutating func resumeChat(_ saved: ChatSession, lastID: UInt64?, send: (ServerFrame) async throws -> Void) async throws {
         guard let id = saved.sessionID else { return }
         let missed: [TranscriptMessage]
@@ -148,7 +236,7 @@ public struct ChatSession: Sendable {
             missed = try await store.transcript(tenant: tenant.id, session: id).filter { message in lastID.map { message.sequence > $0 } ?? true }
         } catch {
             logger.error("chat.store_failed", metadata: ["step": "resume", "error": "\(type(of: error))"])
-            resumes.suspend(saved, token: resumes.newToken())  // unreachable by the client; expires
+            await resumes.suspend(saved, token: resumes.newToken())  // unreachable by the client; expires
             return try await send(.error(code: "store_unavailable", message: "the chat cannot be resumed right now; please try again"))
         }
         sessionID = id
@@ -168,10 +256,11 @@ public struct ChatSession: Sendable {
         }
     }
 
-    /// Called when the connection ends: keeps the chat resumable unless the client said `bye`.
-    public func suspend() {
+    /// Called when the connection ends: keeps the chat resumable unless the client said `bye`
+    /// (in memory, and sealed in the relay's state database so a restart does not lose it).
+    public func suspend() async {
         guard !finished, sessionID != nil, let resumeToken else { return }
-        resumes.suspend(self, token: resumeToken)
+        await resumes.suspend(self, token: resumeToken)
     }
 
     static func error(_ error: ChatProtocolError) -> ServerFrame { .error(code: error.code, message: error.description) }
@@ -180,7 +269,7 @@ public struct ChatSession: Sendable {
         language = requested?.lowercased().hasPrefix("en") == true ? "en" : "zh"
         let id = Sodium.randomBytes(16).map { String(format: "%02x", $0) }.joined()
         do {
-            try await store.openSession(tenant: tenant.id, session: id, channel: "web", identifiers: [], at: now)
+            try await store.openSession(tenant: tenant.id, session: id, channel: channel, identifiers: [], at: now)
         } catch {
             logger.error("chat.store_failed", metadata: ["step": "open_session", "error": "\(type(of: error))"])
             return try await send(.error(code: "store_unavailable", message: "the chat cannot be started right now; please try again"))
@@ -194,12 +283,13 @@ public struct ChatSession: Sendable {
         let greeting = language == "en"
             ? "Hello! I'm the shop's support assistant. How can I help? You can send me your order number to check an order."
             : "您好！我是本店的智能客服，请问有什么可以帮您？发送订单号即可查询订单。"
-        try await storeAndSend(role: .bot, text: greeting, clientID: nil, send: send, now: now)
+        _ = try await storeAndSend(role: .bot, text: greeting, clientID: nil, send: send, now: now)
     }
 
-    private mutating func message(_ body: String, clientID: String, send: (ServerFrame) async throws -> Void, now: Date) async throws {
+    /// One customer message through the pipeline (WebSocket `message` frames and `POST /v1/messages`).
+    mutating func message(_ body: String, clientID: String, send: (ServerFrame) async throws -> Void, now: Date) async throws {
         guard let session = sessionID else { return }
-        if answered.contains(clientID) {
+        if answered[clientID] != nil {
             logger.info("chat.duplicate")
             return try await send(.duplicate(clientID: clientID))
         }
@@ -216,10 +306,19 @@ public struct ChatSession: Sendable {
             metrics.redaction(finding.type)
             if !types.contains(finding.type.rawValue) { types.append(finding.type.rawValue) }
         }
+        // The subject's identifiers, taken from the raw text at the findings' spans, exist only
+        // for the blind-index step below (the store keeps keyed hashes of them, never the values).
+        let identifiers = Self.subjectIdentifiers(in: body, findings: redacted.findings)
+            + Self.orderIdentifiers(in: redacted.text, bot: tenant.bot)
 
         let stored: AppendResult
         do {
             let start = clock.now
+            if !identifiers.isEmpty {
+                // Linked before the message is stored: a message that names a subject is never
+                // stored without the link an erasure of that subject needs to find it.
+                try await store.openSession(tenant: tenant.id, session: session, channel: channel, identifiers: identifiers, at: now)
+            }
             stored = try await store.append([PendingMessage(tenant: tenant.id, session: session, role: .customer,
                                                             text: redacted.text, sentAt: now)])
             metrics.storeWriteLatency.record(clock.now - start)
@@ -227,12 +326,17 @@ public struct ChatSession: Sendable {
             logger.error("chat.store_failed", metadata: ["step": "customer_message", "error": "\(type(of: error))"])
             return try await send(.error(code: "store_unavailable", message: "your message was not saved; please send it again"))
         }
-        answered.insert(clientID)
-        metrics.message(direction: "in", role: "customer")
+        let customerSequence = stored.stored.first?.sequence ?? 0
+        answered[clientID] = AnsweredMessage(customer: customerSequence, reply: nil, types: types, handoff: nil)
+        if answered.count > Self.maxAnswered {
+            // Long-lived (HTTP API) sessions: only the most recent ids are remembered.
+            let oldest = answered.min { $0.value.customer < $1.value.customer }
+            if let oldest { answered[oldest.key] = nil }
+        }
+        metrics.message(direction: "in", role: "customer", channel: channel)
         logger.info("chat.message", metadata: ["direction": "in", "redactions": "\(redacted.findings.count)",
-                                               "types": "\(types.joined(separator: ","))"])
-        try await send(.message(role: "customer", text: redacted.text, id: stored.stored.first?.sequence ?? 0,
-                                time: now, clientID: clientID))
+                                               "types": "\(types.joined(separator: ","))", "linked": "\(identifiers.count)"])
+        try await send(.message(role: "customer", text: redacted.text, id: customerSequence, time: now, clientID: clientID))
         if !types.isEmpty {
             let notice = RedactionNotice.text(for: types.compactMap(SecretType.init(rawValue:)), language: language)
             try await send(.redacted(clientID: clientID, types: types, notice: notice))
@@ -252,19 +356,50 @@ public struct ChatSession: Sendable {
         // The bot only saw redacted text; its reply goes through the redactor once more so the
         // transcript and the client never get anything a bug upstream might have let through.
         let replyText = tenant.redactor.redact(reply.text).text
-        try await storeAndSend(role: .bot, text: replyText, clientID: nil, send: send, now: Date())
+        let replySequence = try await storeAndSend(role: .bot, text: replyText, clientID: nil, send: send, now: Date())
+        answered[clientID]?.reply = replySequence
         metrics.replyLatency.record(clock.now - received)
         if let handoff = reply.handoff {
             metrics.handoff(reason: handoff.reason.rawValue)
             logger.info("chat.handoff", metadata: ["reason": "\(handoff.reason.rawValue)", "priority": "\(handoff.priority)"])
+            answered[clientID]?.handoff = HandoffNote(state: "queued", priority: handoff.priority.description, reason: handoff.reason.rawValue)
             try await send(.handoff(state: "queued", priority: handoff.priority.description, reason: handoff.reason.rawValue))
             if let agents { try await joinQueue(agents, handoff: handoff, send: send) }
         }
     }
 
+    /// E-mail addresses and phone numbers the redactor found, read from the original text at
+    /// each finding's span (Unicode-scalar offsets). Full-width forms are folded (NFKC) before
+    /// the identifier's own normalisation; values that do not normalise (obfuscated, or the
+    /// second half of a number split over two messages) are not linked.
+    static func subjectIdentifiers(in original: String, findings: [Finding]) -> [SubjectIdentifier] {
+        guard findings.contains(where: { $0.type == .email || $0.type == .phone }) else { return [] }
+        let scalars = Array(original.unicodeScalars)
+        var identifiers: [SubjectIdentifier] = []
+        for finding in findings where !finding.continuesPreviousMessage && (finding.type == .email || finding.type == .phone) {
+            guard finding.start >= 0, finding.start < finding.end, finding.end <= scalars.count else { continue }
+            var view = String.UnicodeScalarView()
+            view.append(contentsOf: scalars[finding.start..<finding.end])
+            let raw = String(view).precomposedStringWithCompatibilityMapping
+            let identifier: SubjectIdentifier = finding.type == .email ? .email(raw) : .phone(raw)
+            if identifier.normalised != nil, !identifiers.contains(identifier) { identifiers.append(identifier) }
+        }
+        return identifiers
+    }
+
+    /// Order numbers in the (redacted) text — the redactor leaves them in clear — recognised
+    /// with the tenant's order-number format.
+    static func orderIdentifiers(in redacted: String, bot: SupportBot) -> [SubjectIdentifier] {
+        bot.model.normalizer.normalize(redacted).orderNumbers.compactMap { number in
+            let identifier = SubjectIdentifier.orderNumber(number)
+            return identifier.normalised == nil ? nil : identifier
+        }
+    }
+
+    /// Stores a message and sends it; returns its sequence number (nil when the store refused it).
     func storeAndSend(role: SenderRole, text: String, clientID: String?, send: (ServerFrame) async throws -> Void,
-                              now: Date) async throws {
-        guard let session = sessionID else { return }
+                      now: Date) async throws -> UInt64? {
+        guard let session = sessionID else { return nil }
         let stored: AppendResult
         do {
             let clock = ContinuousClock(), start = clock.now
@@ -272,10 +407,13 @@ public struct ChatSession: Sendable {
             metrics.storeWriteLatency.record(clock.now - start)
         } catch {
             logger.error("chat.store_failed", metadata: ["step": "\(role.name)_message", "error": "\(type(of: error))"])
-            return try await send(.error(code: "store_unavailable", message: "the reply could not be saved; please ask again in a moment"))
+            try await send(.error(code: "store_unavailable", message: "the reply could not be saved; please ask again in a moment"))
+            return nil
         }
-        metrics.message(direction: "out", role: role.name)
+        metrics.message(direction: "out", role: role.name, channel: channel)
         logger.info("chat.message", metadata: ["direction": "out", "role": "\(role.name)"])
-        try await send(.message(role: role.name, text: text, id: stored.stored.first?.sequence ?? 0, time: now, clientID: clientID))
+        let sequence = stored.stored.first?.sequence ?? 0
+        try await send(.message(role: role.name, text: text, id: sequence, time: now, clientID: clientID))
+        return sequence
     }
 }

@@ -7,11 +7,12 @@ import Yams
 ///
 /// ```yaml
 /// version: 1
-/// listen: { host: 0.0.0.0, port: 8443 }
+/// listen: { host: 0.0.0.0, port: 8443, http_port: 8080 }   # http_port: optional redirect-only listener
 /// data_dir: /var/lib/kamirelay          # transcripts.sqlite (default: ./data)
 /// keys_dir: /etc/kamirelay/keys         # master.key (default: ./keys)
 /// tls: { profile: intermediate }        # or modern (TLS 1.3 only)
 /// limits: { max_message_characters: 2000, message_burst: 5, messages_per_second: 1, max_sessions: 1000 }
+/// retention: { enabled: true, interval_minutes: 60, batch_size: 200 }   # the sweeper inside the server
 /// tenants:
 ///   - id: shop1                         # must exist in the store (`kamirelay tenants add shop1`)
 ///     hostnames: [chat.shop1.example]
@@ -19,7 +20,8 @@ import Yams
 ///     private_key: /etc/kamirelay/tls/shop1.key
 ///     policy: /etc/kamirelay/policies/shop1.yaml     # optional: built-in policy
 ///     knowledge_base: /etc/kamirelay/kb/shop1.yaml   # or `demo`
-///     orders: demo                                   # optional: `demo` or omitted (no order look-ups)
+///     orders: demo                                   # optional: `demo`, or { url: https://…, token_file: … }
+///     allowed_origins: [https://www.shop1.example]   # optional: sites that embed widget.js
 /// ```
 /// Relative paths are relative to the configuration file's directory. Every problem is a
 /// ``RelayConfigError`` naming the file, the line and the field.
@@ -32,11 +34,13 @@ public struct RelayConfigFile: Sendable, Equatable {
         public var policy: String?
         /// A knowledge-base YAML path, or `demo` for the built-in demo shop.
         public var knowledgeBase: String
-        /// `demo` (the seeded demo order store) or nil (no order source: order look-ups hand off).
-        public var orders: String?
+        /// The order source; nil: none (order look-ups hand off).
+        public var orders: Orders?
+        /// Web origins besides the tenant's own host names that may open the chat WebSocket.
+        public var allowedOrigins: [String]
 
         public init(id: String, hostnames: [String], certificate: String, privateKey: String, policy: String?,
-                    knowledgeBase: String, orders: String?) {
+                    knowledgeBase: String, orders: Orders?, allowedOrigins: [String] = []) {
             self.id = id
             self.hostnames = hostnames
             self.certificate = certificate
@@ -44,20 +48,46 @@ public struct RelayConfigFile: Sendable, Equatable {
             self.policy = policy
             self.knowledgeBase = knowledgeBase
             self.orders = orders
+            self.allowedOrigins = allowedOrigins
         }
+    }
+
+    /// Where a tenant's bot looks orders up.
+    public enum Orders: Sendable, Equatable {
+        /// The seeded demo shop (its card keys are known to the redactor as issued keys).
+        case demo
+        /// The shop's own HTTP JSON backend (`SupportBotHTTPOrders`): base URL, a file holding
+        /// the bearer token (first line), per-request timeout in seconds.
+        case http(url: URL, tokenFile: String, timeoutSeconds: Double)
     }
 
     public var host = "127.0.0.1"
     public var port = 8443
+    /// The plain-HTTP redirect listener's port; nil: off.
+    public var httpPort: Int?
+    /// The HTTPS port browsers see, when a port mapping differs from `port`.
+    public var publicPort: Int?
     public var dataDirectory = "data"
     public var keysDirectory = "keys"
     public var profile: TLSProfile = .intermediate
     public var limits = RelayLimits()
+    public var retention = RetentionSettings()
     public var tenants: [Tenant] = []
 
+    /// The retention sweeper inside the server (policies: `<data_dir>/policies/retention/<tenant>.yaml`).
+    public struct RetentionSettings: Sendable, Equatable {
+        /// Run the sweep and the erasure epoch inside the server (false: run them from cron).
+        public var enabled = true
+        /// Minutes between rounds (1–720: at most 12 h keeps erasure epochs within 24 h).
+        public var intervalMinutes = 60
+        /// Sessions per write transaction.
+        public var batchSize = 200
+        public init() {}
+    }
+
     public static func == (a: Self, b: Self) -> Bool {
-        a.host == b.host && a.port == b.port && a.dataDirectory == b.dataDirectory && a.keysDirectory == b.keysDirectory
-            && a.profile == b.profile && a.tenants == b.tenants
+        a.host == b.host && a.port == b.port && a.httpPort == b.httpPort && a.publicPort == b.publicPort && a.dataDirectory == b.dataDirectory && a.keysDirectory == b.keysDirectory
+            && a.profile == b.profile && a.tenants == b.tenants && a.retention == b.retention
     }
 
     /// Reads and checks `path`.
@@ -128,8 +158,45 @@ public struct RelayConfigFile: Sendable, Equatable {
             return value
         }
 
+        static func isLoopbackOrigin(_ origin: String) -> Bool {
+            ["http://localhost", "http://127.0.0.1", "http://[::1]"].contains { origin == $0 || origin.hasPrefix($0 + ":") }
+        }
+
+        /// `orders: demo`, or `orders: { url: https://…, token_file: FILE, timeout_seconds: 3 }`.
+        func orders(_ node: Node, _ field: String) throws(RelayConfigError) -> Orders {
+            if node.scalar != nil {
+                guard try string(node, field) == "demo" else {
+                    throw error(node, field, "expected `demo` or a mapping { url: https://…, token_file: FILE }")
+                }
+                return .demo
+            }
+            guard let map = node.mapping else { throw error(node, field, "expected `demo` or a mapping { url: https://…, token_file: FILE }") }
+            let o = try fields(map, allowed: ["url", "token_file", "timeout_seconds"], prefix: field + ".")
+            guard let urlEntry = o["url"] else { throw error(node, field + ".url", "missing") }
+            let text = try string(urlEntry.value, field + ".url")
+            guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty,
+                  url.user == nil, url.password == nil, url.query == nil,
+                  scheme == "https" || (scheme == "http" && ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host.lowercased()))
+            else {
+                throw error(urlEntry.value, field + ".url", "expected an https:// URL without query or credentials (http:// only for localhost)")
+            }
+            guard let tokenEntry = o["token_file"] else { throw error(node, field + ".token_file", "missing: the file holding the backend's bearer token") }
+            let tokenFile = try path(tokenEntry.value, field + ".token_file")
+            guard FileManager.default.isReadableFile(atPath: tokenFile) else {
+                throw error(tokenEntry.value, field + ".token_file", "cannot read \(tokenFile)")
+            }
+            var timeout = 3.0
+            if let entry = o["timeout_seconds"] {
+                guard let value = entry.value.float, value > 0, value <= 60 else {
+                    throw error(entry.value, field + ".timeout_seconds", "expected a number above 0 and at most 60")
+                }
+                timeout = value
+            }
+            return .http(url: url, tokenFile: tokenFile, timeoutSeconds: timeout)
+        }
+
         func config(_ mapping: Node.Mapping, mark: Mark?) throws(RelayConfigError) -> RelayConfigFile {
-            let f = try fields(mapping, allowed: ["version", "listen", "data_dir", "keys_dir", "tls", "limits", "tenants"], prefix: "")
+            let f = try fields(mapping, allowed: ["version", "listen", "data_dir", "keys_dir", "tls", "limits", "retention", "tenants"], prefix: "")
             guard let version = f["version"] else {
                 throw RelayConfigError(file: file, line: mark?.line, field: "version", reason: "missing (write `version: 1`)")
             }
@@ -139,9 +206,16 @@ public struct RelayConfigFile: Sendable, Equatable {
             config.keysDirectory = base + "/keys"
             if let listen = f["listen"] {
                 guard let map = listen.value.mapping else { throw error(listen.value, "listen", "expected a mapping with host and port") }
-                let l = try fields(map, allowed: ["host", "port"], prefix: "listen.")
+                let l = try fields(map, allowed: ["host", "port", "http_port", "public_port"], prefix: "listen.")
                 if let host = l["host"] { config.host = try string(host.value, "listen.host") }
                 if let port = l["port"] { config.port = try int(port.value, "listen.port", 0...65_535) }
+                if let port = l["http_port"] {
+                    config.httpPort = try int(port.value, "listen.http_port", 0...65_535)
+                    if config.httpPort != 0 && config.httpPort == config.port {
+                        throw error(port.value, "listen.http_port", "must differ from listen.port")
+                    }
+                }
+                if let port = l["public_port"] { config.publicPort = try int(port.value, "listen.public_port", 1...65_535) }
             }
             if let dir = f["data_dir"] { config.dataDirectory = try path(dir.value, "data_dir") }
             if let dir = f["keys_dir"] { config.keysDirectory = try path(dir.value, "keys_dir") }
@@ -158,7 +232,8 @@ public struct RelayConfigFile: Sendable, Equatable {
             if let limits = f["limits"] {
                 guard let map = limits.value.mapping else { throw error(limits.value, "limits", "expected a mapping") }
                 let l = try fields(map, allowed: ["max_message_characters", "message_burst", "messages_per_second", "max_sessions",
-                                                  "max_sessions_per_ip", "resume_seconds"], prefix: "limits.")
+                                                  "max_sessions_per_ip", "max_connections_per_ip", "resume_seconds", "idle_timeout_seconds", "write_timeout_seconds",
+                                                  "api_burst", "api_requests_per_second", "api_state_seconds"], prefix: "limits.")
                 if let v = l["max_message_characters"] { config.limits.maxMessageCharacters = try int(v.value, "limits.max_message_characters", 1...8_000) }
                 if let v = l["message_burst"] { config.limits.messageBurst = try int(v.value, "limits.message_burst", 1...1_000) }
                 if let v = l["messages_per_second"] {
@@ -169,7 +244,36 @@ public struct RelayConfigFile: Sendable, Equatable {
                 }
                 if let v = l["max_sessions"] { config.limits.maxSessions = try int(v.value, "limits.max_sessions", 1...1_000_000) }
                 if let v = l["max_sessions_per_ip"] { config.limits.maxSessionsPerIP = try int(v.value, "limits.max_sessions_per_ip", 1...1_000_000) }
+                if let v = l["max_connections_per_ip"] {
+                    config.limits.maxConnectionsPerIP = try int(v.value, "limits.max_connections_per_ip", 1...1_000_000)
+                }
                 if let v = l["resume_seconds"] { config.limits.resumeLifetime = TimeInterval(try int(v.value, "limits.resume_seconds", 0...86_400)) }
+                if let v = l["idle_timeout_seconds"] {
+                    config.limits.idleTimeout = .seconds(try int(v.value, "limits.idle_timeout_seconds", 10...86_400))
+                }
+                if let v = l["write_timeout_seconds"] {
+                    config.limits.writeTimeout = .seconds(try int(v.value, "limits.write_timeout_seconds", 1...600))
+                }
+                if let v = l["api_burst"] { config.limits.apiBurst = try int(v.value, "limits.api_burst", 1...10_000) }
+                if let v = l["api_requests_per_second"] {
+                    guard let rate = v.value.float, rate > 0, rate <= 10_000 else {
+                        throw error(v.value, "limits.api_requests_per_second", "expected a number above 0 and at most 10000")
+                    }
+                    config.limits.apiRequestsPerSecond = rate
+                }
+                if let v = l["api_state_seconds"] {
+                    config.limits.apiStateLifetime = TimeInterval(try int(v.value, "limits.api_state_seconds", 60...2_592_000))
+                }
+            }
+            if let retention = f["retention"] {
+                guard let map = retention.value.mapping else { throw error(retention.value, "retention", "expected a mapping") }
+                let r = try fields(map, allowed: ["enabled", "interval_minutes", "batch_size"], prefix: "retention.")
+                if let v = r["enabled"] {
+                    guard let b = v.value.bool else { throw error(v.value, "retention.enabled", "expected true or false") }
+                    config.retention.enabled = b
+                }
+                if let v = r["interval_minutes"] { config.retention.intervalMinutes = try int(v.value, "retention.interval_minutes", 1...720) }
+                if let v = r["batch_size"] { config.retention.batchSize = try int(v.value, "retention.batch_size", 1...10_000) }
             }
             guard let tenants = f["tenants"] else {
                 throw RelayConfigError(file: file, line: mark?.line, field: "tenants", reason: "missing: at least one tenant is needed")
@@ -181,7 +285,8 @@ public struct RelayConfigFile: Sendable, Equatable {
             for (index, node) in list.enumerated() {
                 let prefix = "tenants[\(index)]."
                 guard let map = node.mapping else { throw error(node, "tenants[\(index)]", "expected a mapping") }
-                let t = try fields(map, allowed: ["id", "hostnames", "certificate", "private_key", "policy", "knowledge_base", "orders"],
+                let t = try fields(map, allowed: ["id", "hostnames", "certificate", "private_key", "policy", "knowledge_base", "orders",
+                                                  "allowed_origins"],
                                    prefix: prefix)
                 func required(_ name: String) throws(RelayConfigError) -> Node {
                     guard let value = t[name]?.value else {
@@ -205,10 +310,21 @@ public struct RelayConfigFile: Sendable, Equatable {
                     guard seenHosts.insert(host).inserted else { throw error(hostNode, prefix + "hostnames", "\(host) is used by two tenants") }
                     hostnames.append(host)
                 }
-                let orders = try t["orders"].map { (entry) throws(RelayConfigError) -> String in
-                    let value = try string(entry.value, prefix + "orders")
-                    guard value == "demo" else { throw error(entry.value, prefix + "orders", "only `demo` is supported so far (or leave it out)") }
-                    return value
+                let orders = try t["orders"].map { (entry) throws(RelayConfigError) -> Orders in try self.orders(entry.value, prefix + "orders") }
+                var origins: [String] = []
+                if let entry = t["allowed_origins"] {
+                    guard let list = entry.value.sequence else {
+                        throw error(entry.value, prefix + "allowed_origins", "expected a list of origins such as https://www.shop.example")
+                    }
+                    for item in list {
+                        let text = try string(item, prefix + "allowed_origins")
+                        guard let origin = TenantRuntime.canonicalOrigin(text),
+                              origin.hasPrefix("https://") || Self.isLoopbackOrigin(origin) else {
+                            throw error(item, prefix + "allowed_origins",
+                                        "expected an origin https://HOST[:PORT] (no path; http:// only for localhost)")
+                        }
+                        origins.append(origin)
+                    }
                 }
                 let kbNode = try required("knowledge_base")
                 let kb = try string(kbNode, prefix + "knowledge_base")
@@ -218,7 +334,7 @@ public struct RelayConfigFile: Sendable, Equatable {
                     privateKey: try path(try required("private_key"), prefix + "private_key"),
                     policy: try t["policy"].map { (entry) throws(RelayConfigError) -> String in try path(entry.value, prefix + "policy") },
                     knowledgeBase: kb == "demo" ? kb : try path(kbNode, prefix + "knowledge_base"),
-                    orders: orders))
+                    orders: orders, allowedOrigins: origins))
             }
             return config
         }

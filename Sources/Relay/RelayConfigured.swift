@@ -4,6 +4,7 @@ import Redaction
 import Sealing
 import SupportBot
 import SupportBotDemoStore
+import SupportBotHTTPOrders
 import TLS
 import TranscriptStore
 
@@ -12,6 +13,8 @@ import TranscriptStore
 /// certificates. Clients whose SNI names no tenant are refused in the handshake.
 public struct RelayConfigured: Sendable {
     public let store: SQLiteTranscriptStore
+    /// Sealed resume / API-session state and API keys (`<data_dir>/relay.sqlite`).
+    public let state: RelayStateStore
     public let tenants: [TenantRuntime]
     public let server: RelayServerConfiguration
 
@@ -46,27 +49,48 @@ public struct RelayConfigured: Sendable {
             let hasher = BLAKE2bKeyedHasher(guardedKey: try await store.purposeKey(tenant: tenant.id, .tokenisation))
             let orders: any OrderSource
             let redactor: Redactor
-            if tenant.orders == "demo" {
+            switch tenant.orders {
+            case .demo?:
                 let demoOrders = DemoOrders.generate(now: Date())
                 redactor = try Redactor(policy: policy, issuedKeys: IssuedKeySet(keys: demoOrders.flatMap(\.cardKeys), hasher: hasher),
                                         tokenizer: hasher)
                 orders = try DemoOrderStore.seeded(orders: demoOrders, tokenizer: RedactorContactTokenizer(redactor: redactor),
                                                    keyHasher: hasher)
-            } else {
+            case .http(let url, let tokenFile, let timeout)?:
+                redactor = try Redactor(policy: policy, issuedKeys: nil, tokenizer: hasher)
+                let token = try Self.readToken(tokenFile, file: file, field: field + ".orders.token_file")
+                var http = HTTPOrderSourceConfiguration(baseURL: url, authHeader: ("Authorization", "Bearer " + token))
+                http.timeout = timeout
+                orders = HTTPOrderSource(configuration: http)
+            case nil:
                 redactor = try Redactor(policy: policy, issuedKeys: nil, tokenizer: hasher)
                 orders = UnavailableOrderSource()
             }
             runtimes.append(TenantRuntime(id: tenant.id, hostnames: tenant.hostnames, redactor: redactor,
-                                          bot: SupportBot(model: model, orders: orders)))
+                                          bot: SupportBot(model: model, orders: orders), allowedOrigins: tenant.allowedOrigins))
             certificates.append(TLSTenantCertificate(
                 tenant: tenant.id, hostnames: tenant.hostnames,
                 files: TLSCertificateFiles(certificateChainPath: tenant.certificate, privateKeyPath: tenant.privateKey)))
         }
         var tls = TLSServerConfiguration(defaultCertificate: nil, tenants: certificates, profile: config.profile)
         tls.unknownServerName = .reject
-        var server = RelayServerConfiguration(host: config.host, port: config.port, tls: tls)
+        var server = RelayServerConfiguration(host: config.host, port: config.port, tls: tls, httpPort: config.httpPort)
+        server.publicPort = config.publicPort
         server.limits = config.limits
-        return RelayConfigured(store: store, tenants: runtimes, server: server)
+        let state = try RelayStateStore.open(dataDirectory: config.dataDirectory, keys: store)
+        return RelayConfigured(store: store, state: state, tenants: runtimes, server: server)
+    }
+
+    /// The order backend's bearer token: the file's first line (a trailing newline is fine).
+    static func readToken(_ path: String, file: String, field: String) throws(RelayConfigError) -> String {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw RelayConfigError(file: file, line: nil, field: field, reason: "cannot read \(path)")
+        }
+        let token = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard !token.isEmpty, token.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+            throw RelayConfigError(file: file, line: nil, field: field, reason: "\(path) must hold the token on its first line (printable ASCII)")
+        }
+        return token
     }
 }
 

@@ -13,7 +13,8 @@ import TranscriptStore
 ///   Anyone with the directory can decrypt it: never use it for real customers.
 /// - `tls/root.pem` (the development CA to trust), `tls/server.pem` + `tls/server.key` (a leaf
 ///   for `localhost` and `127.0.0.1`).
-/// - `transcripts.sqlite`: the sealed store, with the tenant `demo`.
+/// - `transcripts.sqlite`: the sealed store, with the tenant `demo`; `relay.sqlite`: sealed
+///   resume state and API keys.
 /// - the demo shop's knowledge base and 60 fake orders (in memory, seeded the same way each run).
 public struct RelayDemo: Sendable {
     /// The development master key's passphrase. Public on purpose: the demo is not for production.
@@ -23,6 +24,8 @@ public struct RelayDemo: Sendable {
 
     public let dataDirectory: String
     public let store: SQLiteTranscriptStore
+    /// Sealed resume / API-session state and API keys (`relay.sqlite`).
+    public let state: RelayStateStore
     public let tenantRuntime: TenantRuntime
     public let tls: TLSServerConfiguration
     /// The development CA certificate a client must trust (or the browser warning to accept).
@@ -80,7 +83,8 @@ public struct RelayDemo: Sendable {
         }
         let orders = DemoOrders.generate(now: Date())
         let runtime = try await makeTenantRuntime(store: store, orders: orders)
-        return RelayDemo(dataDirectory: dataDirectory, store: store, tenantRuntime: runtime, tls: tls,
+        let state = try RelayStateStore.open(dataDirectory: dataDirectory, keys: store)
+        return RelayDemo(dataDirectory: dataDirectory, store: store, state: state, tenantRuntime: runtime, tls: tls,
                          rootCertificatePath: rootPath, orders: orders, created: created)
     }
 

@@ -18,18 +18,27 @@ public struct RelayServerConfiguration: Sendable {
     public var port: Int
     public var tls: TLSServerConfiguration
     public var limits: RelayLimits
+    /// A plain-HTTP listener on this port that only redirects to HTTPS (308); nil: none.
+    /// 0 picks a free port (tests).
+    public var httpPort: Int?
+    /// The HTTPS port browsers use, for redirects and default WebSocket origins, when it is not
+    /// the listening port (behind a port mapping). nil: the bound HTTPS port.
+    public var publicPort: Int?
 
-    public init(host: String = "127.0.0.1", port: Int = 8443, tls: TLSServerConfiguration, limits: RelayLimits = RelayLimits()) {
+    public init(host: String = "127.0.0.1", port: Int = 8443, tls: TLSServerConfiguration, limits: RelayLimits = RelayLimits(),
+                httpPort: Int? = nil) {
         self.host = host
         self.port = port
         self.tls = tls
         self.limits = limits
+        self.httpPort = httpPort
     }
 }
 
-/// The relay: HTTPS (our OpenSSL TLS handler) + HTTP/1.1 + WebSocket chat at `/chat`,
-/// `GET /healthz` and `GET /readyz`. Tenant from `Host` (and SNI); an unknown host is refused
-/// before any chat happens.
+/// The relay: HTTPS (our OpenSSL TLS handler) + HTTP/1.1 + WebSocket chat at `/chat`, the HTTP
+/// JSON API under `/v1`, the widget, `GET /metrics`, `GET /healthz` and `GET /readyz`; optionally
+/// a plain-HTTP listener that only redirects to HTTPS. Tenant from `Host` (and SNI); an unknown
+/// host is refused before any chat happens.
 public final class RelayServer: Sendable {
     public let configuration: RelayServerConfiguration
     public let tenants: TenantDirectory
@@ -37,24 +46,33 @@ public final class RelayServer: Sendable {
     public let registry: SessionRegistry
     public let resumes: ResumeRegistry
     public let metrics = RelayMetrics()
+    /// Sealed chat state and API keys (`relay.sqlite`); nil: resume in memory only, no HTTP API.
+    public let state: RelayStateStore?
     /// The human hand-off desk and agent console (nil: no console; hand-offs stay "queued").
     public let agents: AgentHub?
     let tlsProvider: TLSServerContextProvider
     let logger: Logger
+    let ports = NIOLockedValueBox<(https: Int?, http: Int?)>((nil, nil))
+
+    /// The bound HTTPS port once listening.
+    public var httpsPort: Int? { ports.withLockedValue { $0.https } }
+    /// The bound plain-HTTP (redirect) port once listening.
+    public var httpPort: Int? { ports.withLockedValue { $0.http } }
 
     /// Paths the relay serves over WebSocket.
     public static let chatPath = "/chat"
 
     public init(configuration: RelayServerConfiguration, tenants: TenantDirectory, store: SQLiteTranscriptStore,
-                logger: Logger = Logger(label: "kamirelay.relay"), agents: AgentHub? = nil) throws {
+                state: RelayStateStore? = nil, logger: Logger = Logger(label: "kamirelay.relay"), agents: AgentHub? = nil) throws {
         self.agents = agents
         self.configuration = configuration
         self.tenants = tenants
         self.store = store
+        self.state = state
         self.logger = logger
         self.registry = SessionRegistry(maxSessions: configuration.limits.maxSessions,
                                         maxPerAddress: configuration.limits.maxSessionsPerIP)
-        self.resumes = ResumeRegistry(lifetime: configuration.limits.resumeLifetime)
+        self.resumes = ResumeRegistry(lifetime: configuration.limits.resumeLifetime, state: state, logger: logger)
         self.tlsProvider = try TLSServerContextProvider(configuration: configuration.tls, logger: logger)
     }
 
@@ -64,17 +82,20 @@ public final class RelayServer: Sendable {
     /// A service group running the server and, in front of its shutdown, the chat drain.
     /// - Parameters:
     ///   - signals: signals that start a graceful shutdown (`serve` passes SIGTERM and SIGINT).
+    ///   - extraServices: run beside the server (e.g. the retention scheduler); they shut down first.
     ///   - onListening: called with the bound port once the server accepts connections.
-    public func makeServiceGroup(signals: [UnixSignal], onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
+    public func makeServiceGroup(signals: [UnixSignal], extraServices: [any Service] = [],
+                                 onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
         let app = makeApplication(onListening: onListening)
         let drain = RelayDrainService(registry: registry, store: store, timeout: configuration.limits.drainTimeout, logger: logger)
-        // Graceful shutdown runs in reverse order: the drain first (chats get 1001, the store
-        // is flushed), then the HTTP server stops.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
+        if let httpPort = configuration.httpPort { services.append(.init(service: makeRedirectApplication(port: httpPort))) }
         if let agents { services.append(.init(service: AgentServiceLevelService(hub: agents))) }
+        // Graceful shutdown runs in reverse order: the drain first (chats get 1001, the store
+        // is flushed), then the HTTP servers stop.
         services.append(.init(service: drain, successTerminationBehavior: .gracefullyShutdownGroup))
         return ServiceGroup(configuration: .init(
-            services: services,
+            services: services + extraServices.map { .init(service: $0) },
             gracefulShutdownSignals: signals,
             logger: logger))
     }
@@ -84,6 +105,8 @@ public final class RelayServer: Sendable {
         router.middlewares.add(SecurityHeadersMiddleware())
         router.middlewares.add(TenantHostMiddleware(tenants: tenants))
         router.get("healthz") { _, _ in "ok\n" }
+        RelayHTTPAPI(tenants: tenants, store: store, state: state, resumes: resumes, metrics: metrics,
+                     limits: configuration.limits, logger: logger).addRoutes(to: router)
         WidgetAssets.addRoutes(to: router)
         if let agents { AgentConsoleRoutes.addRoutes(to: router, hub: agents) }
         let metrics = self.metrics
@@ -109,6 +132,9 @@ public final class RelayServer: Sendable {
         let logger = self.logger
         let provider = tlsProvider
         let agents = self.agents
+        let ports = self.ports
+        let publicPort = configuration.publicPort
+        let connections = ConnectionLimiter(limit: limits.maxConnectionsPerIP, metrics: metrics)
         let wsConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
             http1: .init(idleTimeout: .seconds(60)),
             ws: .init(maxFrameSize: limits.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)),
@@ -116,10 +142,13 @@ public final class RelayServer: Sendable {
         let server = HTTPServerBuilder { responder in
             RelayTLSChannel(
                 HTTP1WebSocketUpgradeChannel(responder: responder, configuration: wsConfiguration) { request, channel, _ in
-                    // Runs on the channel's event loop, after the TLS handshake.
+                    // Runs on the channel's event loop, after the TLS handshake. A refusal is
+                    // answered by the response guard with its status and the security headers.
+                    let guardHandler = try? channel.pipeline.syncOperations.handler(type: ResponseGuard.self)
                     if let agents, request.method == .get,
                        request.path?.split(separator: "?").first.map(String.init) == AgentConsoleRoutes.socketPath {
-                        return AgentConsoleRoutes.shouldUpgrade(request: request, channel: channel, hub: agents, logger: logger)
+                        return AgentConsoleRoutes.shouldUpgrade(request: request, channel: channel, hub: agents, guardHandler: guardHandler,
+                                                                logger: logger)
                     }
                     guard request.method == .get, request.path?.split(separator: "?").first.map(String.init) == Self.chatPath else {
                         return .dontUpgrade
@@ -127,36 +156,74 @@ public final class RelayServer: Sendable {
                     let sniTenant = channel.tlsConnectionInfo()?.tenant
                     guard let tenant = tenants.resolve(hostHeader: request.authority, sniTenant: sniTenant) else {
                         logger.notice("relay.unknown_host")
+                        guardHandler?.refusal = .misdirectedRequest
                         return .dontUpgrade
                     }
+                    // Browsers always send Origin on a WebSocket upgrade: one from a site the
+                    // tenant did not allow is refused (cross-site WebSocket hijacking). Clients
+                    // that are not browsers send none.
+                    if let origin = request.headerFields[.origin] {
+                        let port = publicPort ?? ports.withLockedValue { $0.https } ?? 443
+                        guard tenant.allows(origin: origin, httpsPort: port) else {
+                            metrics.originRefusals.increment()
+                            logger.notice("relay.origin_refused", metadata: ["tenant": "\(tenant.id)"])
+                            guardHandler?.refusal = .forbidden
+                            return .dontUpgrade
+                        }
+                    }
+                    if let guardHandler { channel.pipeline.syncOperations.removeHandler(guardHandler, promise: nil) }
                     let address = channel.remoteAddress?.ipAddress
                     return .upgrade(Self.securityHeaders) { inbound, outbound, _ in
                         await Self.runChat(address: address, tenant: tenant, store: store, registry: registry, resumes: resumes, metrics: metrics, limits: limits,
-                                           logger: logger, inbound: inbound, outbound: outbound, agents: agents)
+                                           logger: logger, channel: channel, inbound: inbound, outbound: outbound, agents: agents)
                     }
                 },
-                provider: provider)
+                provider: provider, connections: connections)
         }
         return Application(
             router: router,
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                ports.withLockedValue { $0.https = port }
+                await onListening(port)
+            },
             logger: logger)
     }
 
-    static let securityHeaders: HTTPFields = [
-        .strictTransportSecurity: "max-age=31536000",
-        .xContentTypeOptions: "nosniff",
-    ]
+    static let securityHeaders: HTTPFields = {
+        var headers = HTTPFields()
+        SecurityHeaders.apply(to: &headers)
+        return headers
+    }()
+
+    /// The plain-HTTP listener: every request is answered with 308 to the same path on
+    /// `https://HOST[:PORT]`, where HOST is one of the tenants' host names (taken from `Host`
+    /// only after it resolved to a tenant — never an arbitrary host, so no open redirect);
+    /// unknown hosts get 421. Nothing else is served over plain HTTP.
+    func makeRedirectApplication(port: Int) -> some ApplicationProtocol {
+        let ports = self.ports
+        let publicPort = configuration.publicPort
+        let responder = HTTPSRedirectResponder(tenants: tenants) {
+            publicPort ?? ports.withLockedValue { $0.https } ?? 443
+        }
+        return Application(
+            responder: responder,
+            server: .http1(configuration: .init(idleTimeout: .seconds(30))),
+            configuration: .init(address: .hostname(configuration.host, port: port), serverName: nil),
+            onServerRunning: { channel in ports.withLockedValue { $0.http = channel.localAddress?.port } },
+            logger: logger)
+    }
 
     /// One chat, from the upgrade to the close.
     static func runChat(address: String?, tenant: TenantRuntime, store: any TranscriptStore, registry: SessionRegistry, resumes: ResumeRegistry,
                         metrics: RelayMetrics, limits: RelayLimits,
-                        logger: Logger, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+                        logger: Logger, channel: any Channel, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
                         agents: AgentHub? = nil) async {
-        // processing: a message is being handled; closeRequested: the drain asked us to close.
-        let flags = NIOLockedValueBox((processing: false, closeRequested: false))
+        // processing: a message is being handled; closeRequested: the drain (or the idle
+        // timer) asked us to close; lastActivity: the last client frame.
+        let flags = NIOLockedValueBox(ChatFlags())
         let goingAway: @Sendable () -> Void = {
             Task { try? await outbound.close(.goingAway, reason: "server shutting down") }
         }
@@ -187,24 +254,84 @@ public final class RelayServer: Sendable {
         }
         metrics.connections.increment()
         metrics.chatsOpen.increment()
-        defer {
-            metrics.chatsOpen.decrement()
-            registry.unregister(registration)
-        }
 
         var chatLogger = logger
         chatLogger[metadataKey: "tenant"] = "\(tenant.id)"
         var session = ChatSession(tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger,
                                   agents: agents)
-        defer { session.suspend() }
+        await chatLoop(session: &session, flags: flags, metrics: metrics, limits: limits, logger: logger, channel: channel,
+                       inbound: inbound, outbound: outbound)
+        if let id = session.sessionID { logger.info("chat.ended", metadata: ["session": "\(id)"]) }
+        // Resumable (in memory and sealed on disk) before the drain may count this chat closed.
+        await session.suspend()
+        metrics.chatsOpen.decrement()
+        registry.unregister(registration)
+    }
+
+    struct ChatFlags: Sendable {
+        var processing = false
+        var closeRequested = false
+        var lastActivity = ContinuousClock.now
+    }
+
+    struct WriteTimeout: Error {}
+
+    private static func chatLoop(session: inout ChatSession, flags: NIOLockedValueBox<ChatFlags>, metrics: RelayMetrics, limits: RelayLimits,
+                                 logger: Logger, channel: any Channel, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         // A client that went away mid-message does not stop the pipeline: the answer is still
         // stored, and a resume delivers it. Write failures end the chat after the message.
+        // A client that does not read (its TCP window stays full) holds a write at most
+        // `writeTimeout`; then the connection is closed, so frames never queue without bound.
         let clientGone = NIOLockedValueBox(false)
-        let send: CustomerSender = { frame in
+        let writeTimeout = limits.writeTimeout
+        let send: @Sendable (ServerFrame) async throws -> Void = { frame in
             guard !clientGone.withLockedValue({ $0 }) else { return }
-            do { try await outbound.write(.text(frame.json())) } catch { clientGone.withLockedValue { $0 = true } }
+            let text = frame.json()
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await outbound.write(.text(text)) }
+                    group.addTask {
+                        try await Task.sleep(for: writeTimeout)
+                        // Fails the stuck write, which ends the group.
+                        channel.close(promise: nil)
+                        throw WriteTimeout()
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            } catch {
+                let first = clientGone.withLockedValue { gone -> Bool in defer { gone = true }; return !gone }
+                if first, error is WriteTimeout {
+                    metrics.slowReaders.increment()
+                    logger.notice("chat.slow_reader_closed")
+                }
+            }
         }
         session.outbound = send  // agents' replies reach this connection
+        // The idle timer: no client frame for `idleTimeout` (and nothing being handled) →
+        // `idle_timeout`, then close 1000. The chat stays resumable.
+        let idleTimeout = limits.idleTimeout
+        let idleWatch = Task {
+            while !Task.isCancelled {
+                let (deadline, fire) = flags.withLockedValue { flags -> (ContinuousClock.Instant, Bool) in
+                    let deadline = flags.lastActivity + idleTimeout
+                    guard !flags.processing, !flags.closeRequested, ContinuousClock.now >= deadline else {
+                        return (flags.processing ? ContinuousClock.now + .seconds(1) : deadline, false)
+                    }
+                    flags.closeRequested = true
+                    return (deadline, true)
+                }
+                if fire {
+                    metrics.idleTimeouts.increment()
+                    logger.info("chat.idle_timeout")
+                    try? await send(.error(code: "idle_timeout", message: "the chat was idle for too long; send a message to continue it"))
+                    try? await outbound.close(.normalClosure, reason: "idle")
+                    return
+                }
+                try? await Task.sleep(until: deadline, clock: .continuous)
+            }
+        }
+        defer { idleWatch.cancel() }
         do {
             var messages = inbound.messages(maxSize: limits.maxFrameBytes).makeAsyncIterator()
             while let message = try await messages.next() {
@@ -213,6 +340,7 @@ public final class RelayServer: Sendable {
                 let proceed = flags.withLockedValue { flags -> Bool in
                     if flags.closeRequested { return false }
                     flags.processing = true
+                    flags.lastActivity = .now
                     return true
                 }
                 guard proceed else { break }
@@ -224,6 +352,7 @@ public final class RelayServer: Sendable {
                 }
                 let closeNow = flags.withLockedValue { flags -> Bool in
                     flags.processing = false
+                    flags.lastActivity = .now
                     return flags.closeRequested
                 }
                 if closeNow {
@@ -237,11 +366,8 @@ public final class RelayServer: Sendable {
             // with their own code; nothing here carries message content.
             logger.info("chat.closed_with_error", metadata: ["error": "\(type(of: error))"])
             try? await outbound.close(Self.closeCode(for: error), reason: nil)
-            if let id = session.sessionID { logger.info("chat.ended", metadata: ["session": "\(id)"]) }
-            return
         }
-        // After a 1001 close the WebSocket layer waits (bounded) for the client's close reply.
-        if let id = session.sessionID { logger.info("chat.ended", metadata: ["session": "\(id)"]) }
+        // After a close the WebSocket layer waits (bounded) for the client's close reply.
     }
 
     static func closeCode(for error: any Error) -> WebSocketErrorCode {
@@ -252,6 +378,24 @@ public final class RelayServer: Sendable {
     }
 }
 
+/// The headers every response carries (router responses, refused upgrades, redirects).
+enum SecurityHeaders {
+    static let all: [(name: String, value: String)] = [
+        ("Strict-Transport-Security", "max-age=31536000"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+        ("Cache-Control", "no-store"),
+    ]
+    /// For responses that set no policy of their own (everything but the widget page).
+    static let contentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'"
+
+    static func apply(to headers: inout HTTPFields) {
+        for (name, value) in all { headers[.init(name)!] = value }
+        if headers[.contentSecurityPolicy] == nil { headers[.contentSecurityPolicy] = contentSecurityPolicy }
+    }
+}
+
 /// Security headers on every HTTP response.
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -259,40 +403,64 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
         do { response = try await next(request, context) } catch let error as HTTPError {
             response = Response(status: error.status)
         }
-        response.headers[.strictTransportSecurity] = "max-age=31536000"
-        if response.headers[.contentSecurityPolicy] == nil {
-            response.headers[.contentSecurityPolicy] = "default-src 'none'; frame-ancestors 'none'"
-        }
-        response.headers[.xContentTypeOptions] = "nosniff"
-        response.headers[.init("Referrer-Policy")!] = "no-referrer"
-        response.headers[.init("X-Frame-Options")!] = "DENY"
-        response.headers[.cacheControl] = "no-store"
+        SecurityHeaders.apply(to: &response.headers)
         return response
     }
 }
 
-/// Refuses requests whose `Host` names no tenant with 421 Misdirected Request.
-struct TenantHostMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Refuses requests whose `Host` names no tenant — or, when the TLS handshake chose a tenant
+/// by SNI, another tenant than that — with 421 Misdirected Request.
+struct TenantHostMiddleware: RouterMiddleware {
+    typealias Context = RelayRequestContext
     let tenants: TenantDirectory
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard tenants.resolve(hostHeader: request.head.authority, sniTenant: nil) != nil else {
+        let channel = context.channel
+        let sniTenant = try? await channel.eventLoop.submit { channel.tlsConnectionInfo()?.tenant }.get()
+        guard tenants.resolve(hostHeader: request.head.authority, sniTenant: sniTenant ?? nil) != nil else {
             return Response(status: .misdirectedRequest, body: .init(byteBuffer: ByteBuffer(string: "unknown host\n")))
         }
         return try await next(request, context)
     }
 }
 
-/// Request context that remembers whether the client connected from a loopback address.
+/// Request context that remembers the connection and whether the client connected from a
+/// loopback address.
 struct RelayRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     let isLoopback: Bool
+    let channel: any Channel
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
         switch source.channel.remoteAddress {
         case .v4(let address)?: isLoopback = address.host.hasPrefix("127.")
         case .v6(let address)?: isLoopback = address.host == "::1" || address.host.hasPrefix("::ffff:127.")
         default: isLoopback = false
         }
+    }
+}
+
+/// Answers every plain-HTTP request with a redirect to HTTPS (or 421 for unknown hosts).
+struct HTTPSRedirectResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let tenants: TenantDirectory
+    let httpsPort: @Sendable () -> Int
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        var response: Response
+        if let header = request.head.authority, tenants.resolve(hostHeader: header, sniTenant: nil) != nil,
+           let host = TenantDirectory.hostName(header) {
+            let port = httpsPort()
+            let shownHost = host.contains(":") ? "[\(host)]" : host
+            var path = request.uri.path.hasPrefix("/") ? request.uri.path : "/" + request.uri.path
+            if let query = request.uri.query { path += "?" + query }
+            response = Response(status: .permanentRedirect)
+            response.headers[.location] = "https://" + shownHost + (port == 443 ? "" : ":\(port)") + path
+        } else {
+            response = Response(status: .misdirectedRequest, body: .init(byteBuffer: ByteBuffer(string: "unknown host\n")))
+        }
+        SecurityHeaders.apply(to: &response.headers)
+        return response
     }
 }

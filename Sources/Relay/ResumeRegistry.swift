@@ -1,14 +1,20 @@
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import Sealing
 
 /// Chats that ended without `bye`, kept for a while so the client can resume them with the
-/// token from its last `welcome`. In memory: a server restart forgets them (the transcripts
-/// stay in the store).
+/// token from its last `welcome`.
 ///
-/// Tokens are 32 random bytes; only a keyed BLAKE2b digest of each is kept, and look-ups go by
-/// that digest, so neither the token nor a timing side channel on comparing it is available.
-/// A token works once: resuming issues a new one.
+/// Two places: in memory (the whole chat, including the redaction tail, for a reconnect to
+/// this process) and — when a ``RelayStateStore`` is given — sealed in the relay's state
+/// database (``PersistedChat``: no tail), so a token still works after a server restart (the
+/// graceful shutdown tells clients 1001 "reconnect shortly").
+///
+/// Tokens are 32 random bytes; only keyed BLAKE2b digests of them are kept (a per-process key
+/// in memory, the tenant's relay-state key on disk), and look-ups go by digest, so neither the
+/// token nor a timing side channel on comparing it is available. A token works once: resuming
+/// issues a new one and removes the old one from both places.
 public final class ResumeRegistry: Sendable {
     private struct Entry: Sendable {
         var chat: ChatSession
@@ -19,8 +25,14 @@ public final class ResumeRegistry: Sendable {
     private let hasher = BLAKE2bKeyedHasher.random()
     /// How long after a disconnect the chat can be resumed.
     public let lifetime: TimeInterval
+    let state: RelayStateStore?
+    let logger: Logger
 
-    public init(lifetime: TimeInterval) { self.lifetime = lifetime }
+    public init(lifetime: TimeInterval, state: RelayStateStore? = nil, logger: Logger = Logger(label: "kamirelay.relay")) {
+        self.lifetime = lifetime
+        self.state = state
+        self.logger = logger
+    }
 
     /// A fresh token (43 characters of base64url).
     func newToken() -> String {
@@ -34,24 +46,44 @@ public final class ResumeRegistry: Sendable {
     }
 
     /// Keeps `chat` resumable under its token until `now + lifetime`.
-    func suspend(_ chat: ChatSession, token: String, now: Date = Date()) {
+    func suspend(_ chat: ChatSession, token: String, now: Date = Date()) async {
         let key = key(token)
+        let expires = now.addingTimeInterval(lifetime)
         entries.withLockedValue { entries in
             entries = entries.filter { $0.value.expires > now }
-            entries[key] = Entry(chat: chat, expires: now.addingTimeInterval(lifetime))
+            entries[key] = Entry(chat: chat, expires: expires)
+        }
+        guard let state, let persisted = chat.persisted else { return }
+        do {
+            try await state.saveChat(persisted, tenant: chat.tenant.id, kind: .resume, handle: token, expires: expires)
+        } catch {
+            // The in-memory copy still works until a restart.
+            logger.error("chat.resume_persist_failed", metadata: ["session": "\(persisted.session)", "error": "\(type(of: error))"])
         }
     }
 
     /// The suspended chat for `token` if it belongs to `tenant` and has not expired; removes it.
-    func take(token: String, tenant: String, now: Date = Date()) -> ChatSession? {
+    /// After a restart the chat comes from the sealed state, rebuilt by `restore`.
+    func take(token: String, tenant: String, now: Date = Date(),
+              restore: (PersistedChat) -> ChatSession) async -> ChatSession? {
         let key = key(token)
-        return entries.withLockedValue { entries -> ChatSession? in
+        let inMemory = entries.withLockedValue { entries -> ChatSession? in
             guard let entry = entries[key], entry.expires > now, entry.chat.tenant.id == tenant else { return nil }
             entries[key] = nil
             return entry.chat
         }
+        guard let state else { return inMemory }
+        do {
+            // Consumed in both places: a token works once, whichever copy answered.
+            let persisted = try await state.loadChat(tenant: tenant, kind: .resume, handle: token, consume: true, now: now)
+            if let inMemory { return inMemory }
+            return persisted.map(restore)
+        } catch {
+            logger.error("chat.resume_load_failed", metadata: ["error": "\(type(of: error))"])
+            return inMemory
+        }
     }
 
-    /// Chats waiting to be resumed.
+    /// Chats waiting to be resumed in this process's memory.
     public var count: Int { entries.withLockedValue { $0.count } }
 }

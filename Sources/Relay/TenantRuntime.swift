@@ -12,12 +12,40 @@ public struct TenantRuntime: Sendable {
     public let hostnames: Set<String>
     public let redactor: Redactor
     public let bot: SupportBot
+    /// Extra web origins (`https://shop.example`) allowed to open the chat WebSocket, e.g. a
+    /// shop's own site embedding `widget.js`. The tenant's own host names are always allowed.
+    public let allowedOrigins: Set<String>
 
-    public init(id: String, hostnames: [String], redactor: Redactor, bot: SupportBot) {
+    public init(id: String, hostnames: [String], redactor: Redactor, bot: SupportBot, allowedOrigins: [String] = []) {
         self.id = id
         self.hostnames = Set(hostnames.map { $0.lowercased() })
         self.redactor = redactor
         self.bot = bot
+        self.allowedOrigins = Set(allowedOrigins.compactMap(Self.canonicalOrigin))
+    }
+
+    /// Whether a browser page from `origin` may open this tenant's chat: `https://` + one of the
+    /// tenant's host names (with `:PORT` unless the HTTPS port is 443), or a configured origin.
+    /// `null` and anything that is not a plain scheme://host[:port] are refused.
+    public func allows(origin: String, httpsPort: Int) -> Bool {
+        guard let origin = Self.canonicalOrigin(origin) else { return false }
+        if allowedOrigins.contains(origin) { return true }
+        let suffix = httpsPort == 443 ? "" : ":\(httpsPort)"
+        return hostnames.contains { host in
+            origin == "https://" + (host.contains(":") ? "[\(host)]" : host) + suffix
+        }
+    }
+
+    /// `HTTPS://Shop.Example:443` → `https://shop.example`; nil for `null`, paths, user info.
+    static func canonicalOrigin(_ text: String) -> String? {
+        let value = text.trimmingCharacters(in: .whitespaces).lowercased()
+        guard let components = URLComponents(string: value), let scheme = components.scheme, scheme == "https" || scheme == "http",
+              let host = components.host, !host.isEmpty, components.user == nil, components.password == nil,
+              components.path.isEmpty || components.path == "/", components.query == nil, components.fragment == nil
+        else { return nil }
+        let port = components.port.flatMap { ($0 == 443 && scheme == "https") || ($0 == 80 && scheme == "http") ? nil : $0 }
+        let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        return scheme + "://" + shownHost + (port.map { ":\($0)" } ?? "")
     }
 }
 

@@ -14,6 +14,10 @@ public enum KeyPurpose: String, Sendable, CaseIterable {
     case importDedup = "KRimport"
     /// The seed of the tenant's Ed25519 compliance signing key (erasure receipts, audit checkpoints).
     case complianceSigning = "KRsign__"
+    /// The relay's chat state at rest (resume and HTTP-API sessions: sealed state, token hashes).
+    case relayState = "KRrelay_"
+    /// Keyed hashes of the tenant's HTTP API keys.
+    case apiKeys = "KRapikey"
     /// Keyed hashes of agent-console login session tokens (and the CSRF tokens derived from them).
     case agentSessions = "KRagsess"
 }

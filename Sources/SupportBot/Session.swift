@@ -33,17 +33,17 @@ public struct Handoff: Sendable, Hashable, Codable {
 }
 
 /// One line of the conversation as the bot saw it (customer lines are already redacted).
-public struct TranscriptLine: Sendable, Hashable {
-    public enum Speaker: String, Sendable, Hashable { case customer, bot }
+public struct TranscriptLine: Sendable, Hashable, Codable {
+    public enum Speaker: String, Sendable, Hashable, Codable { case customer, bot }
     public var speaker: Speaker
     public var text: String
     public var intent: String?
 }
 
 /// The bot's state for one chat session. A value: the relay keeps one per session.
-public struct BotSession: Sendable {
+public struct BotSession: Sendable, Codable {
     /// What the bot asked for and is waiting on.
-    public enum Pending: Sendable, Hashable {
+    public enum Pending: Sendable, Hashable, Codable {
         case orderNumber(intent: String)
         /// Soft: if the next message has no contact, it is simply handled as a new message.
         case contact(intent: String, order: String)

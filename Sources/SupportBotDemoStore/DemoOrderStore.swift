@@ -133,6 +133,24 @@ public struct DemoOrderStore: OrderSource {
 
     // MARK: - Inspection (tests, `bot chat`)
 
+    /// Retention of the outbox: removes (a dry run: counts) re-send requests queued before
+    /// `cutoff`, sent or not. The compliance sweeper calls this as a `DeliveryOutbox`.
+    public func removeOutboxRecords(queuedBefore cutoff: Date, dryRun: Bool) throws(StoreError) -> Int {
+        do {
+            if dryRun {
+                return try database.read { db in
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE queued_at < ?", arguments: [cutoff.timeIntervalSince1970]) ?? 0
+                }
+            }
+            return try database.write { db in
+                try db.execute(sql: "DELETE FROM outbox WHERE queued_at < ?", arguments: [cutoff.timeIntervalSince1970])
+                return db.changesCount
+            }
+        } catch {
+            throw StoreError(description: "cannot clean the outbox")
+        }
+    }
+
     /// Re-send requests queued so far: (order number, channel).
     public func outbox() throws(StoreError) -> [(orderNumber: String, channel: String)] {
         do {

@@ -100,6 +100,16 @@ enum Schema {
                 CREATE INDEX subject_identifiers_by_subject ON subject_identifiers(subject_id);
                 """)
         }
+        // Retention of the access log (session metadata): deletes stay refused except below the
+        // tenant's prune point, which the retention sweep records in `meta` in the same transaction.
+        m.registerMigration("v3: access log retention") { db in
+            try db.execute(sql: """
+                DROP TRIGGER access_log_no_delete;
+                CREATE TRIGGER access_log_no_delete BEFORE DELETE ON access_log
+                    WHEN OLD.at >= COALESCE((SELECT CAST(value AS REAL) FROM meta WHERE key = 'access_log_prune_before:' || OLD.tenant_id), -1e308)
+                    BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END;
+                """)
+        }
         return m
     }
 }

@@ -19,6 +19,10 @@ public struct RemovalCounts: Sendable, Hashable {
     public var messages: Int = 0
     /// Subject keys destroyed, as `subject:<row id>`.
     public var keyIDs: [String] = []
+    /// Identifier links (blind-index rows) deleted with subjects left without sessions.
+    public var identifierLinks: Int = 0
+    /// Subject rows deleted (their keys destroyed first).
+    public var subjects: Int = 0
     public init() {}
 }
 
@@ -44,12 +48,17 @@ public protocol SubjectRemoval: Sendable {
     /// Crypto-shreds and deletes the subject: first destroys its subject keys (one committed
     /// transaction), then deletes messages, sessions and index rows, then checkpoints and
     /// truncates the WAL. Returns zero counts when nothing is indexed for it (idempotent).
-    func eraseSubject(tenant: String, subject: SubjectIdentifier) async throws -> RemovalCounts
+    ///
+    /// `guardedBy` runs inside the key-destruction transaction with its database attached and
+    /// write-locked (legal holds): if it throws, nothing is erased.
+    func eraseSubject(tenant: String, subject: SubjectIdentifier, guardedBy: AttachedCheck?) async throws -> RemovalCounts
     /// Removes sessions whose last activity is before `cutoff`, except those linked to a subject
     /// with one of `heldBlindIndexes`, in batches of `batchSize` sessions (one short write
-    /// transaction each, so live chat writes interleave). A dry run only counts.
+    /// transaction each, so live chat writes interleave). A dry run only counts. `excluding`
+    /// (legal holds) is called inside every batch's transaction with its database attached and
+    /// write-locked and returns sessions that must stay, so a hold placed mid-sweep is honoured.
     func sweepExpiredSessions(tenant: String, lastActivityBefore cutoff: Date, heldBlindIndexes: [[UInt8]],
-                              batchSize: Int, dryRun: Bool,
+                              excluding: AttachedExclusion?, batchSize: Int, dryRun: Bool,
                               progress: (@Sendable (SweepProgress) -> Void)?) async throws -> RemovalCounts
 }
 
@@ -120,22 +129,23 @@ extension SQLiteTranscriptStore: SubjectRemoval {
         }
     }
 
-    public func eraseSubject(tenant: String, subject: SubjectIdentifier) async throws -> RemovalCounts {
+    public func eraseSubject(tenant: String, subject: SubjectIdentifier, guardedBy: AttachedCheck? = nil) async throws -> RemovalCounts {
         // 1. Keys first, committed on their own: if anything later fails, the rows left behind
-        //    are already unreadable.
-        let planned = try await pool.write { db -> (sessions: [String], keys: [Int64], messages: Int)? in
+        //    are already unreadable. The guard (legal holds) is checked in the same transaction.
+        let planned = try await writeWithAttached(guardedBy) { db -> (sessions: [String], keys: [Int64], messages: Int)? in
             let subjects = try self.subjectIDs(db, tenant: tenant, subject: subject)
-            if subjects.isEmpty { return nil }
             let p = try self.plan(db, tenant: tenant, subjects: subjects)
+            try guardedBy?.check(db, p.sessions)
+            if subjects.isEmpty { return nil }
             try self.destroySubjectKeys(db, p.keys)
             return p
         }
         guard let planned else { return RemovalCounts() }
         keys.dropSubjects(planned.keys)
         // 2. Rows.
-        try await pool.write { db in
+        let links = try await pool.write { db in
             try self.deleteSessions(db, tenant: tenant, planned.sessions)
-            try self.deleteSubjects(db, tenant: tenant, planned.keys)
+            return try self.deleteSubjects(db, tenant: tenant, planned.keys)
         }
         // 3. Deleted pages out of the WAL into the secure_delete main file; WAL truncated.
         try await checkpoint()
@@ -143,6 +153,8 @@ extension SQLiteTranscriptStore: SubjectRemoval {
         counts.sessions = planned.sessions.count
         counts.messages = planned.messages
         counts.keyIDs = planned.keys.map { "subject:\($0)" }
+        counts.identifierLinks = links
+        counts.subjects = planned.keys.count
         return counts
     }
 
@@ -154,12 +166,17 @@ extension SQLiteTranscriptStore: SubjectRemoval {
         }
     }
 
-    func deleteSubjects(_ db: Database, tenant: String, _ ids: [Int64]) throws {
+    /// Deletes the subjects with their links; returns the identifier links deleted.
+    @discardableResult
+    func deleteSubjects(_ db: Database, tenant: String, _ ids: [Int64]) throws -> Int {
+        var links = 0
         for id in ids {
             try db.run(sql: "DELETE FROM subject_identifiers WHERE tenant_id = ? AND subject_id = ?", arguments: [tenant, id])
+            links += db.changesCount
             try db.run(sql: "DELETE FROM session_subjects WHERE tenant_id = ? AND subject_id = ?", arguments: [tenant, id])
             try db.run(sql: "DELETE FROM subjects WHERE id = ?", arguments: [id])
         }
+        return links
     }
 
     func deleteSessions(_ db: Database, tenant: String, _ sessions: [String]) throws {
@@ -171,7 +188,7 @@ extension SQLiteTranscriptStore: SubjectRemoval {
     }
 
     public func sweepExpiredSessions(tenant: String, lastActivityBefore cutoff: Date, heldBlindIndexes: [[UInt8]],
-                                     batchSize: Int = 500, dryRun: Bool,
+                                     excluding: AttachedExclusion? = nil, batchSize: Int = 500, dryRun: Bool,
                                      progress: (@Sendable (SweepProgress) -> Void)? = nil) async throws -> RemovalCounts {
         let limit = max(1, batchSize)
         let before = cutoff.timeIntervalSince1970
@@ -186,11 +203,13 @@ extension SQLiteTranscriptStore: SubjectRemoval {
         var after = ""
         while true {
             let from = after
-            let step = try await pool.write { db -> (last: String?, sessions: Int, messages: Int, keys: [Int64]) in
+            let step = try await writeWithAttached(excluding?.attached) { db -> (last: String?, sessions: Int, messages: Int, keys: [Int64], links: Int) in
                 let candidates = try db.values(String.self, sql: """
                     SELECT id FROM sessions WHERE tenant_id = ? AND id > ? AND last_activity_at < ? ORDER BY id LIMIT ?
                     """, arguments: [tenant, from, before, limit])
-                let sessions = candidates.filter { !held.contains($0) }
+                // Holds placed since the sweep started are read under the ledger's write lock.
+                let heldNow = try excluding.map { try $0.sessions(db) } ?? []
+                let sessions = candidates.filter { !held.contains($0) && !heldNow.contains($0) }
                 var messages = 0
                 for id in sessions {
                     messages += try db.value(Int.self, sql: "SELECT COUNT(*) FROM messages WHERE tenant_id = ? AND session_id = ?",
@@ -214,16 +233,24 @@ extension SQLiteTranscriptStore: SubjectRemoval {
                                                arguments: [tenant, s])
                     if (linked + sealed).allSatisfy(going.contains) { orphaned.append(s) }
                 }
+                var links = 0
                 if !dryRun {
                     try self.destroySubjectKeys(db, orphaned)
                     try self.deleteSessions(db, tenant: tenant, sessions)
-                    try self.deleteSubjects(db, tenant: tenant, orphaned)
+                    links = try self.deleteSubjects(db, tenant: tenant, orphaned)
+                } else {
+                    for s in orphaned {
+                        links += try db.value(Int.self, sql: "SELECT COUNT(*) FROM subject_identifiers WHERE tenant_id = ? AND subject_id = ?",
+                                              arguments: [tenant, s]) ?? 0
+                    }
                 }
-                return (candidates.last, sessions.count, messages, orphaned)
+                return (candidates.last, sessions.count, messages, orphaned, links)
             }
             counts.sessions += step.sessions
             counts.messages += step.messages
             counts.keyIDs += step.keys.map { "subject:\($0)" }
+            counts.subjects += step.keys.count
+            counts.identifierLinks += step.links
             if !dryRun { keys.dropSubjects(step.keys) }
             if step.sessions > 0 { progress?(SweepProgress(sessions: counts.sessions, total: total, messages: counts.messages)) }
             guard let last = step.last else { break }

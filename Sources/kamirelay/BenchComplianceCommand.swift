@@ -19,8 +19,10 @@ struct BenchComplianceCommand: AsyncParsableCommand {
              checkpoint, signed receipt): wall time per erasure, p50 / p99 / max;
           3. the erasure epoch for the tenant (rotate, rewrap every subject key, trim, master-key \
              rotation in memory): wall time;
-          4. the retention sweep (90-day policy) removing the expired half: messages removed per \
-             second of wall time.
+          4. the retention sweep with the default policy (transcripts 90 d, session metadata \
+             180 d, audit entries 3 years, outbox 7 d) removing the expired half (200 days old: \
+             whole sessions with their messages, identifier links and subjects): messages removed \
+             per second of wall time, and the longest single batch (what a live write may wait).
         Build with `swift build -c release`; debug builds are many times slower.
         """)
 

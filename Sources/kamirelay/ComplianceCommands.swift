@@ -1,6 +1,7 @@
 import ArgumentParser
 import Compliance
 import Foundation
+import NIOConcurrencyHelpers
 import PolicyFiles
 import Sealing
 import TranscriptStore
@@ -66,11 +67,14 @@ struct RetentionCommand: AsyncParsableCommand {
         commandName: "retention",
         abstract: "Retention policies and the sweep that enforces them.",
         discussion: """
-        Each tenant's policy is <data-dir>/policies/retention/TENANT.yaml (else the default: \
-        transcripts 90 days after their session's last activity):
+        Each tenant's policy is <data-dir>/policies/retention/TENANT.yaml (else the default below):
           version: 1
-          transcripts: 90d     # d = days, h = hours
-        Subjects under legal hold (`kamirelay hold`) are never swept.
+          transcripts: 90d        # messages, after the session's last activity (d = days, h = hours)
+          session_metadata: 180d  # session rows, identifier links, subjects left without data, access log
+          audit_entries: 1095d    # audit log, pruned up to a signed checkpoint (at least 365d)
+          outbox: 7d              # records queued for delivery to other systems
+        Subjects under legal hold (`kamirelay hold`) are never swept. `kamirelay serve` runs the \
+        same sweep on a schedule (relay config `retention:`).
         """,
         subcommands: [RetentionSweep.self, RetentionShow.self, RetentionCheck.self])
 }
@@ -78,11 +82,12 @@ struct RetentionCommand: AsyncParsableCommand {
 struct RetentionSweep: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
-        abstract: "Remove expired transcripts: destroy the keys that protect them and delete the rows.",
+        abstract: "Remove expired data of every class: destroy the keys that protect it and delete the rows.",
         discussion: """
         Works in short batches (one write transaction per --batch-size sessions), so a running relay \
-        keeps writing between them. --dry-run only counts. Each real sweep is recorded in the audit log.
-        The relay server will run the same sweep on a schedule (library: Compliance.sweep).
+        keeps writing between them. --dry-run only counts. Each real sweep is recorded in the audit \
+        log, and so is a policy file whose SHA-256 differs from the last one recorded.
+        Example: kamirelay retention sweep --tenant shop1 --dry-run
         """)
     @OptionGroup var options: ComplianceOptions
     @Option(help: "Only this tenant (default: every tenant).") var tenant: String?
@@ -94,18 +99,50 @@ struct RetentionSweep: AsyncParsableCommand {
         var tenants: [String]
         if let tenant { tenants = [tenant] } else { tenants = try await c.store.tenants() }
         // Every policy is checked before anything is removed.
-        var policies: [String: RetentionPolicy] = [:]
-        for t in tenants { policies[t] = try RetentionPolicyFile.load(policiesDir: options.store.policiesDir, tenant: t) }
+        var policies: [String: (policy: RetentionPolicy, contents: Data?, file: String?)] = [:]
         for t in tenants {
-            let bar = ProgressBar("sweep \(t)")
-            let r = try await c.sweep(tenant: t, policy: policies[t]!, actor: options.actor, dryRun: dryRun, batchSize: batchSize) {
-                bar.update(done: $0.sessions, total: $0.total)
+            do {
+                policies[t] = try ScheduledTenant.fromPolicyFiles(id: t, policiesDir: options.store.policiesDir).policy()
+            } catch let error as PolicyFileError { throw CLIError(error.description) }
+        }
+        for t in tenants {
+            let loaded = policies[t]!
+            if !dryRun, try await c.recordPolicy(tenant: t, kind: "retention", contents: loaded.contents, file: loaded.file, actor: options.actor) != nil {
+                print("tenant \(t): retention policy changed since the last sweep; recorded in the audit log")
             }
-            bar.finish()
+            print("tenant \(t): \(loaded.policy.summary) (\(loaded.file ?? "built-in default"))")
+            let bars = SweepBars(t)
+            let r = try await c.sweep(tenant: t, policy: loaded.policy, actor: options.actor, dryRun: dryRun, batchSize: batchSize) {
+                bars.update($0)
+            }
+            bars.finish()
             let verb = dryRun ? "would remove" : "removed"
-            print("tenant \(t): \(verb) \(r.removed.sessions) session(s), \(r.removed.messages) message(s), \(r.removed.keyIDs.count) subject key(s) (last activity before \(r.cutoff.iso8601); \(r.heldSubjects) hold(s) respected)")
+            print("""
+              transcripts (last activity before \(r.cutoff.iso8601)): \(verb) \(r.transcripts.messages) message(s) from \(r.transcripts.sessions) session(s), \(r.transcripts.keyIDs.count) subject key(s) destroyed
+              session metadata (before \(r.metadataCutoff.iso8601)): \(verb) \(r.sessionMetadata.sessions) session(s) (\(r.sessionMetadata.messages) message(s) left in them), \(r.sessionMetadata.identifierLinks) identifier link(s), \(r.sessionMetadata.subjects) subject(s) and their keys, \(r.accessLogEntries) access-log entr(ies)
+              audit entries: \(verb) \(r.auditEntries.entries)\(r.auditEntries.through.map { " (through entry \($0), the new signed anchor)" } ?? "")
+              outbox records: \(verb) \(r.outboxRecords)
+              \(r.heldSubjects) legal hold(s) respected
+            """)
         }
     }
+}
+
+/// One progress bar per data class while a tenant is swept.
+final class SweepBars: Sendable {
+    let tenant: String
+    let bars = NIOLockedValueBox<[String: ProgressBar]>([:])
+    init(_ tenant: String) { self.tenant = tenant }
+    func update(_ p: ClassProgress) {
+        bars.withLockedValue { bars in
+            if bars[p.dataClass] == nil {
+                for b in bars.values { b.finish() }
+                bars[p.dataClass] = ProgressBar("sweep \(tenant) \(p.dataClass)")
+            }
+            bars[p.dataClass]!.update(done: p.progress.sessions, total: p.progress.total)
+        }
+    }
+    func finish() { bars.withLockedValue { for b in $0.values { b.finish() } } }
 }
 
 struct RetentionShow: AsyncParsableCommand {
@@ -115,9 +152,10 @@ struct RetentionShow: AsyncParsableCommand {
 
     func run() async throws {
         let path = RetentionPolicyFile.path(policiesDir: store.policiesDir, tenant: tenant)
-        let p = try RetentionPolicyFile.load(policiesDir: store.policiesDir, tenant: tenant)
+        let p: RetentionPolicy
+        do { p = try RetentionPolicyFile.load(policiesDir: store.policiesDir, tenant: tenant) } catch { throw CLIError(error.description) }
         let source = FileManager.default.fileExists(atPath: path) ? path : "built-in default"
-        print("tenant \(tenant): transcripts kept \(p.transcripts.components.seconds / 3_600) h (\(p.transcripts.components.seconds / 86_400) d) after last activity (\(source))")
+        print("tenant \(tenant): \(p.summary) (\(source))")
     }
 }
 
@@ -128,7 +166,7 @@ struct RetentionCheck: AsyncParsableCommand {
     func run() async throws {
         do {
             let p = try RetentionPolicyFile.load(path: file)
-            print("\(file): ok (transcripts \(p.transcripts.components.seconds / 86_400) d)")
+            print("\(file): ok (\(p.summary))")
         } catch {
             throw CLIError(error.description)
         }
@@ -286,10 +324,19 @@ struct EpochRun: AsyncParsableCommand {
 
     /// Runs the epoch with the CLI's master-key rotation (as `keys rotate-master`).
     static func runEpoch(_ c: Compliance, options: ComplianceOptions, force: Bool) async throws -> EpochReport {
+        guard let s = c.store as? SQLiteTranscriptStore else { throw CLIError("the epoch needs the SQLite store") }
         let store = options.store
-        let rotate: @Sendable () async throws -> String = {
+        return try await c.runErasureEpoch(force: force, actor: options.actor,
+                                           rotateMaster: masterRotation(options: store, store: s) { try store.passphrase() })
+    }
+
+    /// Replaces the master key (as `keys rotate-master`): a new random key sealed with the same
+    /// passphrase next to the old one, every wrapped key re-wrapped, then the file swapped in.
+    static func masterRotation(options store: StoreOptions, store s: SQLiteTranscriptStore,
+                               passphrase: @escaping @Sendable () throws -> [UInt8]) -> @Sendable () async throws -> String {
+        return {
             let current = try MasterKeyFile(contentsOf: store.masterKeyPath)
-            var pass = try store.passphrase()
+            var pass = try passphrase()
             defer { pass.withUnsafeMutableBytes { zero($0) } }
             _ = try current.unlock(passphrase: pass)
             let newKey = GuardedKey(randomCount: 32)
@@ -297,12 +344,10 @@ struct EpochRun: AsyncParsableCommand {
                 throw CLIError("an interrupted `kamirelay keys rotate-master` is pending; finish it first")
             }
             let newID = try MasterKeyFile.create(at: store.pendingMasterKeyPath, masterKey: newKey, passphrase: pass, parameters: current.parameters)
-            guard let s = c.store as? SQLiteTranscriptStore else { throw CLIError("the epoch needs the SQLite store") }
             _ = try await s.rotateMasterKey(to: newKey, id: newID)
             try DurableFile.replace(store.masterKeyPath, with: store.pendingMasterKeyPath)
             return newID
         }
-        return try await c.runErasureEpoch(force: force, actor: options.actor, rotateMaster: rotate)
     }
 }
 
@@ -369,25 +414,31 @@ struct ReceiptPublicKey: AsyncParsableCommand {
 struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Export a subject's transcripts (GDPR Art. 15/20, PIPL Art. 45) as JSON and text.",
+        abstract: "Export a subject's transcripts (GDPR Art. 15/20, PIPL Art. 45) as JSON and a readable HTML or text file.",
         discussion: """
         Writes the redacted text as stored, timestamps and roles (staff appear as roles only) of \
-        all and only the subject's sessions to --out (JSON) and --out with .txt (readable). Recorded \
-        in the audit log before anything is written.
+        all and only the subject's sessions to --out (JSON) and beside it --out with .html (a \
+        self-contained page: escaped, no scripts, no external resources) or .txt. Recorded in the \
+        audit log before anything is written.
+        Example: kamirelay export --tenant shop1 --subject email:a@example.com --out DSR-17.json
         """)
     @OptionGroup var options: ComplianceOptions
     @Option(help: "The tenant.") var tenant: String
     @Option(help: "The subject: email:…, phone:… or order:….") var subject: String
     @Option(help: "The JSON file to write (must not exist).") var out: String
+    @Option(help: "The readable rendering beside the JSON: html or text.") var readable: Readable = .html
+
+    enum Readable: String, ExpressibleByArgument, CaseIterable { case html, text }
 
     func run() async throws {
         let id = try parseSubject(subject)
-        let textPath = (out as NSString).deletingPathExtension + ".txt"
-        for p in [out, textPath] where FileManager.default.fileExists(atPath: p) { throw CLIError("\(p) already exists") }
+        let readablePath = (out as NSString).deletingPathExtension + (readable == .html ? ".html" : ".txt")
+        guard readablePath != out else { throw ValidationError("--out must not end in .\(readable == .html ? "html" : "txt")") }
+        for p in [out, readablePath] where FileManager.default.fileExists(atPath: p) { throw CLIError("\(p) already exists") }
         let export = try await options.open().export(tenant: tenant, subject: id, actor: options.actor)
         try writeNewFile(out, export.json())
-        try writeNewFile(textPath, Data(export.text().utf8))
-        print("exported \(export.sessions.count) session(s), \(export.sessions.reduce(0) { $0 + $1.messages.count }) message(s) to \(out) and \(textPath)")
+        try writeNewFile(readablePath, Data((readable == .html ? export.html() : export.text()).utf8))
+        print("exported \(export.sessions.count) session(s), \(export.sessions.reduce(0) { $0 + $1.messages.count }) message(s) to \(out) and \(readablePath)")
     }
 }
 

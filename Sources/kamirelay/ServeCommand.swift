@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Relay
+import Sealing
 
 /// `kamirelay serve --demo`: the relay server.
 struct ServeCommand: AsyncParsableCommand {
@@ -17,7 +18,12 @@ struct ServeCommand: AsyncParsableCommand {
         Docs/chat-protocol.md). SIGHUP reloads the certificate files.
 
         On shutdown open chats finish the message they are handling, get WebSocket close 1001, \
-        and the store is flushed before the process exits.
+        their resume state is sealed to <data-dir>/relay.sqlite (so clients resume after the \
+        restart) and the store is flushed before the process exits.
+
+        Also served: the HTTP API for server-to-server channels (POST /v1/messages, \
+        GET /v1/sessions/ID/messages; keys from `kamirelay tenants api-key create`; \
+        Docs/openapi.yaml). --http-port adds a plain-HTTP listener that only redirects to HTTPS.
 
         --config FILE runs real tenants from a YAML file (see Docs/relay-config.md): listen \
         address, data and keys directories, TLS profile, limits, and per tenant its host names, \
@@ -47,6 +53,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "TCP port, 0 for any free port (default 8443, or the configuration file's).")
     var port: Int?
 
+    @Option(name: .customLong("http-port"), help: ArgumentHelp(
+        "Also listen for plain HTTP on this port, only to redirect (308) to HTTPS. Off by default (or the configuration file's listen.http_port).",
+        valueName: "port"))
+    var httpPort: Int?
+
     @Option(name: .customLong("port-file"), help: ArgumentHelp("Write the bound port to this file once listening (for scripts).", valueName: "file"))
     var portFile: String?
 
@@ -58,6 +69,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("give either --demo or --config FILE")
         }
         if let port { guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0–65535") } }
+        if let httpPort {
+            guard (0...65_535).contains(httpPort) else { throw ValidationError("--http-port must be 0–65535") }
+            if let port, port == httpPort, port != 0 { throw ValidationError("--http-port must differ from --port") }
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -82,19 +97,24 @@ struct ServeCommand: AsyncParsableCommand {
         let demo = try await RelayDemo.prepare(dataDirectory: dataDirectory)
         for item in demo.created { Terminal.note("  created \(item)") }
 
-        var configuration = RelayServerConfiguration(host: host, port: port ?? 8443, tls: demo.tls)
+        var configuration = RelayServerConfiguration(host: host, port: port ?? 8443, tls: demo.tls, httpPort: httpPort)
         configuration.limits = RelayLimits()
         let tenants = TenantDirectory([demo.tenantRuntime])
         let agents = try await AgentDeskSetup.open(dataDirectory: dataDirectory, store: demo.store, tenants: tenants,
                                                    policies: [RelayDemo.tenant: .demo], logger: logger)
         let agentPassword = try AgentDeskSetup.demoAccount(agents, tenant: RelayDemo.tenant)
-        let server = try RelayServer(configuration: configuration, tenants: tenants, store: demo.store, logger: logger, agents: agents)
+        let server = try RelayServer(configuration: configuration, tenants: tenants,
+                                     store: demo.store, state: demo.state, logger: logger, agents: agents)
+        let demoStore = try StoreOptions.parse(["--data-dir", dataDirectory, "--keys-dir", demo.keysDirectory])
+        let retention = try await ServeRetention.scheduler(
+            store: demo.store, options: demoStore, passphrase: GuardedKey(copying: Array(RelayDemo.developmentPassphrase.utf8)),
+            tenants: [demo.tenantRuntime], redactionPolicyFiles: [:], settings: .init(), logger: logger)
         let reload = server.tls.reloadOnHangupSignal()
         defer { reload.cancel() }
 
         let portFile = self.portFile
         let orders = demo.orders
-        let group = server.makeServiceGroup(signals: [.sigterm, .sigint]) { port in
+        let group = server.makeServiceGroup(signals: [.sigterm, .sigint], extraServices: retention.map { [$0] } ?? []) { port in
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
             let shownHost = host == "0.0.0.0" || host == "::" || host == "127.0.0.1" ? "localhost" : host
             var shown = Set<Int>()
@@ -128,7 +148,7 @@ struct ServeCommand: AsyncParsableCommand {
         var storeArguments = ["--data-dir", config.dataDirectory, "--keys-dir", config.keysDirectory]
         if let passphraseFile { storeArguments += ["--passphrase-file", passphraseFile] }
         let storeOptions = try StoreOptions.parse(storeArguments)
-        let (ring, _) = try storeOptions.unlockKeyring()
+        let (ring, passphrase) = try ServeRetention.unlock(storeOptions)
         let opened: RelayConfigured
         do { opened = try await RelayConfigured.open(config, file: path, masterKeys: ring) } catch let error as RelayConfigError {
             throw CLIError(error.description)
@@ -136,15 +156,22 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = opened.server
         if let host { configuration.host = host }
         if let port { configuration.port = port }
+        if let httpPort { configuration.httpPort = httpPort }
         let tenants = TenantDirectory(opened.tenants)
         let agents = try await AgentDeskSetup.open(dataDirectory: config.dataDirectory, store: opened.store, tenants: tenants, logger: logger)
-        let server = try RelayServer(configuration: configuration, tenants: tenants, store: opened.store, logger: logger, agents: agents)
+        let server = try RelayServer(configuration: configuration, tenants: tenants, store: opened.store,
+                                     state: opened.state, logger: logger, agents: agents)
+        let retention = try await ServeRetention.scheduler(
+            store: opened.store, options: storeOptions, passphrase: passphrase, tenants: opened.tenants,
+            redactionPolicyFiles: config.tenants.reduce(into: [:]) { $0[$1.id] = $1.policy }, settings: config.retention, logger: logger)
         let reload = server.tls.reloadOnHangupSignal()
         defer { reload.cancel() }
         let portFile = self.portFile
         let hostnames = opened.tenants.flatMap { $0.hostnames.sorted() }
-        let group = server.makeServiceGroup(signals: [.sigterm, .sigint]) { port in
+        let redirectPort = configuration.httpPort
+        let group = server.makeServiceGroup(signals: [.sigterm, .sigint], extraServices: retention.map { [$0] } ?? []) { port in
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+            if let http = redirectPort { print("plain HTTP on port \(http) only redirects to HTTPS") }
             print("KamiRelay is serving \(opened.tenants.count) tenant(s) on port \(port): " + hostnames.map { "https://\($0):\(port)/" }.joined(separator: " "))
             fflush(nil)
         }

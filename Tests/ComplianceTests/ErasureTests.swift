@@ -38,9 +38,15 @@ let bob: [SubjectIdentifier] = [.email("bob@example.com")]
         for r in records { #expect(!bytes.contains(bytes: [UInt8](r.suffix(48))), "a sealed record of hers survives") }
         #expect(!bytes.contains(bytes: [UInt8](wrapped[0])))
         for b in indexes { #expect(!bytes.contains(bytes: [UInt8](b))) }
+        // The ledger (database and its WAL) never held them either.
+        var ledgerBytes = Data()
+        for name in try FileManager.default.contentsOfDirectory(atPath: f.dir) where name.hasPrefix("compliance.sqlite") {
+            ledgerBytes.append(try Data(contentsOf: URL(fileURLWithPath: f.dir + "/" + name)))
+        }
+        #expect(!ledgerBytes.isEmpty)
         for needle in ["ALICEMARK", "alice.planted@example.com", "Alice.Planted", "13812345678"] {
             #expect(!bytes.contains(needle))
-            #expect(!(try Data(contentsOf: URL(fileURLWithPath: f.dir + "/compliance.sqlite"))).contains(needle))
+            #expect(!ledgerBytes.contains(needle))
         }
         let wal = FileManager.default.contents(atPath: f.dir + "/transcripts.sqlite-wal") ?? Data()
         #expect(wal.isEmpty, "WAL truncated")

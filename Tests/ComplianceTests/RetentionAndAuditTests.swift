@@ -10,7 +10,8 @@ import TranscriptStore
     @Test func sweepRemovesExactlyWhatIsPastTheBoundary() async throws {
         let f = try ComplianceFixture()
         try await f.store.addTenant("shop1")
-        let policy = RetentionPolicy(transcripts: .seconds(90 * 86_400))
+        // Messages and session rows on the same day: the whole session goes at the boundary.
+        let policy = RetentionPolicy(transcripts: .seconds(90 * 86_400), sessionMetadata: .seconds(90 * 86_400))
         let t0 = ComplianceFixture.t0
         // Last activity: 1 s past the boundary, exactly on it, 1 s inside it.
         try await f.seed(subject: [.email("old@example.com")], prefix: "old", sessions: 1, marker: "OLD", at: t0.addingTimeInterval(-1))

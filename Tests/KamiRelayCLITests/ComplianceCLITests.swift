@@ -28,7 +28,10 @@ import Testing
         _ = try ok(["export", "--tenant", "shop1", "--subject", "order:K7Q2M9X4B1C8D3F5", "--out", out, "--operator", "dpo"])
         let exported = try String(contentsOfFile: out, encoding: .utf8)
         #expect(exported.contains("ALICEMARK resent") && !exported.contains("BOBMARK"))
-        #expect(try String(contentsOfFile: cli.root + "/alice.txt", encoding: .utf8).contains("agent: ALICEMARK resent"))
+        let html = try String(contentsOfFile: cli.root + "/alice.html", encoding: .utf8)
+        #expect(html.contains("ALICEMARK resent") && html.contains("客服 / agent") && !html.contains("<script") && !html.contains("BOBMARK"))
+        _ = try ok(["export", "--tenant", "shop1", "--subject", "order:K7Q2M9X4B1C8D3F5", "--out", cli.root + "/alice2.json", "--readable", "text"])
+        #expect(try String(contentsOfFile: cli.root + "/alice2.txt", encoding: .utf8).contains("agent: ALICEMARK resent"))
 
         // A hold on her order number refuses erasure by her e-mail, and says why.
         _ = try ok(["hold", "add", "--tenant", "shop1", "--subject", "order:K7Q2M9X4B1C8D3F5", "--reason", "tax record"])
@@ -63,17 +66,23 @@ import Testing
                             "--receipt", cli.root + "/r2.json"])
         #expect(again.stdout.contains("nothing found"))
 
-        // Retention: the 2020 session goes, the recent one stays.
-        #expect(try ok(["retention", "sweep", "--dry-run"]).stdout.contains("would remove 1 session(s), 1 message(s)"))
-        #expect(try ok(["retention", "sweep"]).stdout.contains("removed 1 session(s), 1 message(s)"))
+        // Retention: the 2020 session goes (past the session-metadata period, with its message), the recent one stays.
+        let wouldSweep = try ok(["retention", "sweep", "--dry-run"]).stdout
+        #expect(wouldSweep.contains("session metadata") && wouldSweep.contains("would remove 1 session(s) (1 message(s) left in them), 1 identifier link(s), 1 subject(s)"))
+        #expect(wouldSweep.contains("outbox records: would remove 0") && wouldSweep.contains("audit entries: would remove 0"))
+        let swept = try ok(["retention", "sweep"]).stdout
+        #expect(swept.contains("removed 1 session(s) (1 message(s) left in them)"))
+        #expect(swept.contains("transcripts 90d, session metadata 180d, audit entries 1095d, outbox 7d (built-in default)"))
         let policy = cli.root + "/bad.yaml"
         try "version: 1\ntranscripts: 90w\n".write(toFile: policy, atomically: true, encoding: .utf8)
         let checked = try run(["retention", "check", policy])
         #expect(checked.status != 0 && checked.stderr.contains("bad.yaml:2: field 'transcripts': unknown unit 'w'"))
+        try "version: 1\ntranscripts: 30d\nsession_metadata: 10d\n".write(toFile: policy, atomically: true, encoding: .utf8)
+        #expect(try run(["retention", "check", policy]).stderr.contains("bad.yaml:3: field 'session_metadata': must be at least transcripts"))
 
         // The audit log: everything above, verified with the public key alone and against the receipt.
         let shown = try ok(["audit", "show", "--tenant", "shop1"]).stdout
-        for action in ["export", "hold.add", "erase.refused", "hold.release", "erase", "epoch", "retention.sweep", "transcripts.show"] {
+        for action in ["export", "hold.add", "erase.refused", "hold.release", "erase", "epoch", "policy.change", "retention.sweep", "transcripts.show"] {
             #expect(shown.contains("\t\(action)\t"), "\(action) missing from the audit log")
         }
         #expect(!shown.contains("alice") && !shown.contains("K7Q2M9X4B1C8D3F5") && !shown.contains("tax record"))

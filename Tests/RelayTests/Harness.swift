@@ -19,10 +19,9 @@ final class CapturedLogs: Sendable {
             get { metadata[key] }
             set { metadata[key] = newValue }
         }
-        func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String,
-                 file: String, function: String, line: UInt) {
-            let all = self.metadata.merging(extra ?? [:]) { $1 }
-            sink.lines.withLockedValue { $0.append("\(level) \(message) \(all)") }
+        func log(event: LogEvent) {
+            let all = self.metadata.merging(event.metadata ?? [:]) { $1 }
+            sink.lines.withLockedValue { $0.append("\(event.level) \(event.message) \(all)") }
         }
     }
 
@@ -40,16 +39,28 @@ final class RelayHarness: Sendable {
     let port: Int
     let logs: CapturedLogs
 
-    static func start(limits: RelayLimits = RelayLimits()) async throws -> RelayHarness {
-        var template = Array((NSTemporaryDirectory() + "/kamirelay-relay-XXXXXX").utf8CString)
-        guard let dir = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
-        let directory = String(cString: dir) + "/data"
+    /// - Parameters:
+    ///   - directory: an existing data directory to start on (a restart); a fresh one otherwise.
+    ///   - httpPort: also run the plain-HTTP redirect listener (0: any free port).
+    static func start(limits: RelayLimits = RelayLimits(), directory existing: String? = nil, httpPort: Int? = nil,
+                      allowedOrigins: [String] = []) async throws -> RelayHarness {
+        let directory: String
+        if let existing {
+            directory = existing
+        } else {
+            var template = Array((NSTemporaryDirectory() + "/kamirelay-relay-XXXXXX").utf8CString)
+            guard let dir = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
+            directory = String(cString: dir) + "/data"
+        }
         let demo = try await RelayDemo.prepare(dataDirectory: directory, kdf: .minimumForTests)
         let logs = CapturedLogs()
-        var configuration = RelayServerConfiguration(host: "127.0.0.1", port: 0, tls: demo.tls)
+        var configuration = RelayServerConfiguration(host: "127.0.0.1", port: 0, tls: demo.tls, httpPort: httpPort)
         configuration.limits = limits
-        let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([demo.tenantRuntime]),
-                                     store: demo.store, logger: logs.logger)
+        let runtime = demo.tenantRuntime
+        let tenant = TenantRuntime(id: runtime.id, hostnames: Array(runtime.hostnames), redactor: runtime.redactor, bot: runtime.bot,
+                                   allowedOrigins: allowedOrigins)
+        let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([tenant]),
+                                     store: demo.store, state: demo.state, logger: logs.logger)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let group = server.makeServiceGroup(signals: []) { port in continuation.yield(port) }
         let run = Task { try await group.run() }
@@ -95,6 +106,38 @@ final class RelayHarness: Sendable {
         return String(decoding: response, as: UTF8.self)
     }
 
+    /// An HTTPS request with an optional body; returns the status, the lower-cased head and the body.
+    func https(_ method: String, _ path: String, hostHeader: String = "localhost", headers: [String: String] = [:],
+               body: [UInt8]? = nil) throws -> (status: Int, head: String, body: [UInt8]) {
+        let context = try TLSProbeContext(trustedCertificatesFile: demo.rootCertificatePath)
+        let client = try BlockingTLSClient(port: port, context: context, serverName: "localhost", timeoutSeconds: 10)
+        var request = "\(method) \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nConnection: close\r\n"
+        for (name, value) in headers { request += "\(name): \(value)\r\n" }
+        if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" }
+        try client.write(Array((request + "\r\n").utf8) + (body ?? []))
+        var response: [UInt8] = []
+        while let more = try? client.read() { response += more }
+        return try Self.parseHTTP(response)
+    }
+
+    /// Splits a raw HTTP/1.1 response (Content-Length or chunked body).
+    static func parseHTTP(_ response: [UInt8]) throws -> (status: Int, head: String, body: [UInt8]) {
+        guard let end = response.firstRange(of: Array("\r\n\r\n".utf8)) else { throw TestFailure("no HTTP response") }
+        let head = String(decoding: response[..<end.lowerBound], as: UTF8.self).lowercased()
+        let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+        var body = Array(response[end.upperBound...])
+        if head.contains("transfer-encoding: chunked") {
+            var decoded: [UInt8] = [], rest = body[...]
+            while let line = rest.firstRange(of: Array("\r\n".utf8)),
+                  let size = Int(String(decoding: rest[rest.startIndex..<line.lowerBound], as: UTF8.self), radix: 16), size > 0 {
+                decoded += rest[line.upperBound..<(line.upperBound + size)]
+                rest = rest[(line.upperBound + size + 2)...]
+            }
+            body = decoded
+        }
+        return (status, head, body)
+    }
+
     /// Every byte of every file in the data directory.
     func dataDirectoryBytes() throws -> [UInt8] {
         var bytes: [UInt8] = []
@@ -104,6 +147,33 @@ final class RelayHarness: Sendable {
         }
         return bytes
     }
+}
+
+/// A plain (no TLS) HTTP/1.1 exchange on loopback: the request as written, the raw response.
+func plainHTTP(port: Int, _ request: String) throws -> [UInt8] {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw TestFailure("connect failed") }
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let bytes = Array(request.utf8)
+    guard write(fd, bytes, bytes.count) == bytes.count else { throw TestFailure("write failed") }
+    var response: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = read(fd, &buffer, buffer.count)
+        if n <= 0 { break }
+        response += buffer[0..<n]
+    }
+    return response
 }
 
 extension Array where Element == UInt8 {

@@ -67,8 +67,8 @@ import TranscriptStore
         #expect(metrics.hasPrefix("HTTP/1.1 200"))
         #expect(metrics.contains(#"kamirelay_redactions_total{type="card_key"} 1"#))
         #expect(metrics.contains(#"kamirelay_redactions_total{type="phone"} 1"#))
-        #expect(metrics.contains(#"kamirelay_messages_total{direction="in",role="customer"} 2"#))
-        #expect(metrics.contains(#"kamirelay_messages_total{direction="out",role="bot"} 3"#))
+        #expect(metrics.contains(#"kamirelay_messages_total{channel="web",direction="in",role="customer"} 2"#))
+        #expect(metrics.contains(#"kamirelay_messages_total{channel="web",direction="out",role="bot"} 3"#))
         #expect(metrics.contains("kamirelay_chats_started_total 1"))
         #expect(metrics.contains("kamirelay_reply_seconds_count 2"))
         #expect(metrics.contains("kamirelay_store_write_seconds_count 5"))
@@ -272,7 +272,7 @@ import TranscriptStore
                 return 101
             } catch let refused as TestWebSocket.UpgradeRefused { return refused.status }
         }
-        #expect(status == 400)
+        #expect(status == 421)
         let http = try await offPool { try relay.httpGet("/healthz", hostHeader: "evil.example") }
         #expect(http.hasPrefix("HTTP/1.1 421"))
         try await relay.finish()

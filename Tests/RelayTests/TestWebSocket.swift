@@ -11,17 +11,18 @@ final class TestWebSocket {
 
     struct UpgradeRefused: Error, CustomStringConvertible {
         let status: Int
+        var head = ""
         var description: String { "upgrade refused with HTTP \(status)" }
     }
 
     /// Connects over TLS and upgrades `path`. Throws ``UpgradeRefused`` unless the server answers 101.
     init(port: Int, rootCA: String, hostHeader: String = "localhost", serverName: String? = "localhost",
-         path: String = "/chat", extraHeaders: [String: String] = [:]) throws {
+         path: String = "/chat", origin: String? = nil, extraHeaders: [String: String] = [:]) throws {
         let context = try TLSProbeContext(trustedCertificatesFile: rootCA)
         tls = try BlockingTLSClient(port: port, context: context, serverName: serverName, timeoutSeconds: 10)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let request = "GET \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n"
+            + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n" + (origin.map { "Origin: \($0)\r\n" } ?? "")
             + extraHeaders.map { "\($0.key): \($0.value)\r\n" }.joined() + "\r\n"
         try tls.write(Array(request.utf8))
         while true {
@@ -34,7 +35,7 @@ final class TestWebSocket {
             buffer += more
         }
         let status = Int(responseHead.split(separator: " ").dropFirst().first ?? "") ?? 0
-        guard status == 101 else { throw UpgradeRefused(status: status) }
+        guard status == 101 else { throw UpgradeRefused(status: status, head: responseHead) }
     }
 
     /// Sends one frame, masked as a client must.

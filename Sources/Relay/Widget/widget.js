@@ -9,11 +9,13 @@
     zh: { title: "在线客服", placeholder: "输入消息…", send: "发送", lang: "English", connecting: "正在连接…",
           connected: "已连接", reconnecting: "连接已断开，正在重新连接…", typing: "客服正在输入…",
           handoff: "已为您转接人工客服，请稍候。", ended: "会话已结束。", newChat: "（新的会话）",
-          end: "结束", rate: "请为本次服务评分：", thanks: "感谢您的评价！" },
+          end: "结束", rate: "请为本次服务评分：", thanks: "感谢您的评价！",
+          paused: "会话已暂停（长时间未操作），发送消息即可继续。" },
     en: { title: "Support", placeholder: "Type a message…", send: "Send", lang: "中文", connecting: "Connecting…",
           connected: "Connected", reconnecting: "Connection lost, reconnecting…", typing: "Support is typing…",
           handoff: "You have been passed to a human agent; please wait.", ended: "The chat has ended.",
-          newChat: "(new chat)", end: "End", rate: "How was this chat?", thanks: "Thank you for your feedback!" }
+          newChat: "(new chat)", end: "End", rate: "How was this chat?", thanks: "Thank you for your feedback!",
+          paused: "The chat was paused after a while without activity; send a message to continue." }
   };
   var langs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || "zh"];
   var lang = String(langs[0]).toLowerCase().indexOf("en") === 0 ? "en" : "zh";
@@ -41,7 +43,7 @@
   }
   relabel();
 
-  var ws = null, ready = false, counter = 0, retry = 0, pending = {}, closedByUs = false;
+  var ws = null, ready = false, counter = 0, retry = 0, pending = {}, closedByUs = false, paused = false;
   var resumeToken = null, lastId = null;  // in memory only: a page reload starts a new chat
   function setStatus(key) { status.textContent = T[lang][key]; status.dataset.state = key; }
   function add(cls, text, id) {
@@ -104,6 +106,9 @@
         if (pending[f.client_id]) { log.removeChild(pending[f.client_id].bubble); delete pending[f.client_id]; }
       } else if (f.type === "error" && f.code === "resume_failed") {
         resumeToken = null;
+      } else if (f.type === "error" && f.code === "idle_timeout") {
+        // The server closes an idle chat; it stays resumable. Reconnect when the customer writes.
+        paused = true; showTyping(false); add("system", T[lang].paused);
       } else if (f.type === "error") {
         showTyping(false); add("system", f.message);
       }
@@ -111,6 +116,7 @@
     ws.onclose = function () {
       ready = false; send.disabled = true; showTyping(false);
       if (closedByUs) { setStatus("ended"); return; }
+      if (paused) { setStatus("paused"); send.disabled = false; return; }
       retry += 1; setStatus("reconnecting");
       setTimeout(connect, Math.min(10000, 500 * Math.pow(2, retry)));
     };
@@ -119,11 +125,16 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var text = input.value.trim();
-    if (!text || !ready) return;
+    if (!text || (!ready && !paused)) return;
     counter += 1;
     var id = "w" + Date.now().toString(36) + "-" + counter;
     pending[id] = { text: text, bubble: add("customer", text, id) };
-    ws.send(JSON.stringify({ type: "message", client_id: id, text: text }));
+    if (paused) {
+      // Resume the paused chat; pending messages are sent after the welcome.
+      paused = false; retry = 0; connect();
+    } else {
+      ws.send(JSON.stringify({ type: "message", client_id: id, text: text }));
+    }
     input.value = ""; showTyping(true);
   });
   // CSAT at the end: five buttons, then feedback and bye.

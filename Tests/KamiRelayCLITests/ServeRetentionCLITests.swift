@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+
+/// `serve --config` runs the retention scheduler and records policies, as an operator starts it.
+@Suite(.serialized) struct ServeRetentionCLITests {
+    @Test func serveChecksRecordsAndAppliesRetentionPolicies() throws {
+        let cli = try StoreCLI()
+        func ok(_ args: [String]) throws -> StoreCLI.Output {
+            let r = try cli.run(args)
+            #expect(r.status == 0, "\(args.joined(separator: " ")) failed: \(r.stderr)")
+            return r
+        }
+        _ = try ok(["keys", "init", "--kdf", "interactive"])
+        _ = try ok(["tenants", "add", "shop1"])
+        _ = try ok(["certs", "dev", "--host", "localhost", "--out", cli.root + "/tls"])
+        let config = cli.root + "/relay.yaml"
+        try """
+        version: 1
+        listen: { host: 127.0.0.1, port: 0 }
+        data_dir: data
+        keys_dir: keys
+        retention: { interval_minutes: 60, batch_size: 100 }
+        tenants:
+          - id: shop1
+            hostnames: [localhost]
+            certificate: tls/cert.pem
+            private_key: tls/key.pem
+            knowledge_base: demo
+            orders: demo
+
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let policies = cli.root + "/data/policies/retention"
+        try FileManager.default.createDirectory(atPath: policies, withIntermediateDirectories: true)
+
+        // A broken tenant policy stops the start with file, line and field.
+        try "version: 1\ntranscripts: 30d\noutbox: later\n".write(toFile: policies + "/shop1.yaml", atomically: true, encoding: .utf8)
+        let broken = try cli.run(["serve", "--config", config])
+        #expect(broken.status != 0 && broken.stderr.contains("shop1.yaml:3: field 'outbox'"), "\(broken.stderr)")
+
+        // A valid one: serve records it (and the redaction policy), sweeps once at start, stops on SIGTERM.
+        try "version: 1\ntranscripts: 30d\noutbox: 2d\n".write(toFile: policies + "/shop1.yaml", atomically: true, encoding: .utf8)
+        let portFile = cli.root + "/port"
+        let (p, out, err) = try cli.process(["serve", "--config", config, "--port-file", portFile])
+        var swept = false
+        for _ in 0..<300 where !swept {
+            Thread.sleep(forTimeInterval: 0.1)
+            let shown = try cli.run(["audit", "show", "--tenant", "shop1"]).stdout
+            swept = shown.contains("retention-scheduler\tretention.sweep")
+        }
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        _ = out.fileHandleForReading.readDataToEndOfFile()
+        _ = err.fileHandleForReading.readDataToEndOfFile()
+        #expect(swept, "the scheduler's first round ran")
+        #expect(p.terminationStatus == 0)
+        let entries = try ok(["audit", "show", "--tenant", "shop1", "--action", "policy"]).stdout
+        #expect(entries.contains("kind=retention") && entries.contains("file=shop1.yaml") && entries.contains("file=built-in kind=redaction"))
+        let sweep = try ok(["audit", "show", "--tenant", "shop1", "--action", "retention"]).stdout
+        #expect(sweep.contains("policy.transcriptsHours=720") && sweep.contains("policy.outboxHours=48"))
+        // Restarting with the same policies records nothing new.
+        let before = entries.split(separator: "\n").count
+        let (p2, out2, err2) = try cli.process(["serve", "--config", config, "--port-file", portFile + "2"])
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: portFile + "2") { Thread.sleep(forTimeInterval: 0.1) }
+        kill(p2.processIdentifier, SIGTERM)
+        p2.waitUntilExit()
+        _ = out2.fileHandleForReading.readDataToEndOfFile()
+        _ = err2.fileHandleForReading.readDataToEndOfFile()
+        #expect(try ok(["audit", "show", "--tenant", "shop1", "--action", "policy"]).stdout.split(separator: "\n").count == before)
+        #expect(try ok(["audit", "verify", "--tenant", "shop1"]).stdout.contains("intact"))
+    }
+}

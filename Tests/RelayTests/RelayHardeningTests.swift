@@ -1,0 +1,218 @@
+import Compliance
+import Foundation
+import Relay
+import Sealing
+import Testing
+import TranscriptStore
+
+/// Origin check, the plain-HTTP redirect, subject linking, resume across a restart, idle timeout.
+@Suite(.serialized) struct RelayHardeningTests {
+    @Test func foreignOriginsAreRefusedBeforeTheUpgrade() async throws {
+        let relay = try await RelayHarness.start(allowedOrigins: ["https://www.shop.example"])
+        let port = relay.port, root = relay.demo.rootCertificatePath
+        func upgrade(origin: String?) async throws -> (status: Int, head: String) {
+            try await offPool { () -> (Int, String) in
+                do {
+                    let ws = try TestWebSocket(port: port, rootCA: root, origin: origin)
+                    ws.close()
+                    return (101, ws.responseHead.lowercased())
+                } catch let refused as TestWebSocket.UpgradeRefused { return (refused.status, refused.head.lowercased()) }
+            }
+        }
+        #expect(try await upgrade(origin: nil).status == 101, "clients that are not browsers send no Origin")
+        #expect(try await upgrade(origin: "https://localhost:\(port)").status == 101, "the widget served by the relay itself")
+        #expect(try await upgrade(origin: "HTTPS://LOCALHOST:\(port)").status == 101)
+        #expect(try await upgrade(origin: "https://www.shop.example").status == 101, "a configured embedding site")
+        let evil = try await upgrade(origin: "https://evil.example")
+        #expect(evil.status == 403)
+        #expect(evil.head.contains("strict-transport-security: max-age=31536000"), "security headers on the refusal too")
+        #expect(evil.head.contains("content-security-policy: default-src 'none'"))
+        #expect(try await upgrade(origin: "https://localhost").status == 403, "the port is part of the origin")
+        #expect(try await upgrade(origin: "http://localhost:\(port)").status == 403)
+        #expect(try await upgrade(origin: "null").status == 403)
+        #expect(try await upgrade(origin: "https://www.shop.example.evil.example").status == 403)
+        try await relay.shutdown()
+        #expect(relay.logs.text.contains("relay.origin_refused"))
+        #expect(!relay.logs.text.contains("evil.example"), "refusals are logged without request content")
+        try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
+    }
+
+    @Test func plainHTTPOnlyRedirectsToHTTPS() async throws {
+        let relay = try await RelayHarness.start(httpPort: 0)
+        var httpPort: Int?
+        for _ in 0..<100 {
+            httpPort = relay.server.httpPort
+            if httpPort != nil { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let port = try #require(httpPort), httpsPort = relay.port
+        let redirect = try RelayHarness.parseHTTP(try await offPool {
+            try plainHTTP(port: port, "GET /chat/x?a=1 HTTP/1.1\r\nHost: LOCALHOST:\(port)\r\nConnection: close\r\n\r\n")
+        })
+        #expect(redirect.status == 308)
+        #expect(redirect.head.contains("location: https://localhost:\(httpsPort)/chat/x?a=1"))
+        #expect(redirect.head.contains("x-content-type-options: nosniff") && redirect.head.contains("content-security-policy"))
+        // The redirect target is always a tenant host: an absolute-form URI cannot pick another.
+        let absolute = try RelayHarness.parseHTTP(try await offPool {
+            try plainHTTP(port: port, "GET http://evil.example//evil.example/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        })
+        #expect(absolute.status == 308)
+        #expect(absolute.head.contains("location: https://localhost:\(httpsPort)/"))
+        #expect(!absolute.head.contains("location: https://evil.example"))
+        let post = try RelayHarness.parseHTTP(try await offPool {
+            try plainHTTP(port: port, "POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        })
+        #expect(post.status == 308, "308 keeps the method: the client repeats it over HTTPS")
+        let unknown = try RelayHarness.parseHTTP(try await offPool {
+            try plainHTTP(port: port, "GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+        })
+        #expect(unknown.status == 421 && !unknown.head.contains("location:"))
+        try await relay.finish()
+    }
+
+    /// Identifiers the redactor finds link the chat to its data subject; an erasure of the
+    /// subject then removes the chat.
+    @Test func identifiersInAChatLinkTheSessionSoErasureFindsIt() async throws {
+        let relay = try await RelayHarness.start()
+        let order = try #require(relay.demo.orders.first { $0.status == .completed })
+        let port = relay.port, root = relay.demo.rootCertificatePath
+        let session = try await offPool { () -> String in
+            let ws = try TestWebSocket(port: port, rootCA: root)
+            defer { ws.close() }
+            let session = try startChat(ws)
+            try ws.send(["type": "message", "client_id": "l1", "text": "我的手机是 138-1234-5678，邮箱 Alice.Doe@Example.com"])
+            _ = try ws.receive(until: "message")
+            _ = try ws.receive(until: "message")  // the bot's answer
+            try ws.send(["type": "message", "client_id": "l2", "text": "订单号 \(order.number)"])
+            _ = try ws.receive(until: "message")
+            _ = try ws.receive(until: "message")
+            return session
+        }
+        try await relay.shutdown()
+        let store = relay.demo.store
+        for subject in [SubjectIdentifier.phone("+86 138 1234 5678"), .email("alice.doe@example.com"), .orderNumber(order.number)] {
+            #expect(try await store.sessions(tenant: RelayDemo.tenant, subject: subject).map(\.id) == [session], "\(subject.kind.name)")
+        }
+        #expect(try await store.sessions(tenant: RelayDemo.tenant, subject: .phone("13900000000")).isEmpty)
+        // Neither identifier is on disk in clear (blind indexes only).
+        let disk = try relay.dataDirectoryBytes()
+        for secret in ["13812345678", "138-1234-5678", "Alice.Doe@Example.com", "alice.doe@example.com"] { #expect(!disk.contains(secret)) }
+
+        let compliance = Compliance(store: store, ledger: try ComplianceLedger(path: relay.directory + "/compliance.sqlite"))
+        _ = try await compliance.erase(tenant: RelayDemo.tenant, subject: .email("alice.doe@example.com"), requestID: "DSR-1",
+                                       actor: "test", dryRun: false)
+        await #expect(throws: (any Error).self) { _ = try await store.transcript(tenant: RelayDemo.tenant, session: session) }
+        #expect(try await store.sessions(tenant: RelayDemo.tenant, subject: .phone("13812345678")).isEmpty)
+        try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
+    }
+
+    /// A graceful shutdown tells clients 1001 "reconnect shortly": after a real restart on the
+    /// same data directory the resume token still works.
+    @Test func resumeTokenSurvivesARestart() async throws {
+        let first = try await RelayHarness.start()
+        let port = first.port, root = first.demo.rootCertificatePath
+        let (session, token, closeCode) = try await offPool { () -> (String, String, Int?) in
+            let ws = try TestWebSocket(port: port, rootCA: root)
+            defer { ws.close() }
+            try ws.send(["type": "hello", "language": "en"])
+            let welcome = try ws.receive()
+            _ = try ws.receive()
+            try ws.send(["type": "message", "client_id": "k1", "text": "my phone is 13812345678, how do refunds work?"])
+            _ = try ws.receive(until: "message")
+            _ = try ws.receive(until: "message")
+            // The server restarts (SIGTERM): close 1001.
+            Task { await first.group.triggerGracefulShutdown() }
+            return (try #require(welcome["session"] as? String), try #require(welcome["resume_token"] as? String), try ws.receiveClose())
+        }
+        try await first.run.value
+        #expect(closeCode == 1001)
+        // The token and the phone number are not on disk in clear; the state is sealed.
+        let disk = try first.dataDirectoryBytes()
+        #expect(!disk.contains(token) && !disk.contains("13812345678"))
+        #expect(try await first.demo.state.chatStateCount() == 1)
+
+        let second = try await RelayHarness.start(directory: first.directory)
+        let port2 = second.port
+        try await offPool {
+            let ws = try TestWebSocket(port: port2, rootCA: root)
+            defer { ws.close() }
+            try ws.send(["type": "hello", "resume": token, "last_id": 0])
+            let welcome = try ws.receive()
+            #expect(welcome["resumed"] as? Bool == true)
+            #expect(welcome["session"] as? String == session)
+            #expect(welcome["language"] as? String == "en")
+            let missed = try ws.receive()
+            #expect(missed["id"] as? Int == 1 && (missed["text"] as? String)?.contains("[PHONE") == true)
+            #expect(try ws.receive()["id"] as? Int == 2)
+            // Answered client ids survived too.
+            try ws.send(["type": "message", "client_id": "k1", "text": "my phone is 13812345678, how do refunds work?"])
+            #expect(try ws.receive()["type"] as? String == "duplicate")
+        }
+        // The token worked once.
+        try await offPool {
+            let ws = try TestWebSocket(port: port2, rootCA: root)
+            defer { ws.close() }
+            try ws.send(["type": "hello", "resume": token])
+            #expect(try ws.receive()["code"] as? String == "resume_failed")
+        }
+        try await second.finish()
+    }
+
+    @Test func connectionsPerAddressAreCappedBeforeTLS() async throws {
+        var limits = RelayLimits()
+        limits.maxConnectionsPerIP = 2
+        let relay = try await RelayHarness.start(limits: limits)
+        let port = relay.port, root = relay.demo.rootCertificatePath
+        let (third, afterClose) = try await offPool { () -> (Bool, Bool) in
+            let first = try TestWebSocket(port: port, rootCA: root)
+            let second = try TestWebSocket(port: port, rootCA: root)
+            defer { second.close() }
+            let third = (try? TestWebSocket(port: port, rootCA: root)) != nil
+            first.close()
+            // The slot is free again once the server has seen the close.
+            var reopened = false
+            for _ in 0..<50 where !reopened {
+                if let ws = try? TestWebSocket(port: port, rootCA: root) { ws.close(); reopened = true } else { Thread.sleep(forTimeInterval: 0.05) }
+            }
+            return (third, reopened)
+        }
+        #expect(!third, "a third connection from the same address is closed")
+        #expect(afterClose)
+        let metrics = try await offPool { try relay.httpGet("/metrics") }
+        let refused = metrics.split(separator: "\n").first { $0.hasPrefix("kamirelay_connections_refused_total ") }
+        #expect((refused?.split(separator: " ").last).flatMap { Int($0) }.map { $0 >= 1 } == true)
+        try await relay.shutdown()
+        #expect(relay.logs.text.contains("relay.connection_refused"))
+        try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
+    }
+
+    @Test func idleChatsAreClosedAndStayResumable() async throws {
+        var limits = RelayLimits()
+        limits.idleTimeout = .milliseconds(300)
+        let relay = try await RelayHarness.start(limits: limits)
+        let port = relay.port, root = relay.demo.rootCertificatePath
+        let (session, token, error, code) = try await offPool { () -> (String, String, (type: String?, code: String?), Int?) in
+            let ws = try TestWebSocket(port: port, rootCA: root)
+            defer { ws.close() }
+            try ws.send(["type": "hello"])
+            let welcome = try ws.receive()
+            _ = try ws.receive()
+            // Nothing more is sent: after the idle timeout the server says so and closes.
+            let error = try ws.receive()
+            return (try #require(welcome["session"] as? String), try #require(welcome["resume_token"] as? String),
+                    (error["type"] as? String, error["code"] as? String), try ws.receiveClose())
+        }
+        #expect(error.type == "error" && error.code == "idle_timeout")
+        #expect(code == 1000)
+        for _ in 0..<100 where relay.server.resumes.count == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        let resumed = try await offPool { () -> (resumed: Bool?, session: String?) in
+            let ws = try TestWebSocket(port: port, rootCA: root)
+            defer { ws.close() }
+            try ws.send(["type": "hello", "resume": token])
+            let welcome = try ws.receive()
+            return (welcome["resumed"] as? Bool, welcome["session"] as? String)
+        }
+        #expect(resumed.resumed == true && resumed.session == session)
+        try await relay.finish()
+    }
+}

@@ -3,7 +3,9 @@
 customer on a Python `websockets` client: the customer asks for a human, the agent logs in,
 sees the chat queued, takes it, the two exchange messages (with typing indicators), a card key
 the customer types shows masked on the agent's screen, and the agent hands the chat back to
-the bot, which answers the customer's next question.
+the bot, which answers the customer's next question. Then a second customer on the chat widget
+in a second browser is taken, sees the agent typing and replying, and is asked for a CSAT score
+when the agent closes the chat.
 
 Usage: agent_console_browser_check.py KAMIRELAY_BINARY WORK_DIR [SCREENSHOT_DIR]
 Needs Debian's chromium, chromium-driver, python3-selenium and python3-websockets. Exit 0 on success.
@@ -169,6 +171,42 @@ def main():
             driver.save_screenshot(os.path.join(SHOTS, "agent-console-returned.png"))
         assert CARD_KEY not in open(LOG, encoding="utf-8").read(), "no card key in the server log"
         print("ok: agent console login, queue, take, messages both ways, masking, back to the bot")
+
+        # A second customer in a second browser, on the chat widget: queued, the agent's typing
+        # and reply shown, the agent closes the chat with a resolution, the widget asks for CSAT.
+        widget = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        widget_wait = WebDriverWait(widget, 20)
+        try:
+            widget.get(f"https://localhost:{port}/")
+            widget_wait.until(lambda d: d.find_element(By.CLASS_NAME, "kr-status").get_attribute("data-state") == "connected")
+            widget.find_element(By.CLASS_NAME, "kr-input").send_keys("转人工")
+            widget.find_element(By.CLASS_NAME, "kr-send").click()
+            widget_texts = lambda cls: [e.text for e in widget.find_elements(By.CLASS_NAME, cls)]
+            widget_wait.until(lambda d: any("预计等待" in t for t in widget_texts("kr-system")))
+            print("widget customer told:", [t for t in widget_texts("kr-system") if "预计等待" in t][0])
+            second = widget.find_element(By.ID, "kamirelay-chat").get_attribute("data-session")
+            entry2 = f".ac-entry[data-session='{second}']"
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, entry2 + "[data-state='queued']"))
+            driver.find_element(By.CSS_SELECTOR, entry2).click()
+            wait.until(lambda d: d.find_elements(By.CLASS_NAME, "ac-take"))
+            driver.find_element(By.CLASS_NAME, "ac-take").click()
+            widget_wait.until(lambda d: any("人工客服已接入" in t for t in widget_texts("kr-system")))
+            wait.until(lambda d: d.find_element(By.CLASS_NAME, "ac-input").is_enabled())
+            driver.find_element(By.CLASS_NAME, "ac-input").send_keys("您好，请问有什么可以帮您？")
+            widget_wait.until(lambda d: d.find_elements(By.CLASS_NAME, "kr-typing"))
+            print("widget shows the agent typing:", widget.find_element(By.CLASS_NAME, "kr-typing").text)
+            driver.find_element(By.CLASS_NAME, "ac-send").click()
+            widget_wait.until(lambda d: any("有什么可以帮您" in t for t in widget_texts("kr-agent")))
+            driver.find_element(By.CLASS_NAME, "ac-close").click()
+            widget_wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".kr-score[data-score='5']"))
+            print("widget asks for CSAT after the agent closed the chat")
+            if SHOTS:
+                widget.save_screenshot(os.path.join(SHOTS, "agent-console-widget-csat.png"))
+            widget.find_element(By.CSS_SELECTOR, ".kr-score[data-score='5']").click()
+            widget_wait.until(lambda d: "感谢您的评价！" in widget_texts("kr-system"))
+            print("ok: widget customer queued, agent typing and reply shown, closed with CSAT")
+        finally:
+            widget.quit()
     finally:
         customer.close()
         driver.quit()

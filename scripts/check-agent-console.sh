@@ -2,7 +2,9 @@
 # The agent console in a real browser: headless Chromium (Debian's chromium + chromium-driver,
 # driven by python3-selenium) logs in to `kamirelay serve --demo` as the printed demo agent,
 # takes a chat a Python websockets customer handed off, messages both ways, checks a card key
-# shows masked, and hands the chat back to the bot. Screenshots go to $ARTIFACTS (if set).
+# shows masked, and hands the chat back to the bot; then a widget customer in a second browser is
+# taken, sees the agent typing and replying, and rates the chat when the agent closes it.
+# Screenshots go to $ARTIFACTS (if set).
 # Usage: scripts/check-agent-console.sh [path/to/kamirelay]   (default: the debug build)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -146,7 +146,7 @@ public final class AgentHub: Sendable {
             desk.queue.enqueue(QueueEntry(session: session, reason: handoff.reason, urgency: urgency, enqueuedAt: now))
             let position = desk.queue.position(of: session) ?? 1
             desk.chats[session]?.toldPosition = position
-            let agents = state.connections.values.filter { $0.principal.tenant == tenant }.count
+            let agents = Set(state.connections.values.filter { $0.principal.tenant == tenant }.map { $0.principal.account.id }).count
             state.desks[tenant] = desk
             if let hours = policy(tenant).businessHours, !hours.isOpen(at: now) { return .outsideHours(opening: hours.opening) }
             return .queued(position: position, expectedWait: desk.queue.expectedWait(position: position, agents: agents))
@@ -652,7 +652,7 @@ public final class AgentHub: Sendable {
     func tellPositions(tenant: String) async {
         let changes: [(CustomerSender, Int, TimeInterval)] = state.withLockedValue { state in
             guard var desk = state.desks[tenant] else { return [] }
-            let agents = state.connections.values.filter { $0.principal.tenant == tenant }.count
+            let agents = Set(state.connections.values.filter { $0.principal.tenant == tenant }.map { $0.principal.account.id }).count
             var changes: [(CustomerSender, Int, TimeInterval)] = []
             for (index, entry) in desk.queue.entries.enumerated() {
                 guard var chat = desk.chats[entry.session], chat.toldPosition != index + 1 else { continue }

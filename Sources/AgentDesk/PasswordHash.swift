@@ -41,7 +41,7 @@ public enum PasswordHash {
         let rc = crypto_pwhash_str_alg(&out, buffer, UInt64(password.count), parameters.opsLimit, Int(parameters.memLimit),
                                        crypto_pwhash_ALG_ARGON2ID13)
         guard rc == 0 else { throw .hashingFailed }
-        return String(cString: out)
+        return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// True when `password` matches `stored`. Runs the full Argon2id computation either way.

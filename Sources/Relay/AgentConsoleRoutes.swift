@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import Sealing
 import TLS
 
 /// The agent console over HTTPS: the page (`/agent`), the JSON API (`/agent/api/…`) and the
@@ -46,7 +47,7 @@ enum AgentConsoleRoutes {
                 return status(.badRequest, "invalid_request")
             }
             var secret = Array(password.utf8)
-            defer { secret.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+            defer { secret.withUnsafeMutableBytes { Sodium.zero($0) } }
             let account = try? hub.authenticator.store.account(tenant: tenant, username: username.lowercased())
             do {
                 let grant = try hub.authenticator.login(tenant: tenant, username: username, password: secret)

@@ -497,7 +497,7 @@ struct AgentHandoffTests {
             async let second = try? hub.take(bo, session: "s3")
             let winners = [await first, await second].compactMap { $0 }
             #expect(winners.count == 1, "one agent gets the chat")
-            let taken = try await relay.ledger().entries(tenant: "demo").filter { $0.action == "agent.take" }
+            let taken = try relay.ledger().entries(tenant: "demo").filter { $0.action == "agent.take" }
             #expect(taken.count == 2, "only real take-overs are audited")
         } catch {
             try await relay.finish()

@@ -473,6 +473,11 @@ public struct Compliance: Sendable {
         let metadata = try await store.sweepExpiredSessions(
             tenant: tenant, lastActivityBefore: metadataCutoff, heldBlindIndexes: held, excluding: heldNow, batchSize: batchSize, dryRun: dryRun,
             progress: metadataProgress)
+        var metadataRemoved = metadata
+        let orphans = try await store.removeSubjectsWithoutSessions(tenant: tenant, createdBefore: metadataCutoff, heldBlindIndexes: held,
+                                                                     dryRun: dryRun)
+        metadataRemoved.subjects += orphans.subjects
+        metadataRemoved.identifierLinks += orphans.links
         let heldIDs = try await store.sessionIDs(tenant: tenant, blindIndexes: held)
         // Reads of held subjects' data stay in the access log as long as the hold.
         let keptTargets = Set(heldIDs.map { "session:" + $0 } + (try ledger.heldPseudonyms(tenant: tenant)).map { "subject:" + $0 })
@@ -494,17 +499,18 @@ public struct Compliance: Sendable {
             detail["policy.sessionMetadataHours"] = hours(policy.sessionMetadata)
             detail["policy.auditEntriesHours"] = hours(policy.auditEntries)
             detail["policy.outboxHours"] = hours(policy.outbox)
-            detail["sessions"] = String(metadata.sessions)
+            detail["sessions"] = String(metadataRemoved.sessions)
             detail["messages"] = String(metadata.messages + transcripts.messages)
             detail["keys"] = String(metadata.keyIDs.count + transcripts.keyIDs.count)
             detail["emptiedSessions"] = String(transcripts.sessions)
-            detail["identifierLinks"] = String(metadata.identifierLinks)
+            detail["identifierLinks"] = String(metadataRemoved.identifierLinks)
+            detail["subjects"] = String(metadataRemoved.subjects)
             detail["accessLogEntries"] = String(accessLog)
             detail["auditEntries"] = String(audit.entries)
             detail["outboxRecords"] = String(outboxRecords)
             try await self.audit(tenant, actor, "retention.sweep", detail)
         }
-        return SweepReport(tenant: tenant, policy: policy, transcripts: transcripts, sessionMetadata: metadata, accessLogEntries: accessLog,
+        return SweepReport(tenant: tenant, policy: policy, transcripts: transcripts, sessionMetadata: metadataRemoved, accessLogEntries: accessLog,
                            auditEntries: audit, outboxRecords: outboxRecords, heldSubjects: held.count, dryRun: dryRun,
                            cutoff: cutoff, metadataCutoff: metadataCutoff)
     }

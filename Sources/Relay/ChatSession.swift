@@ -194,8 +194,9 @@ public struct ChatSession: Sendable {
                 let restore = { [tenant, store, resumes, metrics, limits, logger] (saved: PersistedChat) in
                     ChatSession(restoring: saved, tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: logger)
                 }
-                if let saved = await resumes.take(token: resume, tenant: tenant.id, restore: restore) {
-                    return try await resumeChat(saved, lastID: lastID, send: send)
+                if let saved = await resumes.take(token: resume, tenant: tenant.id, restore: restore),
+                   try await resumeChat(saved, lastID: lastID, send: send) {
+                    return
                 }
                 logger.info("chat.resume_failed")
                 try await send(.error(code: "resume_failed", message: "the chat could not be resumed (expired or unknown); a new chat starts"))
@@ -229,15 +230,21 @@ public struct ChatSession: Sendable {
     /// Continues a suspended chat: its redaction tail (when it was suspended in this process),
     /// bot state and answered ids come back; the client gets a new token and every stored
     /// message after `lastID` (all without it), decrypted (the store holds redacted text only).
-    private mutating func resumeChat(_ saved: ChatSession, lastID: UInt64?, send: (ServerFrame) async throws -> Void) async throws {
-        guard let id = saved.sessionID else { return }
+    /// Returns false when the session no longer exists (erased or removed by retention).
+    private mutating func resumeChat(_ saved: ChatSession, lastID: UInt64?, send: (ServerFrame) async throws -> Void) async throws -> Bool {
+        guard let id = saved.sessionID else { return false }
         let missed: [TranscriptMessage]
         do {
             missed = try await store.transcript(tenant: tenant.id, session: id).filter { message in lastID.map { message.sequence > $0 } ?? true }
+        } catch TranscriptStoreError.unknownSession {
+            logger.info("chat.resume_session_gone")
+            try? await resumes.state?.deleteChats(tenant: tenant.id, session: id)
+            return false
         } catch {
             logger.error("chat.store_failed", metadata: ["step": "resume", "error": "\(type(of: error))"])
             await resumes.suspend(saved, token: resumes.newToken())  // unreachable by the client; expires
-            return try await send(.error(code: "store_unavailable", message: "the chat cannot be resumed right now; please try again"))
+            try await send(.error(code: "store_unavailable", message: "the chat cannot be resumed right now; please try again"))
+            return true
         }
         sessionID = id
         language = saved.language
@@ -254,6 +261,7 @@ public struct ChatSession: Sendable {
         for message in missed {
             try await send(.message(role: message.role.name, text: message.text, id: message.sequence, time: message.sentAt, clientID: nil))
         }
+        return true
     }
 
     /// Called when the connection ends: keeps the chat resumable unless the client said `bye`

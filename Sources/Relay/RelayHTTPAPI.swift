@@ -215,6 +215,11 @@ public struct RelayHTTPAPI: Sendable {
         var chat: ChatSession
         var created = false
         if let saved = try await state.loadChat(tenant: tenant.id, kind: .api, handle: id, consume: false) {
+            do { _ = try await store.session(tenant: tenant.id, session: id) } catch TranscriptStoreError.unknownSession {
+                // Erased or removed by retention since: its state goes too.
+                try await state.deleteChats(tenant: tenant.id, session: id)
+                throw APIError.unknownSession
+            }
             chat = ChatSession(restoring: saved, tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger)
         } else {
             do {

@@ -63,6 +63,14 @@ public final class RelayStateStore: Sendable {
                 );
                 """)
         }
+        m.registerMigration("v2: chat state by session") { db in
+            // A keyed digest of the session id, so all state of one session can be deleted
+            // (erasure, retention) without knowing its resume tokens.
+            try db.execute(sql: """
+                ALTER TABLE chat_state ADD COLUMN session_digest BLOB;
+                CREATE INDEX chat_state_session ON chat_state(tenant_id, session_digest);
+                """)
+        }
         return m
     }
 
@@ -95,13 +103,15 @@ public final class RelayStateStore: Sendable {
     public func saveChat(_ state: PersistedChat, tenant: String, kind: StateKind, handle: String, expires: Date) async throws {
         let keys = try await stateKeys(tenant: tenant)
         let lookup = keys.lookup.digest(Array(handle.utf8))
+        let sessionDigest = Self.sessionDigest(state.session, keys: keys)
         let sealed = XChaCha20Poly1305.seal(try JSONEncoder().encode(state).map { $0 }, aad: Self.aad(tenant: tenant, kind: kind, lookup: lookup),
                                             key: keys.seal)
         let now = Date().timeIntervalSince1970
         try await pool.write { db in
             try db.execute(sql: "DELETE FROM chat_state WHERE expires_at <= ?", arguments: [now])
-            try db.execute(sql: "INSERT OR REPLACE INTO chat_state(tenant_id, kind, lookup, expires_at, sealed) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [tenant, kind.rawValue, Data(lookup), expires.timeIntervalSince1970, Data(sealed)])
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO chat_state(tenant_id, kind, lookup, expires_at, sealed, session_digest) VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [tenant, kind.rawValue, Data(lookup), expires.timeIntervalSince1970, Data(sealed), Data(sessionDigest)])
         }
     }
 
@@ -136,6 +146,21 @@ public final class RelayStateStore: Sendable {
         try await pool.write { db in
             try db.execute(sql: "DELETE FROM chat_state WHERE tenant_id = ? AND kind = ? AND lookup = ?",
                            arguments: [tenant, kind.rawValue, Data(lookup)])
+        }
+    }
+
+    static func sessionDigest(_ session: String, keys: TenantStateKeys) -> [UInt8] {
+        keys.lookup.digest(Array("session\0\(session)".utf8))
+    }
+
+    /// Deletes every piece of chat state of `session` (resume and API state): for an erasure or
+    /// a retention sweep that removed the session. Returns the rows deleted.
+    @discardableResult
+    public func deleteChats(tenant: String, session: String) async throws -> Int {
+        let digest = Self.sessionDigest(session, keys: try await stateKeys(tenant: tenant))
+        return try await pool.write { db in
+            try db.execute(sql: "DELETE FROM chat_state WHERE tenant_id = ? AND session_digest = ?", arguments: [tenant, Data(digest)])
+            return db.changesCount
         }
     }
 

@@ -101,12 +101,19 @@ public final class BlockingTLSClient {
     private var closed = false
 
     /// Connects to `host:port` over TCP and completes the handshake.
-    /// - Parameter timeoutSeconds: applies to every later read and write as well.
+    /// - Parameters:
+    ///   - timeoutSeconds: applies to every later read and write as well.
+    ///   - receiveBufferBytes: a small socket receive buffer (set before connecting, so the TCP
+    ///     window stays small), to play a slow reader; nil: the system default.
     public init(host: String = "127.0.0.1", port: Int, context: TLSProbeContext, serverName: String? = nil,
-                session: TLSProbeSession? = nil, timeoutSeconds: Int = 5) throws {
+                session: TLSProbeSession? = nil, timeoutSeconds: Int = 5, receiveBufferBytes: Int? = nil) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.fd = fd
         guard fd >= 0 else { throw TLSProbeError.connectFailed(String(cString: strerror(errno))) }
+        if let receiveBufferBytes {
+            var size = CInt(receiveBufferBytes)
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<CInt>.size))
+        }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

@@ -23,8 +23,9 @@ public struct AttachedCheck: Sendable {
 public protocol RetentionRemoval: Sendable {
     /// Deletes the messages of sessions whose last activity is before `cutoff` (the session rows,
     /// their identifier links and subjects stay: they are session metadata with their own
-    /// retention). A subject key left sealing no message at all is destroyed and replaced by a
-    /// fresh key, so the old ciphertext is gone for good while the subject can still chat.
+    /// retention). A subject key left sealing no message at all is destroyed and its links move to
+    /// a new subject with a fresh key, so the old ciphertext is gone for good while the customer
+    /// can still chat.
     /// Sessions in `excludedSessions` or returned by `excluding` inside each batch (legal holds)
     /// are skipped. `counts.sessions` counts sessions whose messages went; `keyIDs` the keys replaced.
     /// `notBefore`: sessions last active before it are left alone (a dry run's session-metadata
@@ -32,6 +33,11 @@ public protocol RetentionRemoval: Sendable {
     func expireMessages(tenant: String, lastActivityBefore cutoff: Date, notBefore: Date?, excludedSessions: Set<String>,
                         excluding: AttachedExclusion?, batchSize: Int, dryRun: Bool,
                         progress: (@Sendable (SweepProgress) -> Void)?) async throws -> RemovalCounts
+    /// Removes subjects left with no session at all (e.g. their last linked session was erased
+    /// through another subject) created before `cutoff`, except those with an identifier in
+    /// `heldBlindIndexes`: keys destroyed, identifier links and rows deleted. Returns (subjects, links).
+    func removeSubjectsWithoutSessions(tenant: String, createdBefore cutoff: Date, heldBlindIndexes: [[UInt8]],
+                                       dryRun: Bool) async throws -> (subjects: Int, links: Int)
     /// Deletes the tenant's access-log entries older than `cutoff`, `batchSize` per transaction,
     /// except entries whose target is in `keeping` (held sessions and subjects).
     func pruneAccessLog(tenant: String, before cutoff: Date, keeping: Set<String>, batchSize: Int, dryRun: Bool) async throws -> Int
@@ -86,7 +92,7 @@ extension SQLiteTranscriptStore: RetentionRemoval {
                     }
                     guard left == 0 else { continue }
                     replaced.append(k)
-                    if !dryRun { try self.replaceSubjectKey(db, tenant: tenant, subject: k) }
+                    if !dryRun { try self.rekeySubject(db, tenant: tenant, subject: k) }
                 }
                 return (sessions, messages, replaced)
             }
@@ -100,13 +106,46 @@ extension SQLiteTranscriptStore: RetentionRemoval {
         return counts
     }
 
-    /// Overwrites the subject's wrapped key with a fresh random key under the current tenant
-    /// version: whatever the old key sealed can no longer be opened.
-    func replaceSubjectKey(_ db: Database, tenant: String, subject: Int64) throws {
-        let current = try currentVersion(db, tenant: tenant)
-        let vk = try versionKey(db, tenant: tenant, version: current)
-        let wrapped = KeyWrap.wrap(GuardedKey(randomCount: 32), with: vk, aad: AAD.subjectKey(tenant: tenant, subject: subject, version: current))
-        try db.run(sql: "UPDATE subjects SET wrapped_key = ?, key_version = ? WHERE id = ?", arguments: [Data(wrapped), current, subject])
+    /// Destroys the subject's key and gives its identifier links and (now empty) sessions a new
+    /// subject with a fresh key. A new row id rather than new bytes under the old id: cached
+    /// subject keys (this process's or another's, e.g. a relay running while the CLI sweeps) are
+    /// keyed by id and assumed never to change, so a stale cache can never seal with a dead key.
+    func rekeySubject(_ db: Database, tenant: String, subject: Int64) throws {
+        let fresh = try createSubject(db, tenant: tenant, version: try currentVersion(db, tenant: tenant), at: Date())
+        for table in ["subject_identifiers", "session_subjects", "sessions"] {
+            try db.run(sql: "UPDATE \(table) SET subject_id = ? WHERE tenant_id = ? AND subject_id = ?", arguments: [fresh, tenant, subject])
+        }
+        try destroySubjectKeys(db, [subject])
+        try db.run(sql: "DELETE FROM subjects WHERE id = ?", arguments: [subject])
+    }
+
+    public func removeSubjectsWithoutSessions(tenant: String, createdBefore cutoff: Date, heldBlindIndexes: [[UInt8]],
+                                              dryRun: Bool) async throws -> (subjects: Int, links: Int) {
+        let held = Set(heldBlindIndexes.map { Data($0) })
+        let body: @Sendable (Database) throws -> (ids: [Int64], links: Int) = { db in
+            let orphans = try db.values(Int64.self, sql: """
+                SELECT s.id FROM subjects s WHERE s.tenant_id = ? AND s.created_at < ?
+                AND NOT EXISTS (SELECT 1 FROM session_subjects ss WHERE ss.subject_id = s.id)
+                AND NOT EXISTS (SELECT 1 FROM sessions x WHERE x.subject_id = s.id) ORDER BY s.id
+                """, arguments: [tenant, cutoff.timeIntervalSince1970])
+            var ids: [Int64] = []
+            var links = 0
+            for id in orphans {
+                let indexes = try db.values(Data.self, sql: "SELECT blind_index FROM subject_identifiers WHERE tenant_id = ? AND subject_id = ?",
+                                            arguments: [tenant, id])
+                if indexes.contains(where: held.contains) { continue }
+                ids.append(id)
+                links += indexes.count
+            }
+            if !dryRun {
+                try self.destroySubjectKeys(db, ids)
+                try self.deleteSubjects(db, tenant: tenant, ids)
+            }
+            return (ids, links)
+        }
+        let result = dryRun ? try await pool.read(body) : try await pool.write(body)
+        if !dryRun { keys.dropSubjects(result.ids) }
+        return (result.ids.count, result.links)
     }
 
     public func pruneAccessLog(tenant: String, before cutoff: Date, keeping: Set<String> = [], batchSize: Int = 1_000,
@@ -142,6 +181,10 @@ extension SQLiteTranscriptStore: RetentionRemoval {
     func writeWithAttached<T: Sendable>(_ attached: AttachedCheck?, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         guard let attached else { return try await pool.write(body) }
         return try await pool.writeWithoutTransaction { db in
+            // A detach that failed earlier must not leave every later guarded write failing.
+            if try String.fetchAll(db, sql: "SELECT name FROM pragma_database_list").contains("ledger") {
+                try db.execute(sql: "DETACH DATABASE ledger")
+            }
             try db.execute(sql: "ATTACH DATABASE ? AS ledger", arguments: [attached.path])
             defer { try? db.execute(sql: "DETACH DATABASE ledger") }
             var result: T?

@@ -108,7 +108,7 @@ struct RetentionSweep: AsyncParsableCommand {
         for t in tenants {
             let loaded = policies[t]!
             if !dryRun, try await c.recordPolicy(tenant: t, kind: "retention", contents: loaded.contents, file: loaded.file, actor: options.actor) != nil {
-                print("tenant \(t): retention policy changed since the last sweep; recorded in the audit log")
+                print("tenant \(t): retention policy new or changed since last recorded (SHA-256 differs); recorded in the audit log")
             }
             print("tenant \(t): \(loaded.policy.summary) (\(loaded.file ?? "built-in default"))")
             let bars = SweepBars(t)
@@ -488,7 +488,8 @@ struct AuditVerify: AsyncParsableCommand {
         for t in keys.keys.sorted() {
             let v = try ledger.verify(tenant: t, publicKey: keys[t]!, expected: expected[t] ?? [])
             if v.intact {
-                print("tenant \(t): intact (\(v.entries) entries, \(v.checkpoints) signed checkpoints)")
+                let pruned = v.prunedThrough.map { "; entries up to \($0) pruned by retention, chain anchored at its signed checkpoint" } ?? ""
+                print("tenant \(t): intact (\(v.entries) entries, \(v.checkpoints) signed checkpoints\(pruned))")
             } else {
                 broken = true
                 print("tenant \(t): TAMPERED")

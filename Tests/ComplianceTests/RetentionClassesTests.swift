@@ -34,6 +34,9 @@ let day: TimeInterval = 86_400
             try await f.store.accessLog.record(AccessEvent(at: at, actor: "ops", tenant: "shop1", action: "transcripts.show", target: "session:x\(i)", messageCount: 1))
         }
         let oldKey = try await f.raw().read { db in try Data.fetchOne(db, sql: "SELECT wrapped_key FROM subjects WHERE id = (SELECT subject_id FROM sessions WHERE id = 'old-0')")! }
+        // Another process (a relay) with the old subject key in its cache while the CLI sweeps.
+        let relay = try SQLiteTranscriptStore(path: f.dir + "/transcripts.sqlite", masterKeys: MasterKeyring(currentID: f.masterID, key: f.masterKey))
+        #expect(try await relay.transcript(tenant: "shop1", session: "old-0").count == 3)
 
         // Transcript boundary: t0 + 30 d. Only the session last active before t0 loses its messages.
         f.clock.set(t0.addingTimeInterval(30 * day))
@@ -51,9 +54,11 @@ let day: TimeInterval = 86_400
         try await f.store.checkpoint()
         #expect(!(try f.storeFileBytes()).contains(bytes: [UInt8](oldKey)))
         #expect(!(try f.storeFileBytes()).contains("OLDMARK"))
-        try await f.store.openSession(tenant: "shop1", session: "old-again", channel: "web", identifiers: [.email("old@example.com")], at: f.clock.get())
-        _ = try await f.store.append([PendingMessage(tenant: "shop1", session: "old-again", role: .customer, text: "back again", sentAt: f.clock.get())])
+        // The relay with the stale cache writes under the new key, and the store reads it.
+        try await relay.openSession(tenant: "shop1", session: "old-again", channel: "web", identifiers: [.email("old@example.com")], at: f.clock.get())
+        _ = try await relay.append([PendingMessage(tenant: "shop1", session: "old-again", role: .customer, text: "back again", sentAt: f.clock.get())])
         #expect(try await f.store.transcript(tenant: "shop1", session: "old-again").map(\.text) == ["back again"])
+        #expect(try await f.store.sessions(tenant: "shop1", subject: .email("old@example.com")).map(\.id).sorted() == ["old-0", "old-again"])
 
         // One second later the boundary session's messages go too.
         f.clock.advance(1)
@@ -78,6 +83,30 @@ let day: TimeInterval = 86_400
 
         let sweeps = try f.ledger.entries(tenant: "shop1", action: "retention.sweep")
         #expect(sweeps.count == 4 && sweeps.last?.detail["identifierLinks"] == "1" && sweeps.last?.detail["policy.sessionMetadataHours"] == "1440")
+    }
+
+    @Test func aSubjectLeftWithoutSessionsByAnotherSubjectsErasureIsRemoved() async throws {
+        let f = try ComplianceFixture()
+        try await f.store.addTenant("shop1")
+        let t0 = ComplianceFixture.t0
+        let a: SubjectIdentifier = .email("a@example.com"), b: SubjectIdentifier = .phone("13900001111")
+        try await f.seed(subject: [b], prefix: "b", sessions: 1, marker: "BMARK", at: t0.addingTimeInterval(-200 * day))
+        try await f.seed(subject: [a], prefix: "a", sessions: 1, marker: "AMARK", at: t0)
+        // A chat where both identify themselves: sealed under A, linked to B too.
+        try await f.seed(subject: [a, b], prefix: "x", sessions: 1, marker: "XMARK", at: t0)
+        // B's own session expires; B stays (still linked to the shared chat).
+        #expect(try await f.compliance.sweep(tenant: "shop1", policy: .default, actor: "cron", dryRun: false).sessionMetadata.subjects == 0)
+        // Erasing A removes the shared chat: B is left with an identifier link and no session.
+        guard case .erased = try await f.compliance.erase(tenant: "shop1", subject: a, requestID: "R-1", actor: "dpo", dryRun: false)
+        else { Issue.record("expected an erasure"); return }
+        let count = { try await f.raw().read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subjects")! } }
+        #expect(try await count() == 1)
+        let dry = try await f.compliance.sweep(tenant: "shop1", policy: .default, actor: "cron", dryRun: true)
+        #expect(dry.sessionMetadata.subjects == 1 && dry.sessionMetadata.identifierLinks == 1)
+        let r = try await f.compliance.sweep(tenant: "shop1", policy: .default, actor: "cron", dryRun: false)
+        #expect(r.sessionMetadata.subjects == 1 && r.sessionMetadata.identifierLinks == 1)
+        #expect(try await count() == 0)
+        #expect(try await f.raw().read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_identifiers")! } == 0)
     }
 
     @Test func heldSubjectsKeepEveryClassAndAHoldPlacedMidSweepIsHonoured() async throws {

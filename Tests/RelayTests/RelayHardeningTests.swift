@@ -76,17 +76,20 @@ import TranscriptStore
         let relay = try await RelayHarness.start()
         let order = try #require(relay.demo.orders.first { $0.status == .completed })
         let port = relay.port, root = relay.demo.rootCertificatePath
-        let session = try await offPool { () -> String in
+        let (session, token) = try await offPool { () -> (String, String) in
             let ws = try TestWebSocket(port: port, rootCA: root)
             defer { ws.close() }
-            let session = try startChat(ws)
+            try ws.send(["type": "hello"])
+            let welcome = try ws.receive()
+            _ = try ws.receive()
+            let session = try #require(welcome["session"] as? String)
             try ws.send(["type": "message", "client_id": "l1", "text": "我的手机是 138-1234-5678，邮箱 Alice.Doe@Example.com"])
             _ = try ws.receive(until: "message")
             _ = try ws.receive(until: "message")  // the bot's answer
             try ws.send(["type": "message", "client_id": "l2", "text": "订单号 \(order.number)"])
             _ = try ws.receive(until: "message")
             _ = try ws.receive(until: "message")
-            return session
+            return (session, try #require(welcome["resume_token"] as? String))
         }
         try await relay.shutdown()
         let store = relay.demo.store
@@ -103,7 +106,20 @@ import TranscriptStore
                                        actor: "test", dryRun: false)
         await #expect(throws: (any Error).self) { _ = try await store.transcript(tenant: RelayDemo.tenant, session: session) }
         #expect(try await store.sessions(tenant: RelayDemo.tenant, subject: .phone("13812345678")).isEmpty)
-        try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
+        // The erased chat cannot be resumed; its sealed resume state is deleted on the attempt.
+        let restarted = try await RelayHarness.start(directory: relay.directory)
+        let port2 = restarted.port
+        let resumed = try await offPool { () -> (String?, Bool?) in
+            let ws = try TestWebSocket(port: port2, rootCA: root)
+            defer { ws.close() }
+            try ws.send(["type": "hello", "resume": token])
+            let error = try ws.receive()
+            let welcome = try ws.receive()
+            return (error["code"] as? String, welcome["resumed"] as? Bool)
+        }
+        #expect(resumed.0 == "resume_failed" && resumed.1 == false)
+        #expect(try await restarted.demo.state.deleteChats(tenant: RelayDemo.tenant, session: session) == 0)
+        try await restarted.finish()
     }
 
     /// A graceful shutdown tells clients 1001 "reconnect shortly": after a real restart on the
@@ -154,8 +170,15 @@ import TranscriptStore
             defer { ws.close() }
             try ws.send(["type": "hello", "resume": token])
             #expect(try ws.receive()["code"] as? String == "resume_failed")
+            _ = try ws.receive(until: "message")
+            try ws.send(["type": "bye"])
+            _ = try ws.receiveClose()
         }
-        try await second.finish()
+        try await second.shutdown()
+        // All sealed state of one session can be removed (what an erasure of it needs).
+        #expect(try await second.demo.state.deleteChats(tenant: RelayDemo.tenant, session: session) == 1)
+        #expect(try await second.demo.state.chatStateCount() == 0)
+        try? FileManager.default.removeItem(atPath: (second.directory as NSString).deletingLastPathComponent)
     }
 
     @Test func connectionsPerAddressAreCappedBeforeTLS() async throws {
@@ -178,11 +201,61 @@ import TranscriptStore
         }
         #expect(!third, "a third connection from the same address is closed")
         #expect(afterClose)
-        let metrics = try await offPool { try relay.httpGet("/metrics") }
+        // The slots free up once the server has seen the clients' closes.
+        var fetched: String?
+        for _ in 0..<100 where fetched == nil {
+            fetched = try? await offPool { try relay.httpGet("/metrics") }
+            if fetched == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let metrics = try #require(fetched)
         let refused = metrics.split(separator: "\n").first { $0.hasPrefix("kamirelay_connections_refused_total ") }
         #expect((refused?.split(separator: " ").last).flatMap { Int($0) }.map { $0 >= 1 } == true)
         try await relay.shutdown()
         #expect(relay.logs.text.contains("relay.connection_refused"))
+        try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
+    }
+
+    /// A client that stops reading cannot make the server buffer its frames without bound: the
+    /// write that does not complete within the write timeout ends the connection. The flood
+    /// here is a resume of a chat with 12 MB of stored messages that the client never reads.
+    @Test func aClientThatStopsReadingIsDisconnected() async throws {
+        signal(SIGPIPE, SIG_IGN)  // the test client may write into the closed connection
+        var limits = RelayLimits()
+        limits.writeTimeout = .milliseconds(300)
+        let relay = try await RelayHarness.start(limits: limits)
+        let port = relay.port, root = relay.demo.rootCertificatePath
+        let (session, token) = try await offPool { () -> (String, String) in
+            let ws = try TestWebSocket(port: port, rootCA: root)
+            try ws.send(["type": "hello"])
+            let welcome = try ws.receive()
+            ws.tls.closeAbruptly()
+            return (try #require(welcome["session"] as? String), try #require(welcome["resume_token"] as? String))
+        }
+        for _ in 0..<100 where relay.server.resumes.count == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        let big = String(repeating: "长", count: 2_000)  // 6 KB per message frame
+        _ = try await relay.demo.store.append((0..<2_000).map { _ in
+            PendingMessage(tenant: RelayDemo.tenant, session: session, role: .bot, text: big)
+        })
+        let clock = ContinuousClock(), started = clock.now
+        let received = try await offPool { () -> Int in
+            let ws = try TestWebSocket(port: port, rootCA: root, receiveBufferBytes: 4_096)
+            defer { ws.close() }
+            try ws.send(["type": "hello", "resume": token])
+            // Do not read for a while: the server's write stalls and it gives up on us.
+            Thread.sleep(forTimeInterval: 1.5)
+            // Then read what is left: the stream ends early instead of delivering all 12 MB.
+            var total = 0
+            while let more = try? ws.tls.read() { total += more.count }
+            return total
+        }
+        #expect(received < 8_000_000, "the server stopped sending and closed (got \(received) bytes of ~12 MB)")
+        #expect(clock.now - started < .seconds(10))
+        let metrics = try await offPool { try relay.httpGet("/metrics") }
+        #expect(metrics.contains("kamirelay_slow_readers_total 1"))
+        for _ in 0..<100 where relay.server.resumes.count == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(relay.server.resumes.count == 1, "the chat stays resumable")
+        try await relay.shutdown()
+        #expect(relay.logs.text.contains("chat.slow_reader_closed"))
         try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
     }
 

@@ -91,7 +91,7 @@ let package = Package(
             name: "Relay",
             dependencies: [
                 "Redaction", "PolicyFiles", "Sealing", "TranscriptStore", "TLS",
-                "SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders",
+                "SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders", "AgentDesk", "Compliance",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -107,7 +107,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            resources: [.copy("Widget")]
+            resources: [.copy("Widget"), .copy("AgentConsole")]
         ),
 
         // Retention, legal holds, erasure with signed receipts, export, the hash-chained audit log.
@@ -119,6 +119,14 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")]
         ),
 
+        // Human hand-off: agent accounts (Argon2id), console logins (cookies, CSRF, lock-out),
+        // the per-tenant priority queue, the audit trail of logins, take-overs and views.
+        .target(
+            name: "AgentDesk",
+            dependencies: ["Sealing", "CSodium", "SupportBot", "Compliance", "TranscriptStore",
+                           .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+
         // The one executable.
         .executableTarget(
             name: "kamirelay",
@@ -126,7 +134,7 @@ let package = Package(
                 "Redaction", "PolicyFiles", "Sealing", "COpenSSL", "TranscriptStore",
                 "CSodium",  // raw libsodium baseline in `bench store`
                 "SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders",
-                "TLS", "TLSProbe", "Relay", "Compliance",
+                "TLS", "TLSProbe", "Relay", "Compliance", "AgentDesk",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -155,9 +163,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
+        .testTarget(name: "AgentDeskTests", dependencies: ["AgentDesk", "Sealing", "SupportBot"]),
         .testTarget(name: "RelayTests", dependencies: [
             "Relay", "TLS", "TLSProbe", "TranscriptStore", "Sealing", "Redaction", "SupportBot", "SupportBotDemoStore",
-            "Compliance",
+            "Compliance", "AgentDesk",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Hummingbird", package: "hummingbird"),

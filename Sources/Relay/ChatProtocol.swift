@@ -154,6 +154,10 @@ public enum ServerFrame: Sendable, Equatable {
     case feedbackReceived
     /// The bot handed the chat to the agent queue.
     case handoff(state: String, priority: String, reason: String)
+    /// The chat's place in the agent queue and the expected wait (sent again when it changes).
+    case queue(position: Int, expectedWaitSeconds: Int)
+    /// Someone on the other side (`agent`) is typing.
+    case typing(role: String)
     case error(code: String, message: String)
 
     /// The JSON text of the frame.
@@ -175,6 +179,10 @@ public enum ServerFrame: Sendable, Equatable {
             object = ["type": "feedback_received"]
         case .handoff(let state, let priority, let reason):
             object = ["type": "handoff", "state": state, "priority": priority, "reason": reason]
+        case .queue(let position, let wait):
+            object = ["type": "queue", "position": position, "expected_wait_seconds": wait]
+        case .typing(let role):
+            object = ["type": "typing", "role": role]
         case .error(let code, let message):
             object = ["type": "error", "code": code, "message": message]
         }

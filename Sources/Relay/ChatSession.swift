@@ -125,7 +125,7 @@ public struct ChatSession: Sendable {
     public private(set) var sessionID: String?
     public private(set) var language = "zh"
     private var redaction: RedactionSession
-    private var bot = BotSession()
+    private(set) var bot = BotSession()
     /// Client ids already stored and answered in this session (resends are not processed twice).
     private(set) var answered: [String: AnsweredMessage] = [:]
     /// How many answered ids a session remembers (the most recent ones).
@@ -134,9 +134,14 @@ public struct ChatSession: Sendable {
     public private(set) var finished = false
     /// The token the client can resume this chat with (from the last `welcome`).
     private var resumeToken: String?
+    /// The human hand-off desk; without one a hand-off stays "queued" and the bot keeps answering.
+    let agents: AgentHub?
+    /// This connection's sender, for frames the agents' side causes (replies, typing, queue places).
+    public var outbound: CustomerSender?
 
     public init(tenant: TenantRuntime, store: any TranscriptStore, resumes: ResumeRegistry, metrics: RelayMetrics,
-                limits: RelayLimits, logger: Logger, channel: String = "web") {
+                limits: RelayLimits, logger: Logger, channel: String = "web", agents: AgentHub? = nil) {
+        self.agents = agents
         self.tenant = tenant
         self.store = store
         self.resumes = resumes
@@ -209,7 +214,10 @@ public struct ChatSession: Sendable {
             guard sessionID != nil else { return try await send(Self.error(.helloRequired)) }
             try await message(body, clientID: clientID, send: send, now: now)
         case .typing, .read:
-            guard sessionID != nil else { return try await send(Self.error(.helloRequired)) }
+            guard let session = sessionID else { return try await send(Self.error(.helloRequired)) }
+            if case .typing = frame, let agents, agents.isWithHuman(tenant: tenant.id, session: session) {
+                await agents.customerTyping(tenant: tenant.id, session: session)
+            }
         case .feedback(let feedback):
             guard let session = sessionID else { return try await send(Self.error(.helloRequired)) }
             do {
@@ -223,6 +231,7 @@ public struct ChatSession: Sendable {
             try await send(.feedbackReceived)
         case .bye:
             finished = true
+            if let agents, let session = sessionID { await agents.customerLeft(tenant: tenant.id, session: session) }
         }
     }
 
@@ -251,6 +260,7 @@ public struct ChatSession: Sendable {
         bot = saved.bot
         answered = saved.answered
         bucket = saved.bucket
+        agents?.attach(tenant: tenant.id, session: id, customer: outbound)
         logger[metadataKey: "session"] = "\(id)"
         logger.info("chat.resumed", metadata: ["missed": "\(missed.count)"])
         let token = resumes.newToken()
@@ -348,6 +358,14 @@ public struct ChatSession: Sendable {
             try await send(.redacted(clientID: clientID, types: types, notice: notice))
         }
 
+        // Queued or with an agent: the message is for the agents, not the bot.
+        if let agents, agents.isWithHuman(tenant: tenant.id, session: session) {
+            await agents.customerMessage(tenant: tenant.id, session: session, id: stored.stored.first?.sequence ?? 0,
+                                         text: redacted.text, time: now)
+            return
+        }
+        // Back from an agent (returned or closed): the bot takes over again.
+        if agents != nil, bot.handoff != nil { bot.resumeAfterHandoff() }
         let reply = await tenant.bot.respond(to: redacted.text, in: &bot, now: now)
         metrics.intent(reply.analysis.intent)
         language = reply.language.rawValue
@@ -362,6 +380,7 @@ public struct ChatSession: Sendable {
             logger.info("chat.handoff", metadata: ["reason": "\(handoff.reason.rawValue)", "priority": "\(handoff.priority)"])
             answered[clientID]?.handoff = HandoffNote(state: "queued", priority: handoff.priority.description, reason: handoff.reason.rawValue)
             try await send(.handoff(state: "queued", priority: handoff.priority.description, reason: handoff.reason.rawValue))
+            if let agents { try await joinQueue(agents, handoff: handoff, send: send) }
         }
     }
 
@@ -394,8 +413,8 @@ public struct ChatSession: Sendable {
     }
 
     /// Stores a message and sends it; returns its sequence number (nil when the store refused it).
-    private func storeAndSend(role: SenderRole, text: String, clientID: String?, send: (ServerFrame) async throws -> Void,
-                              now: Date) async throws -> UInt64? {
+    func storeAndSend(role: SenderRole, text: String, clientID: String?, send: (ServerFrame) async throws -> Void,
+                      now: Date) async throws -> UInt64? {
         guard let session = sessionID else { return nil }
         let stored: AppendResult
         do {

@@ -48,6 +48,8 @@ public final class RelayServer: Sendable {
     public let metrics = RelayMetrics()
     /// Sealed chat state and API keys (`relay.sqlite`); nil: resume in memory only, no HTTP API.
     public let state: RelayStateStore?
+    /// The human hand-off desk and agent console (nil: no console; hand-offs stay "queued").
+    public let agents: AgentHub?
     let tlsProvider: TLSServerContextProvider
     let logger: Logger
     let ports = NIOLockedValueBox<(https: Int?, http: Int?)>((nil, nil))
@@ -61,7 +63,8 @@ public final class RelayServer: Sendable {
     public static let chatPath = "/chat"
 
     public init(configuration: RelayServerConfiguration, tenants: TenantDirectory, store: SQLiteTranscriptStore,
-                state: RelayStateStore? = nil, logger: Logger = Logger(label: "kamirelay.relay")) throws {
+                state: RelayStateStore? = nil, logger: Logger = Logger(label: "kamirelay.relay"), agents: AgentHub? = nil) throws {
+        self.agents = agents
         self.configuration = configuration
         self.tenants = tenants
         self.store = store
@@ -87,6 +90,7 @@ public final class RelayServer: Sendable {
         let drain = RelayDrainService(registry: registry, store: store, timeout: configuration.limits.drainTimeout, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
         if let httpPort = configuration.httpPort { services.append(.init(service: makeRedirectApplication(port: httpPort))) }
+        if let agents { services.append(.init(service: AgentServiceLevelService(hub: agents))) }
         // Graceful shutdown runs in reverse order: the drain first (chats get 1001, the store
         // is flushed), then the HTTP servers stop.
         services.append(.init(service: drain, successTerminationBehavior: .gracefullyShutdownGroup))
@@ -104,6 +108,7 @@ public final class RelayServer: Sendable {
         RelayHTTPAPI(tenants: tenants, store: store, state: state, resumes: resumes, metrics: metrics,
                      limits: configuration.limits, logger: logger).addRoutes(to: router)
         WidgetAssets.addRoutes(to: router)
+        if let agents { AgentConsoleRoutes.addRoutes(to: router, hub: agents) }
         let metrics = self.metrics
         router.get("metrics") { _, context -> Response in
             // Operational data, not for the public: loopback clients only.
@@ -126,6 +131,7 @@ public final class RelayServer: Sendable {
         let resumes = self.resumes
         let logger = self.logger
         let provider = tlsProvider
+        let agents = self.agents
         let ports = self.ports
         let publicPort = configuration.publicPort
         let connections = ConnectionLimiter(limit: limits.maxConnectionsPerIP, metrics: metrics)
@@ -139,6 +145,11 @@ public final class RelayServer: Sendable {
                     // Runs on the channel's event loop, after the TLS handshake. A refusal is
                     // answered by the response guard with its status and the security headers.
                     let guardHandler = try? channel.pipeline.syncOperations.handler(type: ResponseGuard.self)
+                    if let agents, request.method == .get,
+                       request.path?.split(separator: "?").first.map(String.init) == AgentConsoleRoutes.socketPath {
+                        return AgentConsoleRoutes.shouldUpgrade(request: request, channel: channel, hub: agents, guardHandler: guardHandler,
+                                                                logger: logger)
+                    }
                     guard request.method == .get, request.path?.split(separator: "?").first.map(String.init) == Self.chatPath else {
                         return .dontUpgrade
                     }
@@ -164,7 +175,7 @@ public final class RelayServer: Sendable {
                     let address = channel.remoteAddress?.ipAddress
                     return .upgrade(Self.securityHeaders) { inbound, outbound, _ in
                         await Self.runChat(address: address, tenant: tenant, store: store, registry: registry, resumes: resumes, metrics: metrics, limits: limits,
-                                           logger: logger, channel: channel, inbound: inbound, outbound: outbound)
+                                           logger: logger, channel: channel, inbound: inbound, outbound: outbound, agents: agents)
                     }
                 },
                 provider: provider, connections: connections)
@@ -208,7 +219,8 @@ public final class RelayServer: Sendable {
     /// One chat, from the upgrade to the close.
     static func runChat(address: String?, tenant: TenantRuntime, store: any TranscriptStore, registry: SessionRegistry, resumes: ResumeRegistry,
                         metrics: RelayMetrics, limits: RelayLimits,
-                        logger: Logger, channel: any Channel, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+                        logger: Logger, channel: any Channel, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+                        agents: AgentHub? = nil) async {
         // processing: a message is being handled; closeRequested: the drain (or the idle
         // timer) asked us to close; lastActivity: the last client frame.
         let flags = NIOLockedValueBox(ChatFlags())
@@ -245,7 +257,8 @@ public final class RelayServer: Sendable {
 
         var chatLogger = logger
         chatLogger[metadataKey: "tenant"] = "\(tenant.id)"
-        var session = ChatSession(tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger)
+        var session = ChatSession(tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger,
+                                  agents: agents)
         await chatLoop(session: &session, flags: flags, metrics: metrics, limits: limits, logger: logger, channel: channel,
                        inbound: inbound, outbound: outbound)
         if let id = session.sessionID { logger.info("chat.ended", metadata: ["session": "\(id)"]) }
@@ -294,6 +307,7 @@ public final class RelayServer: Sendable {
                 }
             }
         }
+        session.outbound = send  // agents' replies reach this connection
         // The idle timer: no client frame for `idleTimeout` (and nothing being handled) →
         // `idle_timeout`, then close 1000. The chat stays resumable.
         let idleTimeout = limits.idleTimeout

@@ -18,6 +18,8 @@ public enum KeyPurpose: String, Sendable, CaseIterable {
     case relayState = "KRrelay_"
     /// Keyed hashes of the tenant's HTTP API keys.
     case apiKeys = "KRapikey"
+    /// Keyed hashes of agent-console login session tokens (and the CSRF tokens derived from them).
+    case agentSessions = "KRagsess"
 }
 
 extension GuardedKey {

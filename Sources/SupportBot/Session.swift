@@ -75,6 +75,18 @@ public struct BotSession: Sendable, Codable {
 
     public init() {}
 
+    /// The human agent handed the chat back (or closed it): the bot answers again, without the
+    /// earlier anger that led to the hand-off counting towards another one.
+    public mutating func resumeAfterHandoff() {
+        handoff = nil
+        pending = nil
+        pendingSince = nil
+        reasks = 0
+        consecutiveFallbacks = 0
+        angerHistory.removeAll()
+        anxietyHistory.removeAll()
+    }
+
     /// Anger persists when two of the last three messages were angry.
     public var angerPersists: Bool {
         angerHistory.suffix(3).filter { $0 >= Sentiment.angryThreshold }.count >= 2

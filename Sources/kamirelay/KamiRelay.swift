@@ -31,6 +31,7 @@ struct KamiRelay: AsyncParsableCommand {
             ReceiptCommand.self,
             ExportCommand.self,
             AuditCommand.self,
+            AgentsCommand.self,
         ]
     )
 }

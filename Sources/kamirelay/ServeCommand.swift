@@ -99,8 +99,12 @@ struct ServeCommand: AsyncParsableCommand {
 
         var configuration = RelayServerConfiguration(host: host, port: port ?? 8443, tls: demo.tls, httpPort: httpPort)
         configuration.limits = RelayLimits()
-        let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([demo.tenantRuntime]),
-                                     store: demo.store, state: demo.state, logger: logger)
+        let tenants = TenantDirectory([demo.tenantRuntime])
+        let agents = try await AgentDeskSetup.open(dataDirectory: dataDirectory, store: demo.store, tenants: tenants,
+                                                   policies: [RelayDemo.tenant: .demo], logger: logger)
+        let agentPassword = try AgentDeskSetup.demoAccount(agents, tenant: RelayDemo.tenant)
+        let server = try RelayServer(configuration: configuration, tenants: tenants,
+                                     store: demo.store, state: demo.state, logger: logger, agents: agents)
         let demoStore = try StoreOptions.parse(["--data-dir", dataDirectory, "--keys-dir", demo.keysDirectory])
         let retention = try await ServeRetention.scheduler(
             store: demo.store, options: demoStore, passphrase: GuardedKey(copying: Array(RelayDemo.developmentPassphrase.utf8)),
@@ -126,6 +130,8 @@ struct ServeCommand: AsyncParsableCommand {
               trust this CA or accept the browser warning: \(demo.rootCertificatePath)
             Demo orders you can ask about (fake data):
             \(sample.joined(separator: "\n"))
+            Agent console (DEVELOPMENT ONLY — a new random password is set on every start):
+              https://\(shownHost):\(port)/agent   username: demo-agent   password: \(agentPassword)   (role supervisor)
             Read a sealed transcript (session id from the chat's welcome frame):
               KAMIRELAY_PASSPHRASE='\(RelayDemo.developmentPassphrase)' kamirelay transcripts show --data-dir \(dataDirectory) --keys-dir \(dataDirectory)/keys --tenant demo --session SESSION
             Stop with Ctrl-C.
@@ -151,8 +157,10 @@ struct ServeCommand: AsyncParsableCommand {
         if let host { configuration.host = host }
         if let port { configuration.port = port }
         if let httpPort { configuration.httpPort = httpPort }
-        let server = try RelayServer(configuration: configuration, tenants: TenantDirectory(opened.tenants), store: opened.store,
-                                     state: opened.state, logger: logger)
+        let tenants = TenantDirectory(opened.tenants)
+        let agents = try await AgentDeskSetup.open(dataDirectory: config.dataDirectory, store: opened.store, tenants: tenants, logger: logger)
+        let server = try RelayServer(configuration: configuration, tenants: tenants, store: opened.store,
+                                     state: opened.state, logger: logger, agents: agents)
         let retention = try await ServeRetention.scheduler(
             store: opened.store, options: storeOptions, passphrase: passphrase, tenants: opened.tenants,
             redactionPolicyFiles: config.tenants.reduce(into: [:]) { $0[$1.id] = $1.policy }, settings: config.retention, logger: logger)

@@ -17,13 +17,15 @@ final class TestWebSocket {
 
     /// Connects over TLS and upgrades `path`. Throws ``UpgradeRefused`` unless the server answers 101.
     init(port: Int, rootCA: String, hostHeader: String = "localhost", serverName: String? = "localhost",
-         path: String = "/chat", origin: String? = nil, receiveBufferBytes: Int? = nil) throws {
+         path: String = "/chat", origin: String? = nil, receiveBufferBytes: Int? = nil,
+         extraHeaders: [String: String] = [:]) throws {
         let context = try TLSProbeContext(trustedCertificatesFile: rootCA)
         tls = try BlockingTLSClient(port: port, context: context, serverName: serverName, timeoutSeconds: 10,
                                     receiveBufferBytes: receiveBufferBytes)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let request = "GET \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n" + (origin.map { "Origin: \($0)\r\n" } ?? "") + "\r\n"
+            + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n" + (origin.map { "Origin: \($0)\r\n" } ?? "")
+            + extraHeaders.map { "\($0.key): \($0.value)\r\n" }.joined() + "\r\n"
         try tls.write(Array(request.utf8))
         while true {
             if let end = buffer.firstRange(of: Array("\r\n\r\n".utf8)) {

@@ -90,7 +90,14 @@
       } else if (f.type === "redacted") {
         add("notice", f.notice);
       } else if (f.type === "handoff") {
-        add("system", T[lang].handoff);
+        // Other states (agent joined, returned, closed) come with their own system message.
+        if (f.state === "queued") add("system", T[lang].handoff);
+        showTyping(false);
+        if (f.state === "closed") askCsat();
+      } else if (f.type === "typing") {
+        showTyping(true);  // the agent is typing
+      } else if (f.type === "queue") {
+        showTyping(false);
       } else if (f.type === "feedback_received") {
         add("system", T[lang].thanks);
         closedByUs = true; ws.send(JSON.stringify({ type: "bye" }));
@@ -131,7 +138,8 @@
     input.value = ""; showTyping(true);
   });
   // CSAT at the end: five buttons, then feedback and bye.
-  endButton.addEventListener("click", function () {
+  endButton.addEventListener("click", askCsat);
+  function askCsat() {
     if (!ready || root.querySelector(".kr-csat")) return;
     var panel = el("div", "kr-bubble kr-system kr-csat", T[lang].rate);
     for (var score = 1; score <= 5; score++) {
@@ -146,7 +154,7 @@
       })(score);
     }
     log.appendChild(panel); log.scrollTop = log.scrollHeight;
-  });
+  }
   langButton.addEventListener("click", function () { lang = lang === "zh" ? "en" : "zh"; relabel(); setStatus(status.dataset.state || "connecting"); });
   send.disabled = true;
   connect();

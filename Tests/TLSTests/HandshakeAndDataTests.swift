@@ -16,7 +16,7 @@ struct HandshakeAndDataTests {
         let client = try BlockingTLSClient(
             port: server.port,
             context: TLSProbeContext(trustedCertificatesFile: pki.rootPath, applicationProtocols: ["h2", "http/1.1"]),
-            serverName: "default.test")
+            serverName: "default.test", timeoutSeconds: clientTimeoutSeconds)
         #expect(client.protocolVersion == "TLSv1.3")
         #expect(client.applicationProtocol == "http/1.1")
         #expect(client.verifyResult == 0)
@@ -44,14 +44,14 @@ struct HandshakeAndDataTests {
         defer { Task { await server.shutdown() } }
         let tls12 = try TLSProbeContext(versions: .tls1_2 ... .tls1_2, trustedCertificatesFile: pki.rootPath)
 
-        let a = try BlockingTLSClient(port: server.port, context: tls12, serverName: "ec.test")
+        let a = try BlockingTLSClient(port: server.port, context: tls12, serverName: "ec.test", timeoutSeconds: clientTimeoutSeconds)
         #expect(a.protocolVersion == "TLSv1.2")
         #expect(a.cipher.hasPrefix("ECDHE-ECDSA-"))
         #expect(a.cipher.contains("GCM") || a.cipher.contains("CHACHA20"))
         try a.write(Array("ping".utf8))
         #expect(try a.read(exactly: 4) == Array("ping".utf8))
 
-        let b = try BlockingTLSClient(port: server.port, context: tls12, serverName: "rsa.test")
+        let b = try BlockingTLSClient(port: server.port, context: tls12, serverName: "rsa.test", timeoutSeconds: clientTimeoutSeconds)
         #expect(b.protocolVersion == "TLSv1.2")
         #expect(b.cipher.hasPrefix("ECDHE-RSA-"))
         #expect(b.verifyResult == 0)
@@ -72,7 +72,7 @@ struct HandshakeAndDataTests {
         defer { Task { await server.shutdown() } }
 
         let old = try TLSProbeContext(versions: .tls1 ... .tls1_1, tls12Ciphers: "ALL:@SECLEVEL=0")
-        #expect(throws: TLSProbeError.self) { try BlockingTLSClient(port: server.port, context: old, serverName: "ec.test") }
+        #expect(throws: TLSProbeError.self) { try BlockingTLSClient(port: server.port, context: old, serverName: "ec.test", timeoutSeconds: clientTimeoutSeconds) }
 
         for ciphers in ["ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES128-SHA",
                         "AES128-GCM-SHA256:AES256-GCM-SHA384:AES128-SHA",
@@ -80,7 +80,7 @@ struct HandshakeAndDataTests {
             let weak = try TLSProbeContext(versions: .tls1_2 ... .tls1_2, tls12Ciphers: ciphers)
             for name in ["ec.test", "rsa.test"] {
                 #expect(throws: TLSProbeError.self, "\(ciphers) to \(name)") {
-                    try BlockingTLSClient(port: server.port, context: weak, serverName: name)
+                    try BlockingTLSClient(port: server.port, context: weak, serverName: name, timeoutSeconds: clientTimeoutSeconds)
                 }
             }
         }
@@ -94,7 +94,7 @@ struct HandshakeAndDataTests {
         let files = try pki.leaf("default", hostnames: ["default.test"])
         let server = try await TestServer(provider: makeProvider { $0.defaultCertificate = files })
         defer { Task { await server.shutdown() } }
-        let client = try BlockingTLSClient(port: server.port, context: TLSProbeContext(versions: .tls1_2 ... .tls1_2))
+        let client = try BlockingTLSClient(port: server.port, context: TLSProbeContext(versions: .tls1_2 ... .tls1_2), timeoutSeconds: clientTimeoutSeconds)
         try client.write([1])
         #expect(try client.read(exactly: 1) == [1])
         #expect(!client.renegotiate())
@@ -110,8 +110,8 @@ struct HandshakeAndDataTests {
         let server = try await TestServer(provider: makeProvider { $0.defaultCertificate = files; $0.profile = .modern })
         defer { Task { await server.shutdown() } }
         let tls12 = try TLSProbeContext(versions: .tls1_2 ... .tls1_2)
-        #expect(throws: TLSProbeError.self) { try BlockingTLSClient(port: server.port, context: tls12) }
-        let tls13 = try BlockingTLSClient(port: server.port, context: TLSProbeContext())
+        #expect(throws: TLSProbeError.self) { try BlockingTLSClient(port: server.port, context: tls12, timeoutSeconds: clientTimeoutSeconds) }
+        let tls13 = try BlockingTLSClient(port: server.port, context: TLSProbeContext(), timeoutSeconds: clientTimeoutSeconds)
         #expect(tls13.protocolVersion == "TLSv1.3")
         tls13.close()
     }
@@ -123,7 +123,7 @@ struct HandshakeAndDataTests {
         let files = try pki.leaf("default", hostnames: ["default.test"])
         let server = try await TestServer(provider: makeProvider { $0.defaultCertificate = files })
         defer { Task { await server.shutdown() } }
-        let client = try BlockingTLSClient(port: server.port, context: TLSProbeContext())
+        let client = try BlockingTLSClient(port: server.port, context: TLSProbeContext(), timeoutSeconds: clientTimeoutSeconds)
         let data = pattern(size, seed: UInt8(size % 251))
         // Write in slices and read each echo back, so neither side's socket buffer fills.
         var offset = 0
@@ -146,7 +146,7 @@ struct HandshakeAndDataTests {
         let server = try await TestServer(provider: makeProvider { $0.defaultCertificate = files },
                                           application: .send(count: count))
         defer { Task { await server.shutdown() } }
-        let client = try BlockingTLSClient(port: server.port, context: TLSProbeContext())
+        let client = try BlockingTLSClient(port: server.port, context: TLSProbeContext(), timeoutSeconds: clientTimeoutSeconds)
         try await Task.sleep(for: .milliseconds(200))  // let the server hit backpressure
         let expected = fnv1a(pattern(count))
         #expect(try client.discard(count: count) == expected)
@@ -164,7 +164,7 @@ struct HandshakeAndDataTests {
         let server = try await TestServer(provider: makeProvider { $0.defaultCertificate = files },
                                           application: .greet("hello 你好\n"))
         defer { Task { await server.shutdown() } }
-        let client = try BlockingTLSClient(port: server.port, context: TLSProbeContext())
+        let client = try BlockingTLSClient(port: server.port, context: TLSProbeContext(), timeoutSeconds: clientTimeoutSeconds)
         let greeting = Array("hello 你好\n".utf8)
         #expect(try client.read(exactly: greeting.count) == greeting)
         client.close()

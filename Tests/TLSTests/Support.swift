@@ -95,15 +95,12 @@ final class TestServer: Sendable {
 
     var snapshot: [ServerEvent] { events.withLockedValue { $0 } }
 
-    /// Waits (up to `seconds`) until an event matches.
+    /// Waits until an event matches; nil if none did within `seconds`. The deadline only bounds
+    /// a hang, so it is generous; and the polling runs on a thread of its own (see
+    /// ``pollOnOwnThread(seconds:_:)``), so a busy concurrency pool cannot make it miss an event.
     @discardableResult
-    func waitFor(seconds: Double = 5, _ match: @escaping @Sendable (ServerEvent) -> Bool) async -> ServerEvent? {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if let e = snapshot.first(where: match) { return e }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return nil
+    func waitFor(seconds: Double = 60, _ match: @escaping @Sendable (ServerEvent) -> Bool) async -> ServerEvent? {
+        await pollOnOwnThread(seconds: seconds) { self.snapshot.first(where: match) }
     }
 
     func lastHandshake() async -> TLSConnectionInfo? {
@@ -164,6 +161,29 @@ final class ApplicationHandler: ChannelInboundHandler {
     }
 }
 
+/// Polls `probe` every 10 ms until it returns a value or `seconds` pass (then nil), on a thread
+/// of its own. Why not `Task.sleep` in a loop: the Swift concurrency pool has one thread per core
+/// (two in CI), and tests that block it (blocking sockets, subprocesses, long CPU-bound loops) can
+/// hold both threads for tens of seconds; a task polling there wakes up only after its deadline
+/// and reports a timeout for an event that happened long before.
+func pollOnOwnThread<T: Sendable>(seconds: Double, _ probe: @escaping @Sendable () -> T?) async -> T? {
+    await withCheckedContinuation { continuation in
+        Thread {
+            let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+            while true {
+                if let value = probe() { return continuation.resume(returning: value) }
+                if ContinuousClock.now >= deadline { return continuation.resume(returning: probe()) }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }.start()
+    }
+}
+
+/// How long a test client waits for the server before giving up. Only a bound on a hang: on a
+/// loaded machine (CI, 2 cores, many tests in parallel) a server thread can be starved for
+/// seconds, and a short socket timeout then fails tests whose server is merely slow.
+let clientTimeoutSeconds = 60
+
 /// A bare TCP connection (no TLS), for handshake-timeout and EOF tests.
 final class RawTCPConnection {
     let fd: CInt
@@ -177,11 +197,11 @@ final class RawTCPConnection {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard rc == 0 else { throw TestFailure("connect failed") }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        var timeout = timeval(tv_sec: clientTimeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
     func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) } }
-    /// Blocks until the server closes (returns true) or 5 s pass (false).
+    /// Blocks until the server closes (returns true) or `clientTimeoutSeconds` pass (false).
     func waitForServerClose() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {

@@ -70,7 +70,7 @@ struct ALPNTests {
         let files = try pki.leaf("default", hostnames: ["default.test"])
         let server = try await TestServer(provider: makeProvider { $0.defaultCertificate = files })
         defer { Task { await server.shutdown() } }
-        let client = try BlockingTLSClient(port: server.port, context: TLSProbeContext(applicationProtocols: ["h2"]))
+        let client = try BlockingTLSClient(port: server.port, context: TLSProbeContext(applicationProtocols: ["h2"]), timeoutSeconds: clientTimeoutSeconds)
         #expect(client.applicationProtocol == nil)
         try client.write([9])
         #expect(try client.read(exactly: 1) == [9])

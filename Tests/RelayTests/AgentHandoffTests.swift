@@ -79,7 +79,7 @@ final class AgentRelayHarness: Sendable {
     func request(_ method: String, _ path: String, host: String = "localhost", cookie: String? = nil, csrf: String? = nil,
                  origin: String?? = .none, body: [String: Any]? = nil) throws -> Reply {
         let context = try TLSProbeContext(trustedCertificatesFile: demo.rootCertificatePath)
-        let client = try BlockingTLSClient(port: port, context: context, serverName: host == "localhost" ? "localhost" : nil, timeoutSeconds: 10)
+        let client = try BlockingTLSClient(port: port, context: context, serverName: host == "localhost" ? "localhost" : nil, timeoutSeconds: clientTimeoutSeconds)
         let payload = body.map { try! JSONSerialization.data(withJSONObject: $0) } ?? Data()
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\nContent-Length: \(payload.count)\r\n"
         if !payload.isEmpty { head += "Content-Type: application/json\r\n" }
@@ -615,14 +615,13 @@ struct AgentHandoffTests {
                 _ = try receive(agent, "message", "role", "agent")  // stored
                 // Resume (the server may take a moment to notice the drop and keep the chat resumable).
                 var back: TestWebSocket?
-                for _ in 0..<50 where back == nil {
+                _ = try waitUntil(every: 0.1) {
                     let attempt = try relay.customer()
                     try attempt.send(["type": "hello", "resume": token])
                     let first = try attempt.receive()
-                    if first["type"] as? String == "welcome", first["resumed"] as? Bool == true { back = attempt } else {
-                        attempt.close()
-                        Thread.sleep(forTimeInterval: 0.1)
-                    }
+                    if first["type"] as? String == "welcome", first["resumed"] as? Bool == true { back = attempt; return true }
+                    attempt.close()
+                    return false
                 }
                 let resumed = try #require(back)
                 let missed = try receive(resumed, "message", "role", "agent").frame

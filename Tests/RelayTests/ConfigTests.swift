@@ -179,7 +179,7 @@ extension RelayConfigFileTests {
             }
             func status(sni: String, host: String) throws -> Int {
                 let client = try BlockingTLSClient(port: port, context: try TLSProbeContext(trustedCertificatesFile: rootPath),
-                                                   serverName: sni, timeoutSeconds: 10)
+                                                   serverName: sni, timeoutSeconds: clientTimeoutSeconds)
                 try client.write(Array("GET /healthz HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8))
                 var response: [UInt8] = []
                 while let more = try? client.read() { response += more }

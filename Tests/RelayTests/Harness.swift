@@ -99,7 +99,7 @@ final class RelayHarness: Sendable {
     /// A plain HTTPS request; returns the raw response.
     func httpGet(_ path: String, hostHeader: String = "localhost") throws -> String {
         let context = try TLSProbeContext(trustedCertificatesFile: demo.rootCertificatePath)
-        let client = try BlockingTLSClient(port: port, context: context, serverName: "localhost", timeoutSeconds: 10)
+        let client = try BlockingTLSClient(port: port, context: context, serverName: "localhost", timeoutSeconds: clientTimeoutSeconds)
         try client.write(Array("GET \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nConnection: close\r\n\r\n".utf8))
         var response: [UInt8] = []
         while let more = try? client.read() { response += more }
@@ -110,7 +110,7 @@ final class RelayHarness: Sendable {
     func https(_ method: String, _ path: String, hostHeader: String = "localhost", headers: [String: String] = [:],
                body: [UInt8]? = nil) throws -> (status: Int, head: String, body: [UInt8]) {
         let context = try TLSProbeContext(trustedCertificatesFile: demo.rootCertificatePath)
-        let client = try BlockingTLSClient(port: port, context: context, serverName: "localhost", timeoutSeconds: 10)
+        let client = try BlockingTLSClient(port: port, context: context, serverName: "localhost", timeoutSeconds: clientTimeoutSeconds)
         var request = "\(method) \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nConnection: close\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
         if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" }
@@ -162,7 +162,7 @@ func plainHTTP(port: Int, _ request: String) throws -> [UInt8] {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard connected == 0 else { throw TestFailure("connect failed") }
-    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    var timeout = timeval(tv_sec: clientTimeoutSeconds, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     let bytes = Array(request.utf8)
     guard write(fd, bytes, bytes.count) == bytes.count else { throw TestFailure("write failed") }

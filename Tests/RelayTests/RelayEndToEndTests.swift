@@ -133,7 +133,7 @@ import TranscriptStore
             return (try #require(welcome["session"] as? String), token)
         }
         // Wait until the server noticed and answered (it stores the answer even with nobody there).
-        for _ in 0..<100 where relay.server.resumes.count == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        _ = try await eventually { relay.server.resumes.count > 0 }
         #expect(relay.server.resumes.count == 1)
 
         try await offPool {

@@ -20,7 +20,7 @@ final class TestWebSocket {
          path: String = "/chat", origin: String? = nil, receiveBufferBytes: Int? = nil,
          extraHeaders: [String: String] = [:]) throws {
         let context = try TLSProbeContext(trustedCertificatesFile: rootCA)
-        tls = try BlockingTLSClient(port: port, context: context, serverName: serverName, timeoutSeconds: 10,
+        tls = try BlockingTLSClient(port: port, context: context, serverName: serverName, timeoutSeconds: clientTimeoutSeconds,
                                     receiveBufferBytes: receiveBufferBytes)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let request = "GET \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -142,4 +142,27 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
         let thread = Thread { continuation.resume(with: Result { try body() }) }
         thread.start()
     }
+}
+
+/// How long a test client waits for the relay before giving up. Only a bound on a hang: the
+/// relay's handlers run on the Swift concurrency pool, which has one thread per core (two in
+/// CI), and other tests in the same process can hold it for many seconds on a loaded machine.
+let clientTimeoutSeconds = 60
+
+/// Polls `condition` every `interval` until it holds (true) or `seconds` pass (false); for code
+/// on its own thread (``offPool(_:)``). The deadline only bounds a hang, so it is generous.
+func waitUntil(seconds: Double = 60, every interval: TimeInterval = 0.02, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while true {
+        if try condition() { return true }
+        if ContinuousClock.now >= deadline { return false }
+        Thread.sleep(forTimeInterval: interval)
+    }
+}
+
+/// ``waitUntil(seconds:every:_:)`` from async code: polls on a thread of its own, so a busy
+/// concurrency pool cannot delay the polling past its deadline (a `Task.sleep` loop there can
+/// wake only after the deadline and report a timeout for a condition that held long before).
+func eventually(seconds: Double = 60, _ condition: @escaping @Sendable () throws -> Bool) async throws -> Bool {
+    try await offPool { try waitUntil(seconds: seconds, condition) }
 }

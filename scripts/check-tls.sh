@@ -22,6 +22,10 @@ BIN=${1:-$(swift build --show-bin-path)/kamirelay}
 command -v openssl >/dev/null || { echo "check-tls: openssl not installed" >&2; exit 2; }
 command -v curl >/dev/null || { echo "check-tls: curl not installed" >&2; exit 2; }
 
+# Waits bound hangs only: on a loaded CI machine (2 cores) a debug server can take many seconds
+# to start or answer, so every wait polls with a generous deadline instead of a fixed sleep.
+WAIT_SECONDS=120
+
 WORK=$(mktemp -d)
 SERVER_PID=
 cleanup() {
@@ -30,9 +34,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$BIN" tls-selftest-server --dir "$WORK" --max-seconds 120 >"$WORK/server.log" 2>&1 &
+# --max-seconds only reaps a server this script failed to stop; the check itself (hundreds of
+# handshakes) can take minutes on a loaded machine, so it is not the check's time limit.
+"$BIN" tls-selftest-server --dir "$WORK" --max-seconds 1800 >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 1 100); do [[ -s "$WORK/port" ]] && break; sleep 0.1; done
+for _ in $(seq 1 $((WAIT_SECONDS * 10))); do
+    [[ -s "$WORK/port" ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || break  # it died: no use waiting
+    sleep 0.1
+done
 [[ -s "$WORK/port" ]] || { echo "check-tls: server did not start"; cat "$WORK/server.log"; exit 1; }
 PORT=$(cat "$WORK/port")
 ADDR=127.0.0.1:$PORT
@@ -42,7 +52,7 @@ pass() { printf '  ok    %s\n' "$1"; }
 fail() { printf '  FAIL  %s\n' "$1"; FAILED=1; }
 
 # s_client ARGS... : one connection, no input; prints its output.
-s_client() { openssl s_client -connect "$ADDR" "$@" </dev/null 2>&1 || true; }
+s_client() { timeout "$WAIT_SECONDS" openssl s_client -connect "$ADDR" "$@" </dev/null 2>&1 || true; }
 # Negotiated protocol and cipher, e.g. "TLSv1.3 TLS_AES_128_GCM_SHA256", or "none".
 negotiated() {
     s_client "$@" | awk '/^New, /{ if ($2 == "(NONE),") { print "none" } else { gsub(",", "", $2); print $2, $5 }; exit }'
@@ -89,11 +99,11 @@ grep -q "Verify return code: 0 (ok)" <<<"$out" && [[ $certs -eq 2 ]] \
 grep -q "ALPN protocol: http/1.1" <<<"$out" && pass "ALPN http/1.1" || fail "ALPN http/1.1 not agreed"
 
 for v in 1.3 1.2; do
-    body=$(curl -sS --max-time 10 --tlsv$v --tls-max $v --cacert "$WORK/root.pem" \
+    body=$(curl -sS --max-time "$WAIT_SECONDS" --tlsv$v --tls-max $v --cacert "$WORK/root.pem" \
            --resolve "localhost:$PORT:127.0.0.1" "https://localhost:$PORT/" || true)
     [[ $body == "ok tenant=default protocol=TLSv$v alpn=http/1.1" ]] && pass "curl over TLS $v: $body" || fail "curl over TLS $v: '$body'"
 done
-body=$(curl -sS --max-time 10 --cacert "$WORK/root.pem" --resolve "rsa.selftest:$PORT:127.0.0.1" "https://rsa.selftest:$PORT/" || true)
+body=$(curl -sS --max-time "$WAIT_SECONDS" --cacert "$WORK/root.pem" --resolve "rsa.selftest:$PORT:127.0.0.1" "https://rsa.selftest:$PORT/" || true)
 [[ $body == "ok tenant=rsa-demo"* ]] && pass "SNI rsa.selftest → tenant rsa-demo" || fail "SNI tenant: '$body'"
 
 if [[ $DEEP -eq 1 ]]; then
@@ -102,9 +112,9 @@ if [[ $DEEP -eq 1 ]]; then
     else
         verdict=$(sslyze --certinfo_ca_file "$WORK/root.pem" --mozilla_config=intermediate "localhost:$PORT{127.0.0.1}" 2>&1 | grep -E "Compliant|Not compliant|^ +\* " | tail -5 || true)
         grep -q "OK - Compliant" <<<"$verdict" && pass "sslyze: Mozilla intermediate compliant" || fail "sslyze intermediate: $verdict"
-        "$BIN" tls-selftest-server --dir "$WORK/modern" --profile modern --max-seconds 120 >"$WORK/modern.log" 2>&1 &
+        "$BIN" tls-selftest-server --dir "$WORK/modern" --profile modern --max-seconds 1800 >"$WORK/modern.log" 2>&1 &
         MODERN_PID=$!
-        for _ in $(seq 1 100); do [[ -s "$WORK/modern/port" ]] && break; sleep 0.1; done
+        for _ in $(seq 1 $((WAIT_SECONDS * 10))); do [[ -s "$WORK/modern/port" ]] && break; kill -0 "$MODERN_PID" 2>/dev/null || break; sleep 0.1; done
         verdict=$(sslyze --certinfo_ca_file "$WORK/modern/root.pem" --mozilla_config=modern "localhost:$(cat "$WORK/modern/port"){127.0.0.1}" 2>&1 | grep -E "Compliant|Not compliant|^ +\* " | tail -5 || true)
         kill "$MODERN_PID" 2>/dev/null || true
         grep -q "OK - Compliant" <<<"$verdict" && pass "sslyze: Mozilla modern compliant (--profile modern)" || fail "sslyze modern: $verdict"
@@ -112,7 +122,8 @@ if [[ $DEEP -eq 1 ]]; then
 fi
 
 # Reload: replace the served certificate, SIGHUP, and expect the new one on a new connection.
-fingerprint() { s_client -servername localhost | openssl x509 -noout -fingerprint -sha256 2>/dev/null; }
+# (|| true: a connection that fails mid-reload must not end the script under set -e; the poll retries.)
+fingerprint() { s_client -servername localhost | openssl x509 -noout -fingerprint -sha256 2>/dev/null || true; }
 before=$(fingerprint)
 "$BIN" certs dev --host localhost --out "$WORK/new" >/dev/null
 cp "$WORK/new/cert.pem" "$WORK/server.pem"
@@ -120,7 +131,9 @@ cp "$WORK/new/key.pem" "$WORK/server.key"
 kill -HUP "$SERVER_PID"
 expected=$(openssl x509 -in "$WORK/new/cert.pem" -noout -fingerprint -sha256)
 after=
-for _ in $(seq 1 50); do after=$(fingerprint); [[ $after == "$expected" ]] && break; sleep 0.1; done
+# The reload runs when the server's signal handler gets to it: poll (deadline only bounds a hang).
+deadline=$((SECONDS + WAIT_SECONDS))
+while :; do after=$(fingerprint); [[ $after == "$expected" || $SECONDS -ge $deadline ]] && break; sleep 0.1; done
 [[ $after == "$expected" && $after != "$before" ]] && pass "SIGHUP reload serves the new certificate" || fail "SIGHUP reload: still '$after'"
 
 if [[ $FAILED -ne 0 ]]; then echo "TLS check FAILED"; cat "$WORK/server.log"; exit 1; fi

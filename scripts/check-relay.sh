@@ -22,6 +22,11 @@ PYTHON=python3
 if /usr/bin/python3 -c 'import websockets' 2>/dev/null; then PYTHON=/usr/bin/python3; fi
 "$PYTHON" -c 'import websockets' 2>/dev/null || { echo "check-relay: python3 websockets missing (apt-get install python3-websockets)" >&2; exit 2; }
 
+# Waits bound hangs only: on a loaded CI machine (2 cores) the debug server can take many
+# seconds to start or answer, so waits poll with a generous deadline instead of a fixed sleep.
+WAIT_SECONDS=120
+curl() { command curl --max-time "$WAIT_SECONDS" "$@"; }
+
 WORK=$(mktemp -d)
 SERVER_PID=
 cleanup() {
@@ -30,11 +35,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-HTTP_PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$BIN" serve --demo --data-dir "$WORK/data" --port 0 --http-port "$HTTP_PORT" --port-file "$WORK/port" --log-level info \
-    >"$WORK/stdout.log" 2>"$WORK/stderr.log" &
-SERVER_PID=$!
-for _ in $(seq 1 300); do [[ -s "$WORK/port" ]] && break; sleep 0.1; done
+# The redirect listener needs a fixed port (the demo reports only the HTTPS one): a free port
+# picked here can be taken by another process before the server binds it, so a start that
+# fails is retried on a fresh port.
+for attempt in 1 2 3; do
+    HTTP_PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    rm -rf "$WORK/data" "$WORK/port"
+    "$BIN" serve --demo --data-dir "$WORK/data" --port 0 --http-port "$HTTP_PORT" --port-file "$WORK/port" --log-level info \
+        >"$WORK/stdout.log" 2>"$WORK/stderr.log" &
+    SERVER_PID=$!
+    for _ in $(seq 1 $((WAIT_SECONDS * 10))); do
+        [[ -s "$WORK/port" ]] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || break  # it died: no use waiting
+        sleep 0.1
+    done
+    [[ -s "$WORK/port" ]] && break
+    kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+    echo "check-relay: server did not start (attempt $attempt, HTTP port $HTTP_PORT):"; tail -5 "$WORK/stderr.log"
+done
 [[ -s "$WORK/port" ]] || { echo "check-relay: server did not start"; cat "$WORK/stderr.log"; exit 1; }
 PORT=$(cat "$WORK/port")
 CA="$WORK/data/tls/root.pem"

@@ -10,6 +10,10 @@ import asyncio, json, ssl, sys
 
 import websockets
 
+# Seconds to wait for a frame. Only bounds a hang: on a loaded CI machine the debug server can
+# take many seconds to answer, and a short timeout then fails a relay that is merely slow.
+TIMEOUT = 120
+
 
 async def main(port, root_ca, order, card_key):
     context = ssl.create_default_context(cafile=root_ca)
@@ -17,7 +21,7 @@ async def main(port, root_ca, order, card_key):
     seen = []
     async with websockets.connect(f"wss://localhost:{port}/chat", ssl=context) as ws:
         async def receive():
-            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            frame = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
             seen.append(frame)
             return frame
 
@@ -49,7 +53,7 @@ async def main(port, root_ca, order, card_key):
 
         await ws.send(json.dumps({"type": "bye"}))
         try:
-            await asyncio.wait_for(ws.recv(), 10)
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
         except websockets.ConnectionClosedOK as closed:
             assert closed.rcvd.code == 1000, closed
     everything = json.dumps(seen, ensure_ascii=False)
@@ -59,7 +63,7 @@ async def main(port, root_ca, order, card_key):
     # The relay's own page may open the chat; a foreign site's page may not (403 before the upgrade).
     async with websockets.connect(f"wss://localhost:{port}/chat", ssl=context, origin=f"https://localhost:{port}") as ws:
         await ws.send(json.dumps({"type": "hello"}))
-        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "welcome"
+        assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "welcome"
     try:
         async with websockets.connect(f"wss://localhost:{port}/chat", ssl=context, origin="https://evil.example"):
             raise AssertionError("a foreign Origin was let in")

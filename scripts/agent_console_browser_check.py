@@ -22,6 +22,10 @@ BIN, WORK = sys.argv[1], sys.argv[2]
 SHOTS = sys.argv[3] if len(sys.argv) > 3 else None
 CARD_KEY = "ZXCV-BNML-KJHG-FDSA"
 LOG = os.path.join(WORK, "agent-console-server.log")
+# Seconds any single wait may take. Only bounds a hang: on a loaded CI machine (2 cores) the
+# debug server and Chromium can take many seconds per step, and every wait returns as soon as
+# its condition holds.
+TIMEOUT = 120
 
 
 def start_server():
@@ -29,14 +33,13 @@ def start_server():
     log = open(LOG, "a")
     proc = subprocess.Popen([BIN, "serve", "--demo", "--data-dir", os.path.join(WORK, "data"), "--port", "0",
                              "--port-file", port_file, "--log-level", "info"], stdout=log, stderr=log)
-    for _ in range(300):
-        if os.path.exists(port_file) and open(port_file).read().strip():
-            break
+    deadline = time.monotonic() + TIMEOUT
+    while not (os.path.exists(port_file) and open(port_file).read().strip()):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise SystemExit(f"server did not start (exit status {proc.poll()})")
         time.sleep(0.1)
-    else:
-        raise SystemExit("server did not start")
     port = int(open(port_file).read())
-    for _ in range(50):
+    while time.monotonic() < deadline:
         match = re.search(r"username: (\S+)\s+password: (\S+)", open(LOG, encoding="utf-8").read())
         if match:
             return proc, port, match.group(1), match.group(2)
@@ -54,7 +57,7 @@ class Customer:
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
         self.ws = self.run(self.connect())
 
-    def run(self, coroutine, timeout=20):
+    def run(self, coroutine, timeout=TIMEOUT):
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     async def connect(self):
@@ -72,7 +75,7 @@ class Customer:
     def send(self, frame):
         self.run(self.ws.send(json.dumps(frame, ensure_ascii=False)))
 
-    def until(self, predicate, timeout=20):
+    def until(self, predicate, timeout=TIMEOUT):
         deadline = time.time() + timeout
         while True:
             frame = self.frames.get(timeout=max(0.1, deadline - time.time()))
@@ -104,7 +107,7 @@ def main():
     options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
     options.binary_location = "/usr/bin/chromium"
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    wait = WebDriverWait(driver, 20)
+    wait = WebDriverWait(driver, TIMEOUT)
     console = lambda: driver.find_element(By.ID, "agent-console")
     texts = lambda selector: [e.text for e in driver.find_elements(By.CSS_SELECTOR, selector)]
     try:
@@ -175,7 +178,7 @@ def main():
         # A second customer in a second browser, on the chat widget: queued, the agent's typing
         # and reply shown, the agent closes the chat with a resolution, the widget asks for CSAT.
         widget = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-        widget_wait = WebDriverWait(widget, 20)
+        widget_wait = WebDriverWait(widget, TIMEOUT)
         try:
             widget.get(f"https://localhost:{port}/")
             widget_wait.until(lambda d: d.find_element(By.CLASS_NAME, "kr-status").get_attribute("data-state") == "connected")
@@ -211,7 +214,7 @@ def main():
         customer.close()
         driver.quit()
         server.send_signal(signal.SIGTERM)
-        server.wait(20)
+        server.wait(TIMEOUT)
 
 
 if __name__ == "__main__":

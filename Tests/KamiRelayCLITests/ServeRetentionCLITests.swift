@@ -41,11 +41,9 @@ import Testing
         try "version: 1\ntranscripts: 30d\noutbox: 2d\n".write(toFile: policies + "/shop1.yaml", atomically: true, encoding: .utf8)
         let portFile = cli.root + "/port"
         let (p, out, err) = try cli.process(["serve", "--config", config, "--port-file", portFile])
-        var swept = false
-        for _ in 0..<300 where !swept {
-            Thread.sleep(forTimeInterval: 0.1)
-            let shown = try cli.run(["audit", "show", "--tenant", "shop1"]).stdout
-            swept = shown.contains("retention-scheduler\tretention.sweep")
+        // Polled with a deadline that only bounds a hang (a loaded machine can take long to start).
+        let swept = try waitUntil(seconds: 180, every: 0.1) {
+            try cli.run(["audit", "show", "--tenant", "shop1"]).stdout.contains("retention-scheduler\tretention.sweep")
         }
         kill(p.processIdentifier, SIGTERM)
         p.waitUntilExit()
@@ -60,12 +58,25 @@ import Testing
         // Restarting with the same policies records nothing new.
         let before = entries.split(separator: "\n").count
         let (p2, out2, err2) = try cli.process(["serve", "--config", config, "--port-file", portFile + "2"])
-        for _ in 0..<300 where !FileManager.default.fileExists(atPath: portFile + "2") { Thread.sleep(forTimeInterval: 0.1) }
+        // Started (and so done recording policies) once it listens.
+        #expect(waitUntil(seconds: 180, every: 0.1) { FileManager.default.fileExists(atPath: portFile + "2") }, "the restart listens")
         kill(p2.processIdentifier, SIGTERM)
         p2.waitUntilExit()
         _ = out2.fileHandleForReading.readDataToEndOfFile()
         _ = err2.fileHandleForReading.readDataToEndOfFile()
+        #expect(p2.terminationStatus == 0)
         #expect(try ok(["audit", "show", "--tenant", "shop1", "--action", "policy"]).stdout.split(separator: "\n").count == before)
         #expect(try ok(["audit", "verify", "--tenant", "shop1"]).stdout.contains("intact"))
+    }
+}
+
+/// Polls `condition` every `interval` until it holds (true) or `seconds` pass (false). The
+/// deadline only bounds a hang: on a loaded machine a server process can take long to start.
+func waitUntil(seconds: Double, every interval: TimeInterval, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while true {
+        if try condition() { return true }
+        if ContinuousClock.now >= deadline { return false }
+        Thread.sleep(forTimeInterval: interval)
     }
 }

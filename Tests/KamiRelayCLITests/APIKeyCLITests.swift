@@ -3,27 +3,27 @@ import Testing
 
 /// `kamirelay tenants api-key create|list|revoke`, run as an operator would.
 @Suite(.serialized) struct APIKeyCLITests {
-    @Test func createListRevokeAndTheKeyIsNeverStored() throws {
+    @Test func createListRevokeAndTheKeyIsNeverStored() async throws {
         let cli = try StoreCLI()
-        #expect(try cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
-        #expect(try cli.run(["tenants", "add", "shop1"]).status == 0)
-        let created = try cli.run(["tenants", "api-key", "create", "--tenant", "shop1", "--label", "crm"])
+        #expect(try await cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
+        #expect(try await cli.run(["tenants", "add", "shop1"]).status == 0)
+        let created = try await cli.run(["tenants", "api-key", "create", "--tenant", "shop1", "--label", "crm"])
         #expect(created.status == 0, "\(created.stderr)")
         let key = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(key.range(of: "^kr_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$", options: .regularExpression) != nil, "one key on stdout")
         let id = String(key.dropFirst(3).prefix(16))
         #expect(created.stderr.contains("shown only now"))
 
-        let listed = try cli.run(["tenants", "api-key", "list", "--tenant", "shop1"])
+        let listed = try await cli.run(["tenants", "api-key", "list", "--tenant", "shop1"])
         #expect(listed.status == 0 && listed.stdout.contains(id) && listed.stdout.contains("active") && listed.stdout.contains("crm"))
         #expect(!listed.all.contains(String(key.suffix(43))), "list never shows the secret")
 
-        let revoked = try cli.run(["tenants", "api-key", "revoke", "--tenant", "shop1", id])
+        let revoked = try await cli.run(["tenants", "api-key", "revoke", "--tenant", "shop1", id])
         #expect(revoked.status == 0 && revoked.stdout.contains("revoked"))
-        #expect(try cli.run(["tenants", "api-key", "list"]).stdout.contains("revoked"))
-        let again = try cli.run(["tenants", "api-key", "revoke", "--tenant", "shop1", id])
+        #expect(try await cli.run(["tenants", "api-key", "list"]).stdout.contains("revoked"))
+        let again = try await cli.run(["tenants", "api-key", "revoke", "--tenant", "shop1", id])
         #expect(again.status != 0 && again.stderr.contains("no active API key \(id) for tenant shop1"))
-        let unknown = try cli.run(["tenants", "api-key", "create", "--tenant", "nope"])
+        let unknown = try await cli.run(["tenants", "api-key", "create", "--tenant", "nope"])
         #expect(unknown.status != 0 && unknown.stderr.contains("unknown tenant 'nope'"))
 
         let database = try Data(contentsOf: URL(fileURLWithPath: cli.root + "/data/relay.sqlite"))

@@ -3,41 +3,41 @@ import Testing
 
 @Suite struct AgentsCLITests {
     @Test("agents add|list|disable|reset-password; passwords from stdin or a file, never argv, never stored in clear")
-    func lifecycle() throws {
+    func lifecycle() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kamirelay-agents-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let data = ["--data-dir", dir.path]
         let password = "correct horse battery staple"
 
-        let added = try CLI.run(["agents", "add", "--tenant", "shop1", "--username", "ann", "--role", "supervisor", "--password-stdin"] + data,
+        let added = try await CLI.run(["agents", "add", "--tenant", "shop1", "--username", "ann", "--role", "supervisor", "--password-stdin"] + data,
                                 stdin: Data((password + "\n").utf8))
         #expect(added.status == 0, "\(added.stderr)")
         #expect(added.stdout.contains("added ann (supervisor, tenant shop1, agent#1)"))
 
         let file = dir.appendingPathComponent("pw")
         try "another long password\n".write(to: file, atomically: true, encoding: .utf8)
-        #expect(try CLI.run(["agents", "add", "--tenant", "shop1", "--username", "bob", "--password-file", file.path] + data).status == 0)
+        #expect(try await CLI.run(["agents", "add", "--tenant", "shop1", "--username", "bob", "--password-file", file.path] + data).status == 0)
 
-        let duplicate = try CLI.run(["agents", "add", "--tenant", "shop1", "--username", "ann", "--password-stdin"] + data, stdin: Data((password + "\n").utf8))
+        let duplicate = try await CLI.run(["agents", "add", "--tenant", "shop1", "--username", "ann", "--password-stdin"] + data, stdin: Data((password + "\n").utf8))
         #expect(duplicate.status != 0 && duplicate.stderr.contains("tenant shop1 already has an account ann"))
-        let short = try CLI.run(["agents", "add", "--tenant", "shop1", "--username", "cy", "--password-stdin"] + data, stdin: Data("short\n".utf8))
+        let short = try await CLI.run(["agents", "add", "--tenant", "shop1", "--username", "cy", "--password-stdin"] + data, stdin: Data("short\n".utf8))
         #expect(short.status != 0 && short.stderr.contains("at least 12 characters"))
-        let noTerminal = try CLI.run(["agents", "add", "--tenant", "shop1", "--username", "cy"] + data)
+        let noTerminal = try await CLI.run(["agents", "add", "--tenant", "shop1", "--username", "cy"] + data)
         #expect(noTerminal.status != 0 && noTerminal.stderr.contains("--password-file FILE or --password-stdin"))
-        let argv = try CLI.run(["agents", "add", "--tenant", "shop1", "--username", "cy", "--password", password] + data)
+        let argv = try await CLI.run(["agents", "add", "--tenant", "shop1", "--username", "cy", "--password", password] + data)
         #expect(argv.status != 0, "there is no way to pass a password on the command line")
-        let role = try CLI.run(["agents", "add", "--tenant", "shop1", "--username", "cy", "--role", "admin", "--password-stdin"] + data,
+        let role = try await CLI.run(["agents", "add", "--tenant", "shop1", "--username", "cy", "--role", "admin", "--password-stdin"] + data,
                                stdin: Data((password + "\n").utf8))
         #expect(role.status != 0 && role.stderr.contains("--role must be"))
 
-        #expect(try CLI.run(["agents", "disable", "--tenant", "shop1", "--username", "bob"] + data).status == 0)
-        let list = try CLI.run(["agents", "list"] + data)
+        #expect(try await CLI.run(["agents", "disable", "--tenant", "shop1", "--username", "bob"] + data).status == 0)
+        let list = try await CLI.run(["agents", "list"] + data)
         #expect(list.stdout.contains("shop1\tann\tsupervisor\tactive\tagent#1"))
         #expect(list.stdout.contains("shop1\tbob\tagent\tdisabled\tagent#2"))
-        let reset = try CLI.run(["agents", "reset-password", "--tenant", "shop1", "--username", "ann", "--password-stdin"] + data,
+        let reset = try await CLI.run(["agents", "reset-password", "--tenant", "shop1", "--username", "ann", "--password-stdin"] + data,
                                 stdin: Data("a fresh long password\n".utf8))
         #expect(reset.status == 0 && reset.stdout.contains("its sessions were ended"))
-        let unknown = try CLI.run(["agents", "reset-password", "--tenant", "shop1", "--username", "zed", "--password-stdin"] + data,
+        let unknown = try await CLI.run(["agents", "reset-password", "--tenant", "shop1", "--username", "zed", "--password-stdin"] + data,
                                   stdin: Data((password + "\n").utf8))
         #expect(unknown.status != 0 && unknown.stderr.contains("tenant shop1 has no account zed"))
 

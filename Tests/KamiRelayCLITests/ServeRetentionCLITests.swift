@@ -3,16 +3,16 @@ import Testing
 
 /// `serve --config` runs the retention scheduler and records policies, as an operator starts it.
 @Suite(.serialized) struct ServeRetentionCLITests {
-    @Test func serveChecksRecordsAndAppliesRetentionPolicies() throws {
+    @Test func serveChecksRecordsAndAppliesRetentionPolicies() async throws {
         let cli = try StoreCLI()
-        func ok(_ args: [String]) throws -> StoreCLI.Output {
-            let r = try cli.run(args)
+        func ok(_ args: [String]) async throws -> StoreCLI.Output {
+            let r = try await cli.run(args)
             #expect(r.status == 0, "\(args.joined(separator: " ")) failed: \(r.stderr)")
             return r
         }
-        _ = try ok(["keys", "init", "--kdf", "interactive"])
-        _ = try ok(["tenants", "add", "shop1"])
-        _ = try ok(["certs", "dev", "--host", "localhost", "--out", cli.root + "/tls"])
+        _ = try await ok(["keys", "init", "--kdf", "interactive"])
+        _ = try await ok(["tenants", "add", "shop1"])
+        _ = try await ok(["certs", "dev", "--host", "localhost", "--out", cli.root + "/tls"])
         let config = cli.root + "/relay.yaml"
         try """
         version: 1
@@ -34,49 +34,46 @@ import Testing
 
         // A broken tenant policy stops the start with file, line and field.
         try "version: 1\ntranscripts: 30d\noutbox: later\n".write(toFile: policies + "/shop1.yaml", atomically: true, encoding: .utf8)
-        let broken = try cli.run(["serve", "--config", config])
+        let broken = try await cli.run(["serve", "--config", config])
         #expect(broken.status != 0 && broken.stderr.contains("shop1.yaml:3: field 'outbox'"), "\(broken.stderr)")
 
         // A valid one: serve records it (and the redaction policy), sweeps once at start, stops on SIGTERM.
         try "version: 1\ntranscripts: 30d\noutbox: 2d\n".write(toFile: policies + "/shop1.yaml", atomically: true, encoding: .utf8)
         let portFile = cli.root + "/port"
-        let (p, out, err) = try cli.process(["serve", "--config", config, "--port-file", portFile])
-        // Polled with a deadline that only bounds a hang (a loaded machine can take long to start).
-        let swept = try waitUntil(seconds: 180, every: 0.1) {
-            try cli.run(["audit", "show", "--tenant", "shop1"]).stdout.contains("retention-scheduler\tretention.sweep")
+        let (swept, status) = try await offPool { () -> (Bool, Int32) in
+            let (p, out, err) = try cli.process(["serve", "--config", config, "--port-file", portFile])
+            // Polled with a deadline that only bounds a hang (a loaded machine can take long to start).
+            let swept = try waitUntil(seconds: 180, every: 0.1) {
+                try cli.runBlocking(["audit", "show", "--tenant", "shop1"]).stdout.contains("retention-scheduler\tretention.sweep")
+            }
+            kill(p.processIdentifier, SIGTERM)
+            p.waitUntilExit()
+            _ = out.fileHandleForReading.readDataToEndOfFile()
+            _ = err.fileHandleForReading.readDataToEndOfFile()
+            return (swept, p.terminationStatus)
         }
-        kill(p.processIdentifier, SIGTERM)
-        p.waitUntilExit()
-        _ = out.fileHandleForReading.readDataToEndOfFile()
-        _ = err.fileHandleForReading.readDataToEndOfFile()
         #expect(swept, "the scheduler's first round ran")
-        #expect(p.terminationStatus == 0)
-        let entries = try ok(["audit", "show", "--tenant", "shop1", "--action", "policy"]).stdout
+        #expect(status == 0)
+        let entries = try await ok(["audit", "show", "--tenant", "shop1", "--action", "policy"]).stdout
         #expect(entries.contains("kind=retention") && entries.contains("file=shop1.yaml") && entries.contains("file=built-in kind=redaction"))
-        let sweep = try ok(["audit", "show", "--tenant", "shop1", "--action", "retention"]).stdout
+        let sweep = try await ok(["audit", "show", "--tenant", "shop1", "--action", "retention"]).stdout
         #expect(sweep.contains("policy.transcriptsHours=720") && sweep.contains("policy.outboxHours=48"))
         // Restarting with the same policies records nothing new.
         let before = entries.split(separator: "\n").count
-        let (p2, out2, err2) = try cli.process(["serve", "--config", config, "--port-file", portFile + "2"])
-        // Started (and so done recording policies) once it listens.
-        #expect(waitUntil(seconds: 180, every: 0.1) { FileManager.default.fileExists(atPath: portFile + "2") }, "the restart listens")
-        kill(p2.processIdentifier, SIGTERM)
-        p2.waitUntilExit()
-        _ = out2.fileHandleForReading.readDataToEndOfFile()
-        _ = err2.fileHandleForReading.readDataToEndOfFile()
-        #expect(p2.terminationStatus == 0)
-        #expect(try ok(["audit", "show", "--tenant", "shop1", "--action", "policy"]).stdout.split(separator: "\n").count == before)
-        #expect(try ok(["audit", "verify", "--tenant", "shop1"]).stdout.contains("intact"))
+        let (listened, status2) = try await offPool { () -> (Bool, Int32) in
+            let (p2, out2, err2) = try cli.process(["serve", "--config", config, "--port-file", portFile + "2"])
+            // Started (and so done recording policies) once it listens.
+            let listened = waitUntil(seconds: 180, every: 0.1) { FileManager.default.fileExists(atPath: portFile + "2") }
+            kill(p2.processIdentifier, SIGTERM)
+            p2.waitUntilExit()
+            _ = out2.fileHandleForReading.readDataToEndOfFile()
+            _ = err2.fileHandleForReading.readDataToEndOfFile()
+            return (listened, p2.terminationStatus)
+        }
+        #expect(listened, "the restart listens")
+        #expect(status2 == 0)
+        #expect(try await ok(["audit", "show", "--tenant", "shop1", "--action", "policy"]).stdout.split(separator: "\n").count == before)
+        #expect(try await ok(["audit", "verify", "--tenant", "shop1"]).stdout.contains("intact"))
     }
 }
 
-/// Polls `condition` every `interval` until it holds (true) or `seconds` pass (false). The
-/// deadline only bounds a hang: on a loaded machine a server process can take long to start.
-func waitUntil(seconds: Double, every interval: TimeInterval, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while true {
-        if try condition() { return true }
-        if ContinuousClock.now >= deadline { return false }
-        Thread.sleep(forTimeInterval: interval)
-    }
-}

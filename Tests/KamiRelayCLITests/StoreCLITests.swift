@@ -46,8 +46,14 @@ final class StoreCLI: Sendable {
         return (p, out, err)
     }
 
+    /// Runs the binary to its end, on a thread of its own (see ``offPool(_:)``).
     @discardableResult
-    func run(_ args: [String], env extra: [String: String] = [:]) throws -> Output {
+    func run(_ args: [String], env extra: [String: String] = [:]) async throws -> Output {
+        try await offPool { try self.runBlocking(args, env: extra) }
+    }
+
+    /// ``run(_:env:)`` for code already on its own thread.
+    func runBlocking(_ args: [String], env extra: [String: String] = [:]) throws -> Output {
         let (p, out, err) = try process(args, env: extra)
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
@@ -81,19 +87,19 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", 
     @Test func operatorWorkflowAndNoKeyMaterialInOutput() async throws {
         let cli = try StoreCLI()
         var outputs: [String] = []
-        func ok(_ args: [String]) throws -> StoreCLI.Output {
-            let r = try cli.run(args)
+        func ok(_ args: [String]) async throws -> StoreCLI.Output {
+            let r = try await cli.run(args)
             outputs.append(r.all)
             #expect(r.status == 0, "\(args.joined(separator: " ")) failed: \(r.stderr)")
             return r
         }
-        _ = try ok(["keys", "init", "--kdf", "interactive"])
-        let again = try cli.run(["keys", "init", "--kdf", "interactive"])
+        _ = try await ok(["keys", "init", "--kdf", "interactive"])
+        let again = try await cli.run(["keys", "init", "--kdf", "interactive"])
         outputs.append(again.all)
         #expect(again.status != 0 && again.stderr.contains("refusing to overwrite"))
         let (firstID, firstMaster) = try cli.masterKey()
 
-        _ = try ok(["tenants", "add", "shop1"])
+        _ = try await ok(["tenants", "add", "shop1"])
         let log = cli.root + "/chat.jsonl"
         try """
         {"session":"s-1","time":"2024-05-01T10:00:00Z","role":"customer","text":"我的手机13812345678，卡密 ABCD-EFGH-JKLM-NPQR 无效","email":"alice@example.com"}
@@ -101,45 +107,45 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", 
         {"session":"s-2","time":"2024-05-01T11:00:00Z","role":"customer","text":"email me: alice@example.com","phone":"13812345678","email":"Alice@example.com"}
         this line is broken
         """.write(toFile: log, atomically: true, encoding: .utf8)
-        let imported = try cli.run(["import", "--tenant", "shop1", log])
+        let imported = try await cli.run(["import", "--tenant", "shop1", log])
         outputs.append(imported.all)
         #expect(imported.status == 2)  // bad lines are reported, the rest imports
         #expect(imported.stderr.contains("chat.jsonl:4: not a JSON object"))
         #expect(imported.stdout.contains("imported 3 message(s)"))
-        let reimport = try cli.run(["import", "--tenant", "shop1", log])
+        let reimport = try await cli.run(["import", "--tenant", "shop1", log])
         #expect(reimport.stdout.contains("imported 0 message(s)") && reimport.stdout.contains("3 already imported"))
 
-        let show = try ok(["transcripts", "show", "--tenant", "shop1", "--session", "s-1"])
+        let show = try await ok(["transcripts", "show", "--tenant", "shop1", "--session", "s-1"])
         #expect(show.stdout.contains("customer: 我的手机[PHONE]，卡密 [CARD_KEY] 无效"))
-        let bySubject = try ok(["transcripts", "show", "--tenant", "shop1", "--subject", "phone:+86 138 1234 5678", "--operator", "auditor"])
+        let bySubject = try await ok(["transcripts", "show", "--tenant", "shop1", "--subject", "phone:+86 138 1234 5678", "--operator", "auditor"])
         #expect(bySubject.stdout.contains("== session s-1") && bySubject.stdout.contains("== session s-2"))
         #expect(!bySubject.stdout.contains("13812345678") && !bySubject.stdout.contains("alice@example.com"))
 
-        _ = try ok(["keys", "rotate", "--tenant", "shop1"])
-        let refused = try cli.run(["keys", "trim", "--tenant", "shop1", "--below", "2"])
+        _ = try await ok(["keys", "rotate", "--tenant", "shop1"])
+        let refused = try await cli.run(["keys", "trim", "--tenant", "shop1", "--below", "2"])
         #expect(refused.status != 0 && refused.stderr.contains("still depend"))
-        _ = try ok(["keys", "rewrap", "--tenant", "shop1"])
-        _ = try ok(["keys", "trim", "--tenant", "shop1", "--below", "2"])
-        let status = try ok(["keys", "status"])
+        _ = try await ok(["keys", "rewrap", "--tenant", "shop1"])
+        _ = try await ok(["keys", "trim", "--tenant", "shop1", "--below", "2"])
+        let status = try await ok(["keys", "status"])
         #expect(status.stdout.contains("tenant shop1: current v2, decrypts from v2"))
         #expect(status.stdout.contains("v2") && !status.stdout.contains("  v1 "))
-        _ = try ok(["keys", "rotate-master"])
+        _ = try await ok(["keys", "rotate-master"])
         let (secondID, secondMaster) = try cli.masterKey()
         #expect(firstID != secondID)
-        let after = try ok(["transcripts", "show", "--tenant", "shop1", "--session", "s-2"])
+        let after = try await ok(["transcripts", "show", "--tenant", "shop1", "--session", "s-2"])
         #expect(after.stdout.contains("customer: email me: [EMAIL]"))
 
-        let wrong = try cli.run(["keys", "status"], env: ["KAMIRELAY_PASSPHRASE": "not the passphrase"])
+        let wrong = try await cli.run(["keys", "status"], env: ["KAMIRELAY_PASSPHRASE": "not the passphrase"])
         outputs.append(wrong.all)
         #expect(wrong.status != 0 && wrong.stderr.contains("wrong passphrase"))
-        let noPass = try cli.run(["keys", "status"], env: ["KAMIRELAY_PASSPHRASE": ""])
+        let noPass = try await cli.run(["keys", "status"], env: ["KAMIRELAY_PASSPHRASE": ""])
         #expect(noPass.status != 0 && noPass.stderr.contains("no passphrase"))
         let passFile = cli.root + "/pass.txt"
         try "correct horse battery staple\n".write(toFile: passFile, atomically: true, encoding: .utf8)
-        let viaFile = try cli.run(["keys", "status", "--passphrase-file", passFile], env: ["KAMIRELAY_PASSPHRASE": ""])
+        let viaFile = try await cli.run(["keys", "status", "--passphrase-file", passFile], env: ["KAMIRELAY_PASSPHRASE": ""])
         #expect(viaFile.status == 0)
 
-        let audit = try ok(["transcripts", "access-log"])
+        let audit = try await ok(["transcripts", "access-log"])
         let auditLines = audit.stdout.split(separator: "\n")
         #expect(auditLines.count == 3)
         #expect(auditLines[1].contains("auditor") && auditLines[1].contains("subject:phone:"))
@@ -162,8 +168,8 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", 
         // This process plays the relay (its own store handle, key cache and writes); the CLI
         // rotates, re-wraps and trims from another process at the same time.
         let cli = try StoreCLI()
-        #expect(try cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
-        #expect(try cli.run(["tenants", "add", "shop1"]).status == 0)
+        #expect(try await cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
+        #expect(try await cli.run(["tenants", "add", "shop1"]).status == 0)
         let server = try cli.openStore()
         for s in 0..<50 {
             try await server.openSession(tenant: "shop1", session: "early\(s)", channel: "web", identifiers: [], at: Date())
@@ -183,14 +189,14 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", 
         }
         for args in [["keys", "rotate", "--tenant", "shop1"], ["keys", "rewrap", "--tenant", "shop1", "--batch-size", "7"],
                      ["keys", "rotate", "--tenant", "shop1"], ["keys", "rewrap", "--tenant", "shop1", "--batch-size", "7"]] {
-            let r = try cli.run(args)
+            let r = try await cli.run(args)
             #expect(r.status == 0, "\(args.joined(separator: " ")): \(r.stderr)")
         }
         stop.set()  // not Task.cancel(): GRDB's async calls rightly stop on cancellation
         let written = try await writer.value
         // Subject keys the server created under v2 after the last rewrap began are moved too.
-        #expect(try cli.run(["keys", "rewrap", "--tenant", "shop1"]).status == 0)
-        let trim = try cli.run(["keys", "trim", "--tenant", "shop1", "--below", "3"])
+        #expect(try await cli.run(["keys", "rewrap", "--tenant", "shop1"]).status == 0)
+        let trim = try await cli.run(["keys", "trim", "--tenant", "shop1", "--below", "3"])
         #expect(trim.status == 0, "\(trim.stderr)")
 
         let fresh = try cli.openStore()
@@ -209,26 +215,26 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", 
     @Test func importRedactsWithEachTenantsOwnPolicy() async throws {
         let cli = try StoreCLI()
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        #expect(try cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
-        #expect(try cli.run(["tenants", "add", "plain"]).status == 0)
-        let demo = try cli.run(["tenants", "add", "demo", "--policy", repo.path + "/policies/tenants/demo.yaml"])
+        #expect(try await cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
+        #expect(try await cli.run(["tenants", "add", "plain"]).status == 0)
+        let demo = try await cli.run(["tenants", "add", "demo", "--policy", repo.path + "/policies/tenants/demo.yaml"])
         #expect(demo.status == 0, "\(demo.stderr)")
         let partial = cli.root + "/partial.yaml"
         try "version: 1\nextends: default\nactions:\n  phone: {action: partial, keep_last: 4}\n".write(toFile: partial, atomically: true, encoding: .utf8)
-        #expect(try cli.run(["tenants", "add", "partial", "--policy", partial]).status == 0)
+        #expect(try await cli.run(["tenants", "add", "partial", "--policy", partial]).status == 0)
         let broken = cli.root + "/broken.yaml"
         try "version: 1\nactions: {phone: shout}\n".write(toFile: broken, atomically: true, encoding: .utf8)
-        let refused = try cli.run(["tenants", "add", "other", "--policy", broken])
+        let refused = try await cli.run(["tenants", "add", "other", "--policy", broken])
         #expect(refused.status != 0 && refused.stderr.contains("broken.yaml"))
-        #expect(!(try cli.run(["tenants", "list"]).stdout.contains("other")))
+        #expect(!(try await cli.run(["tenants", "list"]).stdout.contains("other")))
 
         let log = cli.root + "/chat.jsonl"
         try #"{"session":"s-1","time":1714557600,"role":"customer","text":"电话13812345678，我买的 GC-AB12-CD34-EF56 不能用"}"#
             .write(toFile: log, atomically: true, encoding: .utf8)
         var shown: [String: String] = [:]
         for tenant in ["plain", "demo", "partial"] {
-            #expect(try cli.run(["import", "--tenant", tenant, log]).status == 0)
-            shown[tenant] = try cli.run(["transcripts", "show", "--tenant", tenant, "--session", "s-1"]).stdout
+            #expect(try await cli.run(["import", "--tenant", tenant, log]).status == 0)
+            shown[tenant] = try await cli.run(["transcripts", "show", "--tenant", tenant, "--session", "s-1"]).stdout
         }
         for out in shown.values {
             #expect(!out.contains("13812345678") && !out.contains("AB12-CD34-EF56"))
@@ -240,31 +246,31 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", 
 
     @Test func interruptedMasterRotationIsFinishedByRunningItAgain() async throws {
         let cli = try StoreCLI()
-        #expect(try cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
-        #expect(try cli.run(["tenants", "add", "shop1"]).status == 0)
+        #expect(try await cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
+        #expect(try await cli.run(["tenants", "add", "shop1"]).status == 0)
         let log = cli.root + "/chat.jsonl"
         try #"{"session":"s-1","time":1714557600,"role":"customer","text":"hello"}"#.write(toFile: log, atomically: true, encoding: .utf8)
-        #expect(try cli.run(["import", "--tenant", "shop1", log]).status == 0)
+        #expect(try await cli.run(["import", "--tenant", "shop1", log]).status == 0)
         // A rotation that died right after writing master.key.next.
         let next = GuardedKey(randomCount: 32)
         let nextID = try MasterKeyFile.create(at: cli.root + "/keys/master.key.next", masterKey: next,
                                               passphrase: Array(cli.env["KAMIRELAY_PASSPHRASE"]!.utf8), parameters: .interactive)
-        let status = try cli.run(["keys", "status"])
+        let status = try await cli.run(["keys", "status"])
         #expect(status.status == 0 && status.stderr.contains("interrupted `kamirelay keys rotate-master`"))
-        let resumed = try cli.run(["keys", "rotate-master"])
+        let resumed = try await cli.run(["keys", "rotate-master"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stdout.contains("master key \(nextID) is now current"))
         #expect(!FileManager.default.fileExists(atPath: cli.root + "/keys/master.key.next"))
         #expect(try cli.masterKey().id == nextID)
         #expect(try cli.masterKey().key.constantTimeEquals(next))
-        let show = try cli.run(["transcripts", "show", "--tenant", "shop1", "--session", "s-1"])
+        let show = try await cli.run(["transcripts", "show", "--tenant", "shop1", "--session", "s-1"])
         #expect(show.status == 0 && show.stdout.contains("customer: hello"))
     }
 
     @Test func killedImportLosesNoAcknowledgedMessageAndWritesNothingHalfway() async throws {
         let cli = try StoreCLI()
-        #expect(try cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
-        #expect(try cli.run(["tenants", "add", "shop1"]).status == 0)
+        #expect(try await cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
+        #expect(try await cli.run(["tenants", "add", "shop1"]).status == 0)
         let lines = 8_000, batch = 50, sessions = 40
         var text = ""
         for i in 1...lines {
@@ -273,25 +279,28 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", 
         let log = cli.root + "/big.jsonl"
         try text.write(toFile: log, atomically: true, encoding: .utf8)
 
-        let (p, out, _) = try cli.process(["import", "--tenant", "shop1", "--batch-size", "\(batch)", "--verbose", log])
-        var acknowledged = 0, acks = 0, buffer = Data()
-        let reader = out.fileHandleForReading
-        while acks < 5 {
-            let chunk = reader.availableData
-            if chunk.isEmpty { break }
-            buffer.append(chunk)
-            while let nl = buffer.firstIndex(of: 10) {
-                let line = String(decoding: buffer[..<nl], as: UTF8.self)
-                buffer.removeSubrange(...nl)
-                if line.hasPrefix("committed through line "), let n = Int(line.dropFirst("committed through line ".count)) {
-                    acknowledged = max(acknowledged, n)
-                    acks += 1
+        let (acknowledged, killed) = try await offPool { () -> (Int, Bool) in
+            let (p, out, _) = try cli.process(["import", "--tenant", "shop1", "--batch-size", "\(batch)", "--verbose", log])
+            var acknowledged = 0, acks = 0, buffer = Data()
+            let reader = out.fileHandleForReading
+            while acks < 5 {
+                let chunk = reader.availableData
+                if chunk.isEmpty { break }
+                buffer.append(chunk)
+                while let nl = buffer.firstIndex(of: 10) {
+                    let line = String(decoding: buffer[..<nl], as: UTF8.self)
+                    buffer.removeSubrange(...nl)
+                    if line.hasPrefix("committed through line "), let n = Int(line.dropFirst("committed through line ".count)) {
+                        acknowledged = max(acknowledged, n)
+                        acks += 1
+                    }
                 }
             }
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            return (acknowledged, p.terminationReason == .uncaughtSignal)
         }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-        #expect(p.terminationReason == .uncaughtSignal, "the import finished before it could be killed")
+        #expect(killed, "the import finished before it could be killed")
         #expect(acknowledged >= batch)
 
         // Reopen: every acknowledged line is there, and only whole batches.
@@ -310,7 +319,7 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", 
         #expect(found.count % batch == 0, "a batch was half-written")
 
         // Running it again completes the import without duplicates.
-        let rerun = try cli.run(["import", "--tenant", "shop1", "--batch-size", "500", log])
+        let rerun = try await cli.run(["import", "--tenant", "shop1", "--batch-size", "500", log])
         #expect(rerun.status == 0)
         #expect(rerun.stdout.contains("imported \(lines - found.count) message(s)"))
         var total = 0

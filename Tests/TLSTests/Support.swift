@@ -229,6 +229,12 @@ func fnv1a(_ bytes: [UInt8]) -> UInt64 {
 
 func makeProvider(_ configure: (inout TLSServerConfiguration) -> Void) throws -> TLSServerContextProvider {
     var configuration = TLSServerConfiguration()
+    // Generous server timers unless a test sets its own: a test client on a loaded machine can
+    // be starved for seconds between two steps, and the product defaults (10 s to handshake,
+    // 3 s for the peer's close_notify) would then close connections under the test's feet,
+    // e.g. before the data a test sends after the server's close_notify was read.
+    configuration.handshakeTimeoutSeconds = 60
+    configuration.shutdownTimeoutSeconds = 60
     configure(&configuration)
     return try TLSServerContextProvider(configuration: configuration)
 }

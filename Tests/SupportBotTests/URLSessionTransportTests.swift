@@ -78,6 +78,7 @@ final class OneShotHTTPServer: @unchecked Sendable {
         var configuration = HTTPOrderSourceConfiguration(baseURL: URL(string: "http://127.0.0.1:\(server.port)/api")!,
                                                          authHeader: ("Authorization", "Bearer local-test"))
         configuration.maxRetries = 0
+        configuration.timeout = 60  // a bound on a hang: a loaded machine can delay the server thread for seconds
         let order = try await HTTPOrderSource(configuration: configuration).order(number: "E7ZK3QX9M2PLA1B4")
         #expect(order?.number == "E7ZK3QX9M2PLA1B4")
         #expect(order?.status == .completed)
@@ -87,14 +88,20 @@ final class OneShotHTTPServer: @unchecked Sendable {
     }
 
     @Test func connectionRefusedIsUnavailable() async throws {
-        // Bind a port, close it again: nothing listens there.
-        let port: UInt16
-        do {
-            let server = try OneShotHTTPServer()
-            port = server.port
-            server.start(count: 0, status: 200, body: "")
+        // A port that is bound but not listening, held for the whole test: connecting is refused,
+        // and no other process can start listening there meanwhile. (Closing a listener and
+        // sleeping 50 ms raced with the thread that closed it, and the port could be reused.)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
         }
-        try await Task.sleep(for: .milliseconds(50))
+        try #require(bound)
+        let port = UInt16(bigEndian: address.sin_port)
         var configuration = HTTPOrderSourceConfiguration(baseURL: URL(string: "http://127.0.0.1:\(port)/api")!)
         configuration.maxRetries = 0
         configuration.timeout = 2

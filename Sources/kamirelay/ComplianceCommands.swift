@@ -260,6 +260,9 @@ struct EraseCommand: AsyncParsableCommand {
         let id = try parseSubject(subject)
         let path = receipt ?? "erasure-receipt-\(tenant)-\(requestID.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }.map(String.init).joined()).json"
         if !dryRun, FileManager.default.fileExists(atPath: path) { throw CLIError("\(path) already exists; choose another --receipt") }
+        // Taken before erasing, so an --epoch-now refused here refuses the whole command.
+        let lock = epochNow && !dryRun ? try DataDirectoryLock(dataDirectory: options.store.resolvedDataDir, .replacingMasterKey) : nil
+        defer { lock?.release() }
         let transcripts = try options.store.openStore()
         let c = Compliance(store: transcripts, ledger: try ComplianceLedger(path: options.ledgerPath))
         // The relay keeps sealed resume state per chat; the erased chats' state goes with them.
@@ -320,6 +323,8 @@ struct EpochRun: AsyncParsableCommand {
     @Flag(help: "Run now if any erasure is pending.") var now = false
 
     func run() async throws {
+        let lock = try DataDirectoryLock(dataDirectory: options.store.resolvedDataDir, .replacingMasterKey)
+        defer { lock.release() }
         let c = try options.open()
         let report = try await Self.runEpoch(c, options: options, force: now)
         guard report.completedAt != nil else {

@@ -94,6 +94,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         """)
         Terminal.note("preparing \(dataDirectory) (keys, certificate, store, demo shop)…")
+        let lock = try DataDirectoryLock(dataDirectory: dataDirectory, .serving)
+        defer { lock.release() }
         let demo = try await RelayDemo.prepare(dataDirectory: dataDirectory)
         for item in demo.created { Terminal.note("  created \(item)") }
 
@@ -148,6 +150,8 @@ struct ServeCommand: AsyncParsableCommand {
         var storeArguments = ["--data-dir", config.dataDirectory, "--keys-dir", config.keysDirectory]
         if let passphraseFile { storeArguments += ["--passphrase-file", passphraseFile] }
         let storeOptions = try StoreOptions.parse(storeArguments)
+        let lock = try DataDirectoryLock(dataDirectory: storeOptions.resolvedDataDir, .serving)
+        defer { lock.release() }
         let (ring, passphrase) = try ServeRetention.unlock(storeOptions)
         let opened: RelayConfigured
         do { opened = try await RelayConfigured.open(config, file: path, masterKeys: ring) } catch let error as RelayConfigError {

@@ -46,21 +46,4 @@ import Testing
         #expect(bytes.range(of: Data("$argon2id$".utf8)) != nil, "Argon2id hashes")
         for secret in [password, "another long password", "a fresh long password"] { #expect(bytes.range(of: Data(secret.utf8)) == nil) }
     }
-
-    /// Beside a transcript store, a tenant the store does not know (a typo) is refused: the
-    /// account could never log in. No passphrase is needed for the check.
-    @Test func addRefusesATenantTheStoreDoesNotKnow() throws {
-        let cli = try StoreCLI()
-        #expect(try cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
-        #expect(try cli.run(["tenants", "add", "shop1"]).status == 0)
-        let data = ["--data-dir", cli.root + "/data"]
-        let password = Data("correct horse battery staple\n".utf8)
-        let typo = try CLI.run(["agents", "add", "--tenant", "shpo1", "--username", "ann", "--password-stdin"] + data,
-                               stdin: password, environment: ["PATH": "/usr/bin:/bin"])
-        #expect(typo.status != 0 && typo.stderr.contains("tenant shpo1 is not in the store"), "\(typo.stderr)")
-        let known = try CLI.run(["agents", "add", "--tenant", "shop1", "--username", "ann", "--password-stdin"] + data,
-                                stdin: password, environment: ["PATH": "/usr/bin:/bin"])
-        #expect(known.status == 0, "\(known.stderr)")
-        #expect(!(try CLI.run(["agents", "list"] + data).stdout.contains("shpo1")))
-    }
 }

@@ -8,20 +8,6 @@ import Testing
         #expect(r.stderr.contains("give either --demo or --config FILE"))
     }
 
-    /// An option the chosen mode would ignore is refused, not silently dropped.
-    @Test func optionsOfTheOtherModeAreRefused() throws {
-        let demoWithPassphrase = try CLI.run(["serve", "--demo", "--passphrase-file", "/dev/null"])
-        #expect(demoWithPassphrase.status != 0 && demoWithPassphrase.stderr.contains("--passphrase-file and --master-key-file are for --config"))
-        let demoWithKeyFile = try CLI.run(["serve", "--demo", "--master-key-file", "/dev/null"])
-        #expect(demoWithKeyFile.status != 0 && demoWithKeyFile.stderr.contains("are for --config"))
-        let configWithDataDir = try CLI.run(["serve", "--config", "relay.yaml", "--data-dir", "elsewhere"])
-        #expect(configWithDataDir.status != 0 && configWithDataDir.stderr.contains("--data-dir is for --demo"))
-        let both = try CLI.run(["serve", "--config", "relay.yaml", "--passphrase-file", "a", "--master-key-file", "b"])
-        #expect(both.status != 0 && both.stderr.contains("not both"))
-        let help = try CLI.run(["serve", "--help"])
-        #expect(help.stdout.contains("--master-key-file"))
-    }
-
     @Test func brokenConfigurationNamesFileLineAndField() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kamirelay-serve-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

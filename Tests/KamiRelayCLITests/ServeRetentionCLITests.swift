@@ -67,18 +67,5 @@ import Testing
         _ = err2.fileHandleForReading.readDataToEndOfFile()
         #expect(try ok(["audit", "show", "--tenant", "shop1", "--action", "policy"]).stdout.split(separator: "\n").count == before)
         #expect(try ok(["audit", "verify", "--tenant", "shop1"]).stdout.contains("intact"))
-
-        // Unattended: the exported master key instead of a passphrase (`serve --master-key-file`).
-        let exported = cli.root + "/master.export"
-        _ = try ok(["keys", "export-master", "--out", exported])
-        let (p3, out3, err3) = try cli.process(["serve", "--config", config, "--master-key-file", exported, "--port-file", portFile + "3"],
-                                               env: ["KAMIRELAY_PASSPHRASE": ""])
-        for _ in 0..<300 where !FileManager.default.fileExists(atPath: portFile + "3") && p3.isRunning { Thread.sleep(forTimeInterval: 0.1) }
-        let listened = FileManager.default.fileExists(atPath: portFile + "3")
-        if p3.isRunning { kill(p3.processIdentifier, SIGTERM) }
-        p3.waitUntilExit()
-        _ = out3.fileHandleForReading.readDataToEndOfFile()
-        let stderr3 = String(decoding: err3.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(listened && p3.terminationStatus == 0, "serve --master-key-file: \(stderr3)")
     }
 }

@@ -10,7 +10,7 @@ import TLSProbe
     static func post(_ relay: AgentRelayHarness, _ path: String, body: [UInt8], cookie: String? = nil, csrf: String? = nil) throws
         -> (status: Int, json: [String: Any]) {
         let context = try TLSProbeContext(trustedCertificatesFile: relay.demo.rootCertificatePath)
-        let client = try BlockingTLSClient(port: relay.port, context: context, serverName: "localhost", timeoutSeconds: 10)
+        let client = try BlockingTLSClient(port: relay.port, context: context, serverName: "localhost", timeoutSeconds: 60)
         var head = "POST \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
         head += "Content-Type: application/json\r\nOrigin: https://localhost\r\n"
         if let cookie { head += "Cookie: \(AgentAuthenticator.cookieName)=\(cookie)\r\n" }

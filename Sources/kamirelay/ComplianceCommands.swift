@@ -254,7 +254,7 @@ struct EraseCommand: AsyncParsableCommand {
     @Option(name: .customLong("request-id"), help: "Your reference for the request (printable, no spaces).") var requestID: String
     @Option(help: "Where to write the receipt (default: ./erasure-receipt-TENANT-REQUEST.json).") var receipt: String?
     @Flag(name: .customLong("dry-run"), help: "Show what would be erased; change nothing.") var dryRun = false
-    @Flag(name: .customLong("epoch-now"), help: "Run the erasure epoch right away (rotates tenant and master keys; restart a relay serving this data directory afterwards).") var epochNow = false
+    @Flag(name: .customLong("epoch-now"), help: "Run the erasure epoch right away (rotates tenant and master keys; refused while a relay serves this data directory).") var epochNow = false
 
     func run() async throws {
         let id = try parseSubject(subject)
@@ -319,8 +319,8 @@ struct EpochRun: AsyncParsableCommand {
         longer exist to open the erased subjects; everyone else's data stays readable. Keep no copy \
         of the old master.key: the point is that it is gone.
 
-        A relay running on the same data directory keeps the old master key and cannot start new \
-        chats afterwards: restart it (or let `kamirelay serve` run the epoch itself on its schedule).
+        Refused while `kamirelay serve` runs on the same data directory (it holds the current master \
+        key in memory): stop it first, or let the relay run the epoch itself on its schedule.
         """)
     @OptionGroup var options: ComplianceOptions
     @Flag(help: "Run now if any erasure is pending.") var now = false

@@ -262,7 +262,7 @@ let day: TimeInterval = 86_400
         let v = try f.ledger.verify(tenant: "shop1", publicKey: key.publicKey)
         #expect(v.problems.contains { $0.contains("without a recorded prune") })
         // A tampered log is never pruned (the evidence would go).
-        await #expect(throws: AuditPruneError.self) {
+        #expect(throws: AuditPruneError.self) {
             _ = try f.ledger.prune(tenant: "shop1", before: f.clock.get(), signer: key, actor: "cron", at: f.clock.get(), dryRun: false)
         }
     }

@@ -41,11 +41,14 @@ public struct RelayHTTPAPI: Sendable {
     let metrics: RelayMetrics
     let limits: RelayLimits
     let logger: Logger
+    /// The human hand-off desk: API chats join its queue like WebSocket chats (nil: none).
+    let agents: AgentHub?
     let buckets = NIOLockedValueBox<[String: TokenBucket]>([:])
     let sessionLocks = KeyedLocks()
 
     init(tenants: TenantDirectory, store: any TranscriptStore, state: RelayStateStore?, resumes: ResumeRegistry,
-         metrics: RelayMetrics, limits: RelayLimits, logger: Logger) {
+         metrics: RelayMetrics, limits: RelayLimits, logger: Logger, agents: AgentHub? = nil) {
+        self.agents = agents
         self.tenants = tenants
         self.store = store
         self.state = state
@@ -220,7 +223,8 @@ public struct RelayHTTPAPI: Sendable {
                 try await state.deleteChats(tenant: tenant.id, session: id)
                 throw APIError.unknownSession
             }
-            chat = ChatSession(restoring: saved, tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger)
+            chat = ChatSession(restoring: saved, tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger,
+                               agents: agents)
         } else {
             do {
                 let info = try await store.session(tenant: tenant.id, session: id)
@@ -230,7 +234,8 @@ public struct RelayHTTPAPI: Sendable {
                 try await store.openSession(tenant: tenant.id, session: id, channel: "api", identifiers: [], at: Date())
                 created = true
             }
-            chat = ChatSession(apiSession: id, tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger)
+            chat = ChatSession(apiSession: id, tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger,
+                               agents: agents)
             if created { chatLogger.info("chat.started", metadata: ["session": "\(id)"]) }
         }
         if let language = body.language { chat.prefer(language: language) }
@@ -270,6 +275,14 @@ public struct RelayHTTPAPI: Sendable {
             }
         }
         guard result["customer_message"] != nil else { throw APIError.unavailable }
+        // Handed off (by this message or earlier): where the chat stands. The message went to
+        // the agents, not the bot; their replies appear in GET /v1/sessions/{id}/messages.
+        if let status = agents?.status(tenant: tenant.id, session: id) {
+            var handoff: [String: Any] = ["state": status.state, "priority": status.priority, "reason": status.reason]
+            if let position = status.position { handoff["position"] = position }
+            if let wait = status.expectedWait { handoff["expected_wait_seconds"] = wait }
+            result["handoff"] = handoff
+        }
         return Self.json(result, status: .ok)
     }
 

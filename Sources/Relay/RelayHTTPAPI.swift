@@ -257,7 +257,10 @@ public struct RelayHTTPAPI: Sendable {
                 if role == "customer" {
                     message["client_message_id"] = clientID ?? body.clientID
                     result["customer_message"] = message
-                } else {
+                } else if role == "system" {
+                    // What the relay tells the customer (queue place, expected wait), apart from the answer.
+                    result["notices"] = (result["notices"] as? [[String: Any]] ?? []) + [message]
+                } else if result["reply"] == nil {
                     result["reply"] = message
                 }
             case .redacted(_, let types, let notice):

@@ -281,7 +281,8 @@ public struct RelayHTTPAPI: Sendable {
         // Handed off (by this message or earlier): where the chat stands. The message went to
         // the agents, not the bot; their replies appear in GET /v1/sessions/{id}/messages.
         if let status = agents?.status(tenant: tenant.id, session: id) {
-            var handoff: [String: Any] = ["state": status.state, "priority": status.priority, "reason": status.reason]
+            var handoff = result["handoff"] as? [String: Any] ?? ["priority": status.priority, "reason": status.reason]
+            handoff["state"] = status.state
             if let position = status.position { handoff["position"] = position }
             if let wait = status.expectedWait { handoff["expected_wait_seconds"] = wait }
             result["handoff"] = handoff

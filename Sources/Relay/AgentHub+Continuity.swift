@@ -1,6 +1,7 @@
 import AgentDesk
 import Foundation
 import SupportBot
+import TranscriptStore
 
 /// What keeps a hand-off going when people or the server go away: the sealed rows in
 /// `relay.sqlite` a restart reads back, and the grace period after an agent's console closes.
@@ -27,7 +28,17 @@ extension AgentHub {
             do {
                 let (chats, corrupt) = try await persistence.store.loadHandoffs(tenant: tenant)
                 if corrupt > 0 { logger.error("agents.handoff_state_corrupt", metadata: ["tenant": "\(tenant)", "rows": "\(corrupt)"]) }
-                loaded = chats
+                // A session erased (or removed by retention) while the relay was down: its row goes too.
+                var alive: [PersistedHandoff] = []
+                for chat in chats {
+                    do {
+                        _ = try await store.session(tenant: tenant, session: chat.session)
+                        alive.append(chat)
+                    } catch TranscriptStoreError.unknownSession {
+                        _ = try? await persistence.store.deleteChats(tenant: tenant, session: chat.session)
+                    }
+                }
+                loaded = alive
             } catch {
                 logger.error("agents.restore_failed", metadata: ["tenant": "\(tenant)", "error": "\(type(of: error))"])
                 continue

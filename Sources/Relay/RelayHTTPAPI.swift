@@ -280,13 +280,7 @@ public struct RelayHTTPAPI: Sendable {
         guard result["customer_message"] != nil else { throw APIError.unavailable }
         // Handed off (by this message or earlier): where the chat stands. The message went to
         // the agents, not the bot; their replies appear in GET /v1/sessions/{id}/messages.
-        if let status = agents?.status(tenant: tenant.id, session: id) {
-            var handoff = result["handoff"] as? [String: Any] ?? ["priority": status.priority, "reason": status.reason]
-            handoff["state"] = status.state
-            if let position = status.position { handoff["position"] = position }
-            if let wait = status.expectedWait { handoff["expected_wait_seconds"] = wait }
-            result["handoff"] = handoff
-        }
+        if let handoff = handoffNow(result["handoff"] as? [String: Any], tenant: tenant.id, session: id) { result["handoff"] = handoff }
         return Self.json(result, status: .ok)
     }
 
@@ -307,10 +301,20 @@ public struct RelayHTTPAPI: Sendable {
             result["redaction"] = ["types": earlier.types,
                                    "notice": RedactionNotice.text(for: earlier.types.compactMap { .init(rawValue: $0) }, language: language)]
         }
-        if let handoff = earlier.handoff {
-            result["handoff"] = ["state": handoff.state, "priority": handoff.priority, "reason": handoff.reason]
-        }
+        let told: [String: Any]? = earlier.handoff.map { ["state": $0.state, "priority": $0.priority, "reason": $0.reason] }
+        if let handoff = handoffNow(told, tenant: tenant.id, session: session) { result["handoff"] = handoff }
         return Self.json(result, status: .ok)
+    }
+
+    /// The `handoff` field: what the message caused (`told`), updated with where the chat stands
+    /// now when it is queued (place, expected wait) or with an agent; nil when the bot has it.
+    func handoffNow(_ told: [String: Any]?, tenant: String, session: String) -> [String: Any]? {
+        guard let status = agents?.status(tenant: tenant, session: session) else { return told }
+        var handoff = told ?? ["priority": status.priority, "reason": status.reason]
+        handoff["state"] = status.state
+        if let position = status.position { handoff["position"] = position }
+        if let wait = status.expectedWait { handoff["expected_wait_seconds"] = wait }
+        return handoff
     }
 
     // MARK: GET /v1/sessions/{session}/messages

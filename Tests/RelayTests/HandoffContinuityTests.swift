@@ -234,6 +234,9 @@ struct HandoffContinuityTests {
             #expect(handoff["state"] as? String == "queued" && handoff["reason"] as? String == "customer_asked")
             #expect(handoff["position"] as? Int == 1 && (handoff["expected_wait_seconds"] as? Int ?? 0) > 0)
             #expect(hub.isWithHuman(tenant: "demo", session: session))
+            let notices = first.json["notices"] as? [[String: Any]] ?? []
+            #expect(notices.contains { ($0["text"] as? String ?? "").contains("预计等待") }, "the customer's notice: \(notices)")
+            #expect((first.json["reply"] as? [String: Any])?["role"] as? String == "bot", "the reply is the bot's, not the notice")
 
             let ann = try hub.authenticator.login(tenant: "demo", username: "ann", password: Self.password).principal
             let annFrames = FrameBox()
@@ -247,6 +250,10 @@ struct HandoffContinuityTests {
             #expect(second.json["reply"] == nil, "no bot reply while with an agent")
             #expect((second.json["handoff"] as? [String: Any])?["state"] as? String == "agent_joined")
             try await annFrames.wait(type: "message", "text", "订单还没到账")
+            let resent = try await offPool { Handed(value: try relay.request("POST", "/v1/messages", origin: .some(nil), bearer: key,
+                                                                 body: ["session": session, "client_message_id": "m2", "text": "订单还没到账"])) }.value
+            #expect(resent.json["duplicate"] as? Bool == true)
+            #expect((resent.json["handoff"] as? [String: Any])?["state"] as? String == "agent_joined", "a resend says where the chat stands too")
 
             try await hub.reply(ann, session: session, text: "我来帮您查一下")
             let history = try await offPool { Handed(value: try relay.request("GET", "/v1/sessions/\(session)/messages", origin: .some(nil), bearer: key)) }.value

@@ -158,6 +158,25 @@ struct HandoffContinuityTests {
         try await second.finish()
     }
 
+    @Test("A hand-off row that does not open (sealed under another key) is reported, left in place and not restored")
+    func corruptRowsAreNotGuessedAt() async throws {
+        let relay = try await AgentRelayHarness.start()
+        do {
+            let state = relay.demo.state
+            let (good, _) = try await Self.handOff(relay, "转人工")
+            let wrongKeys = try await state.stateKeys(tenant: "shop-b")
+            var forged = try #require(try await state.loadHandoffs(tenant: "demo").chats.first)
+            forged.session = "0123456789abcdef0123456789abcdef"
+            try state.writeHandoff(forged, tenant: "demo", session: forged.session, keys: wrongKeys)
+            let loaded = try await state.loadHandoffs(tenant: "demo")
+            #expect(loaded.chats.map(\.session) == [good] && loaded.corrupt == 1)
+            #expect(try await state.handoffCount() == 2, "the bad row is kept for an operator to look at")
+            #expect(await relay.hub.restore() == 1)
+            #expect(relay.logs.text.contains("agents.handoff_state_corrupt"))
+        }
+        try await relay.finish()
+    }
+
     @Test("An agent offline past the grace period: chats back to the front of their class, supervisors notified, the customer told")
     func agentOfflineGrace() async throws {
         let clock = TestClock()

@@ -326,7 +326,8 @@ public final class AgentHub: Sendable {
         var row: [String: Any] = ["session": chat.session, "urgency": chat.urgency.description, "reason": chat.reason.rawValue,
                                   "language": chat.language, "waiting_seconds": Int(now.timeIntervalSince(chat.enqueuedAt)),
                                   "enqueued_at": time(chat.enqueuedAt), "summary": chat.summary, "anger": chat.anger,
-                                  "escalated": chat.escalated, "state": chat.agentID == nil ? "queued" : "active"]
+                                  "escalated": chat.escalated, "state": chat.agentID == nil ? "queued" : "active",
+                                  "returned": chat.returned]
         if let agent = chat.agentName { row["agent"] = agent }
         if let order = chat.orderNumber { row["order"] = order }
         return row
@@ -358,7 +359,11 @@ public final class AgentHub: Sendable {
             current.agentID = principal.account.id
             current.agentName = principal.account.username
             current.takenAt = current.takenAt ?? clock()
-            current.agentAwaySince = nil
+            // Taken over the HTTP API without a console open: the grace period runs from now.
+            let online = state.connections.values.contains {
+                $0.principal.tenant == principal.tenant && $0.principal.account.id == principal.account.id
+            }
+            current.agentAwaySince = online ? nil : clock()
             state.desks[principal.tenant]?.chats[session] = current
             return .success(before)
         }

@@ -233,8 +233,13 @@ struct HandoffContinuityTests {
             }
             #expect(told.text.contains("断开连接") && told.text.contains("重新排队"), "told honestly: \(told.text)")
             #expect(told.handoff == "queued" && told.position == 1)
+            // Taken without a console open (the HTTP API): the grace period runs from the take.
+            _ = try await hub.take(ann, session: c1)
+            clock.advance(121)
+            await hub.checkAgentsOffline()
+            #expect(Self.active(hub, sue).isEmpty && Self.queued(hub, sue).count == 2)
             let ledger = try relay.ledger()
-            #expect(try ledger.entries(tenant: "demo", action: "agent.offline_requeue").count == 1)
+            #expect(try ledger.entries(tenant: "demo", action: "agent.offline_requeue").count == 2)
         }
         try await relay.finish()
     }

@@ -39,19 +39,20 @@ extension RelayStateStore {
         Array("KRhandoff".utf8) + [UInt8(tenant.utf8.count)] + Array(tenant.utf8) + digest
     }
 
-    /// Writes (or, with nil, deletes) the sealed hand-off row of `session`. Synchronous, so a
-    /// caller that serialises its calls gets its writes in order.
-    func writeHandoff(_ record: PersistedHandoff?, tenant: String, session: String, keys: TenantStateKeys) throws {
+    /// Writes the sealed hand-off row of `session` as `current()` returns it at the moment of
+    /// writing (nil: deletes the row). `current` runs inside the database's single writer, so
+    /// concurrent calls write in the order of their snapshots: the row always ends at the newest
+    /// state, and a late call can never bring back a chat that has left the hand-off.
+    func writeHandoff(tenant: String, session: String, keys: TenantStateKeys,
+                      current: @escaping @Sendable () -> PersistedHandoff?) async throws {
         let digest = Self.sessionDigest(session, keys: keys)
-        guard let record else {
-            try pool.write { db in
+        let aad = Self.handoffAAD(tenant: tenant, digest: digest)
+        try await pool.write { db in
+            guard let record = current() else {
                 try db.execute(sql: "DELETE FROM handoff_chats WHERE tenant_id = ? AND session_digest = ?", arguments: [tenant, Data(digest)])
+                return
             }
-            return
-        }
-        let sealed = XChaCha20Poly1305.seal(try JSONEncoder().encode(record).map { $0 }, aad: Self.handoffAAD(tenant: tenant, digest: digest),
-                                            key: keys.seal)
-        try pool.write { db in
+            let sealed = XChaCha20Poly1305.seal(try JSONEncoder().encode(record).map { $0 }, aad: aad, key: keys.seal)
             try db.execute(sql: "INSERT OR REPLACE INTO handoff_chats(tenant_id, session_digest, updated_at, sealed) VALUES (?, ?, ?, ?)",
                            arguments: [tenant, Data(digest), Date().timeIntervalSince1970, Data(sealed)])
         }
@@ -85,9 +86,10 @@ extension RelayStateStore {
     }
 }
 
-/// Writes the hand-off desk's changes to `relay.sqlite`, one at a time: each call snapshots the
-/// chat's current state after its last suspension and writes it without suspending, so the
-/// rows always end at the newest state (a late write can never resurrect a closed chat).
+/// Writes the hand-off desk's changes to `relay.sqlite` (see
+/// ``RelayStateStore/writeHandoff(tenant:session:keys:current:)`` for why they stay in order),
+/// off the concurrency pool (GRDB's writer queue does the disk work), with the tenants' keys
+/// derived once.
 actor HandoffPersistence {
     let store: RelayStateStore
     let logger: Logger
@@ -98,7 +100,7 @@ actor HandoffPersistence {
         self.logger = logger
     }
 
-    func sync(tenant: String, session: String, current: @Sendable () -> PersistedHandoff?) async {
+    func sync(tenant: String, session: String, current: @escaping @Sendable () -> PersistedHandoff?) async {
         do {
             let tenantKeys: RelayStateStore.TenantStateKeys
             if let cached = keys[tenant] {
@@ -107,7 +109,7 @@ actor HandoffPersistence {
                 tenantKeys = try await store.stateKeys(tenant: tenant)
                 keys[tenant] = tenantKeys
             }
-            try store.writeHandoff(current(), tenant: tenant, session: session, keys: tenantKeys)
+            try await store.writeHandoff(tenant: tenant, session: session, keys: tenantKeys, current: current)
         } catch {
             // The live desk goes on; only a restart would lose this change.
             logger.error("agents.persist_failed", metadata: ["session": "\(session)", "error": "\(type(of: error))"])

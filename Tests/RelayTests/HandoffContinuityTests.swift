@@ -167,7 +167,8 @@ struct HandoffContinuityTests {
             let wrongKeys = try await state.stateKeys(tenant: "shop-b")
             var forged = try #require(try await state.loadHandoffs(tenant: "demo").chats.first)
             forged.session = "0123456789abcdef0123456789abcdef"
-            try state.writeHandoff(forged, tenant: "demo", session: forged.session, keys: wrongKeys)
+            let row = forged
+            try await state.writeHandoff(tenant: "demo", session: forged.session, keys: wrongKeys) { row }
             let loaded = try await state.loadHandoffs(tenant: "demo")
             #expect(loaded.chats.map(\.session) == [good] && loaded.corrupt == 1)
             #expect(try await state.handoffCount() == 2, "the bad row is kept for an operator to look at")

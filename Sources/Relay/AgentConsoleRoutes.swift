@@ -41,10 +41,13 @@ enum AgentConsoleRoutes {
         router.post("/agent/api/login") { request, _ -> Response in
             guard let tenant = tenant(request, hub) else { return status(.misdirectedRequest, "unknown_host") }
             guard sameOrigin(request) else { return status(.forbidden, "bad_origin") }
-            guard let body = try? await request.body.collect(upTo: bodyLimit),
-                  let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any],
-                  let username = object["username"] as? String, let password = object["password"] as? String else {
-                return status(.badRequest, "invalid_request")
+            let object: [String: Any]
+            switch await jsonObject(request) {
+            case .refused(let refusal): return refusal
+            case .object(let read): object = read
+            }
+            guard let username = object["username"] as? String, let password = object["password"] as? String else {
+                return refusal(.badRequest, "invalid_request", "send {\"username\": …, \"password\": …}")
             }
             var secret = Array(password.utf8)
             defer { secret.withUnsafeMutableBytes { Sodium.zero($0) } }
@@ -113,9 +116,14 @@ enum AgentConsoleRoutes {
             switch authorise(request, hub, stateChanging: true) {
             case .failure(let refusal): return refusal.response
             case .success(let (principal, _)):
-                guard let body = try? await request.body.collect(upTo: bodyLimit),
-                      let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any],
-                      let text = object["text"] as? String else { return status(.badRequest, "invalid_request") }
+                let object: [String: Any]
+                switch await jsonObject(request) {
+                case .refused(let refusal): return refusal
+                case .object(let read): object = read
+                }
+                guard let text = object["text"] as? String else {
+                    return refusal(.badRequest, "invalid_request", "send {\"text\": …}")
+                }
                 return await perform {
                     try await hub.reply(principal, session: context.parameters.get("id") ?? "", text: text)
                     return ["ok": true]
@@ -183,6 +191,32 @@ enum AgentConsoleRoutes {
     }
 
     static func status(_ status: HTTPResponse.Status, _ code: String) -> Response { json(status, ["error": code]) }
+
+    /// A refusal with a fixed, English reason (never any of the request's content).
+    static func refusal(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
+        json(status, ["error": code, "message": message])
+    }
+
+    enum BodyRead {
+        case object([String: Any])
+        case refused(Response)
+    }
+
+    /// A request's JSON object body, or the refusal that says what is wrong with it: too large
+    /// (413), not UTF-8, not a JSON object (400).
+    static func jsonObject(_ request: Request) async -> BodyRead {
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: bodyLimit) } catch {
+            return .refused(refusal(.contentTooLarge, "payload_too_large", "the request body is larger than \(bodyLimit) bytes"))
+        }
+        guard RelayHTTPAPI.isValidUTF8(body.readableBytesView) else {
+            return .refused(refusal(.badRequest, "invalid_utf8", "the request body is not valid UTF-8"))
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] else {
+            return .refused(refusal(.badRequest, "invalid_json", "the request body is not a JSON object"))
+        }
+        return .object(object)
+    }
 
     static func load(_ name: String) -> ByteBuffer {
         guard let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "AgentConsole"),

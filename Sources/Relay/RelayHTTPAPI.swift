@@ -155,6 +155,10 @@ public struct RelayHTTPAPI: Sendable {
     }
 
     func parsePost(_ data: ByteBuffer) throws -> PostBody {
+        // Checked on its own so a client gets the real reason, not "not JSON".
+        guard Self.isValidUTF8(data.readableBytesView) else {
+            throw APIError.badRequest("invalid_utf8", "the body is not valid UTF-8")
+        }
         guard let object = (try? JSONSerialization.jsonObject(with: Data(buffer: data))) as? [String: Any] else {
             throw APIError.badRequest("invalid_json", "the body is not a JSON object")
         }
@@ -172,6 +176,20 @@ public struct RelayHTTPAPI: Sendable {
                                                                 : error.description)
         }
         return PostBody(text: text, clientID: clientID, session: session, language: object["language"] as? String)
+    }
+
+    /// Whether `bytes` are well-formed UTF-8 (overlong forms, surrogates and truncated sequences
+    /// are not); nothing is decoded or kept.
+    static func isValidUTF8(_ bytes: some Collection<UInt8>) -> Bool {
+        var decoder = UTF8()
+        var iterator = bytes.makeIterator()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
     }
 
     static func isSessionID(_ id: String) -> Bool {

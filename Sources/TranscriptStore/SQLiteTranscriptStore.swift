@@ -94,6 +94,18 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         // next rotation reuses with different bytes.
     }
 
+    /// The tenant ids of the database at `path`, read without any key (ids are stored in the
+    /// clear) and without creating or migrating anything: for commands that need no master key
+    /// but should still refuse a tenant the store does not know.
+    public static func tenantIDs(databaseAt path: String) throws -> [String] {
+        // Not `readonly`: SQLite cannot open a WAL database read-only when its -shm file is gone.
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        return try DatabaseQueue(path: path, configuration: config).read { db in
+            try db.values(String.self, sql: "SELECT id FROM tenants ORDER BY id")
+        }
+    }
+
     public func tenants() async throws -> [String] {
         try await pool.read { db in try db.values(String.self, sql: "SELECT id FROM tenants ORDER BY id") }
     }

@@ -2,6 +2,7 @@ import AgentDesk
 import ArgumentParser
 import Foundation
 import Sealing
+import TranscriptStore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,9 +17,9 @@ struct AgentsCommand: AsyncParsableCommand {
         agent (answers chats), supervisor (sees every live chat of the shop, reassigns), compliance and \
         operator (CLI-only roles; they cannot log in to the console). Passwords are read from a prompt \
         without echo, or from the first line of --password-file / standard input (--password-stdin); \
-        never from the command line. At least \(PasswordHash.minimumLength) characters. The tenant id is not \
-        checked against the transcript store (that needs the master key): accounts of tenants the relay \
-        does not serve are simply never used. Disabling an account or resetting its password ends its \
+        never from the command line. At least \(PasswordHash.minimumLength) characters. When the data \
+        directory holds the transcript store, `add` refuses a tenant that is not in it (a typo would \
+        make an account nobody can use); tenant ids are read without the master key. Disabling an account or resetting its password ends its \
         console sessions; a reset also ends a lock-out.
         """,
         subcommands: [Add.self, List.self, Disable.self, ResetPassword.self]
@@ -104,6 +105,16 @@ struct AgentsCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let role = AgentRole(rawValue: role) else { throw ValidationError("--role must be agent, supervisor, compliance or operator") }
+            let transcripts = location.resolved + "/transcripts.sqlite"
+            if FileManager.default.fileExists(atPath: transcripts) {
+                let known: [String]
+                do { known = try SQLiteTranscriptStore.tenantIDs(databaseAt: transcripts) } catch {
+                    throw CLIError("cannot read the tenants of \(transcripts)")
+                }
+                guard known.contains(tenant) else {
+                    throw CLIError("tenant \(tenant) is not in the store at \(location.resolved); run `kamirelay tenants add \(tenant)` first")
+                }
+            }
             let store = try location.open()
             var secret = try password.read()
             defer { secret.withUnsafeMutableBytes { zero($0) } }

@@ -254,12 +254,15 @@ struct EraseCommand: AsyncParsableCommand {
     @Option(name: .customLong("request-id"), help: "Your reference for the request (printable, no spaces).") var requestID: String
     @Option(help: "Where to write the receipt (default: ./erasure-receipt-TENANT-REQUEST.json).") var receipt: String?
     @Flag(name: .customLong("dry-run"), help: "Show what would be erased; change nothing.") var dryRun = false
-    @Flag(name: .customLong("epoch-now"), help: "Run the erasure epoch right away (rotates tenant and master keys).") var epochNow = false
+    @Flag(name: .customLong("epoch-now"), help: "Run the erasure epoch right away (rotates tenant and master keys; refused while a relay serves this data directory).") var epochNow = false
 
     func run() async throws {
         let id = try parseSubject(subject)
         let path = receipt ?? "erasure-receipt-\(tenant)-\(requestID.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }.map(String.init).joined()).json"
         if !dryRun, FileManager.default.fileExists(atPath: path) { throw CLIError("\(path) already exists; choose another --receipt") }
+        // Taken before erasing, so an --epoch-now refused here refuses the whole command.
+        let lock = epochNow && !dryRun ? try DataDirectoryLock(dataDirectory: options.store.resolvedDataDir, .replacingMasterKey) : nil
+        defer { lock?.release() }
         let transcripts = try options.store.openStore()
         let c = Compliance(store: transcripts, ledger: try ComplianceLedger(path: options.ledgerPath))
         // The relay keeps sealed resume state per chat; the erased chats' state goes with them.
@@ -315,11 +318,16 @@ struct EpochRun: AsyncParsableCommand {
         the database from before those erasures needs a tenant-key version and a master key that no \
         longer exist to open the erased subjects; everyone else's data stays readable. Keep no copy \
         of the old master.key: the point is that it is gone.
+
+        Refused while `kamirelay serve` runs on the same data directory (it holds the current master \
+        key in memory): stop it first, or let the relay run the epoch itself on its schedule.
         """)
     @OptionGroup var options: ComplianceOptions
     @Flag(help: "Run now if any erasure is pending.") var now = false
 
     func run() async throws {
+        let lock = try DataDirectoryLock(dataDirectory: options.store.resolvedDataDir, .replacingMasterKey)
+        defer { lock.release() }
         let c = try options.open()
         let report = try await Self.runEpoch(c, options: options, force: now)
         guard report.completedAt != nil else {

@@ -197,6 +197,8 @@ struct KeysRotateMaster: AsyncParsableCommand {
 
     func run() async throws {
         try store.requireMasterKey()
+        let lock = try DataDirectoryLock(dataDirectory: store.resolvedDataDir, .replacingMasterKey)
+        defer { lock.release() }
         let current = try MasterKeyFile(contentsOf: store.masterKeyPath)
         var pass = try store.passphrase()
         defer { pass.withUnsafeMutableBytes { zero($0) } }

@@ -29,7 +29,8 @@ struct ServeCommand: AsyncParsableCommand {
         address, data and keys directories, TLS profile, limits, and per tenant its host names, \
         certificate, redaction policy, knowledge base and order source. Tenants must exist in the \
         store (`kamirelay tenants add ID`). The master-key passphrase comes from --passphrase-file, \
-        $KAMIRELAY_PASSPHRASE or a prompt. A broken file stops with its file, line and field.
+        $KAMIRELAY_PASSPHRASE or a prompt (or the master key itself from --master-key-file). \
+        A broken file stops with its file, line and field.
         """
     )
 
@@ -44,8 +45,15 @@ struct ServeCommand: AsyncParsableCommand {
         valueName: "file"))
     var passphraseFile: String?
 
-    @Option(name: .customLong("data-dir"), help: ArgumentHelp("Where the demo keeps its keys, certificate and transcripts.", valueName: "dir"))
-    var dataDir: String = "demo-data"
+    @Option(name: .customLong("master-key-file"), help: ArgumentHelp(
+        "With --config: read the master key itself (written by `kamirelay keys export-master`) instead of a passphrase (else $KAMIRELAY_MASTER_KEY_FILE). The erasure epoch then runs from the CLI (`kamirelay epoch run`).",
+        valueName: "file"))
+    var masterKeyFile: String?
+
+    @Option(name: .customLong("data-dir"), help: ArgumentHelp(
+        "With --demo: where the demo keeps its keys, certificate and transcripts (default: demo-data). With --config the file's data_dir is used.",
+        valueName: "dir"))
+    var dataDir: String?
 
     @Option(help: "Address to listen on (default 127.0.0.1, or the configuration file's).")
     var host: String?
@@ -68,6 +76,14 @@ struct ServeCommand: AsyncParsableCommand {
         guard demo != (configFile != nil) else {
             throw ValidationError("give either --demo or --config FILE")
         }
+        // An option the chosen mode ignores would silently do nothing: refuse it instead.
+        if demo, passphraseFile != nil || masterKeyFile != nil {
+            throw ValidationError("--passphrase-file and --master-key-file are for --config; the demo's development key has a public passphrase")
+        }
+        if configFile != nil, dataDir != nil {
+            throw ValidationError("--data-dir is for --demo; with --config set data_dir in the configuration file")
+        }
+        if passphraseFile != nil, masterKeyFile != nil { throw ValidationError("give --passphrase-file or --master-key-file, not both") }
         if let port { guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0–65535") } }
         if let httpPort {
             guard (0...65_535).contains(httpPort) else { throw ValidationError("--http-port must be 0–65535") }
@@ -81,7 +97,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
         if let configFile { return try await runConfigured(configFile, logger: logger) }
         let host = self.host ?? "127.0.0.1"
-        let dataDirectory = (dataDir as NSString).expandingTildeInPath
+        let dataDirectory = ((dataDir ?? "demo-data") as NSString).expandingTildeInPath
 
         Terminal.note("""
 
@@ -94,6 +110,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         """)
         Terminal.note("preparing \(dataDirectory) (keys, certificate, store, demo shop)…")
+        let lock = try DataDirectoryLock(dataDirectory: dataDirectory, .serving)
+        defer { lock.release() }
         let demo = try await RelayDemo.prepare(dataDirectory: dataDirectory)
         for item in demo.created { Terminal.note("  created \(item)") }
 
@@ -147,7 +165,10 @@ struct ServeCommand: AsyncParsableCommand {
         do { config = try RelayConfigFile.load(path: path) } catch { throw CLIError(error.description) }
         var storeArguments = ["--data-dir", config.dataDirectory, "--keys-dir", config.keysDirectory]
         if let passphraseFile { storeArguments += ["--passphrase-file", passphraseFile] }
+        if let masterKeyFile { storeArguments += ["--master-key-file", masterKeyFile] }
         let storeOptions = try StoreOptions.parse(storeArguments)
+        let lock = try DataDirectoryLock(dataDirectory: storeOptions.resolvedDataDir, .serving)
+        defer { lock.release() }
         let (ring, passphrase) = try ServeRetention.unlock(storeOptions)
         let opened: RelayConfigured
         do { opened = try await RelayConfigured.open(config, file: path, masterKeys: ring) } catch let error as RelayConfigError {

@@ -85,7 +85,7 @@ import Yams
 
     @Test func refusalsAreJSONErrorsWithTheirStatus() async throws {
         var limits = RelayLimits()
-        limits.apiBurst = 6
+        limits.apiBurst = 7
         limits.apiRequestsPerSecond = 0.01
         let relay = try await RelayHarness.start(limits: limits)
         let state = relay.demo.state
@@ -114,9 +114,12 @@ import Yams
         let wrongTenant = try await call("POST", "/v1/messages", key: foreign, body: message)
         #expect(wrongTenant.status == 403 && wrongTenant.code == "wrong_tenant")
         #expect(try await call("POST", "/v1/messages", key: key, body: message, host: "evil.example").status == 421)
-        // Six requests of burst for `key`.
+        // Seven requests of burst for `key`.
         let invalid = try await call("POST", "/v1/messages", key: key, body: Array("{not json".utf8))
         #expect(invalid.status == 400 && invalid.code == "invalid_json")
+        let notUTF8 = try await call("POST", "/v1/messages", key: key,
+                                     body: Array(#"{"client_message_id":"u1","text":"#.utf8) + [0x22, 0xC3, 0x28, 0x22, 0x7D])
+        #expect(notUTF8.status == 400 && notUTF8.code == "invalid_utf8")
         let badID = try await call("POST", "/v1/messages", key: key, body: try Self.body(["client_message_id": "no spaces", "text": "hi"]))
         #expect(badID.status == 400 && badID.code == "invalid_client_message_id")
         let huge = try await call("POST", "/v1/messages", key: key, body: Array(repeating: UInt8(ascii: "a"), count: 20_000))

@@ -200,6 +200,15 @@ def main():
             print("widget shows the agent typing:", widget.find_element(By.CLASS_NAME, "kr-typing").text)
             driver.find_element(By.CLASS_NAME, "ac-send").click()
             widget_wait.until(lambda d: any("有什么可以帮您" in t for t in widget_texts("kr-agent")))
+            # Agent replies look different from the bot's and carry the label 人工客服.
+            agent_bubble = widget.find_elements(By.CLASS_NAME, "kr-agent")[-1]
+            bot_bubble = widget.find_elements(By.CLASS_NAME, "kr-bot")[0]
+            agent_label = agent_bubble.find_element(By.CLASS_NAME, "kr-label").text
+            bot_label = bot_bubble.find_element(By.CLASS_NAME, "kr-label").text
+            assert agent_label == "人工客服" and bot_label == "智能客服", (agent_label, bot_label)
+            assert agent_bubble.value_of_css_property("background-color") != bot_bubble.value_of_css_property("background-color"), \
+                "agent bubbles are visually distinct"
+            print("widget labels the agent's reply:", agent_label, "(bot:", bot_label + ")")
             driver.find_element(By.CLASS_NAME, "ac-close").click()
             widget_wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".kr-score[data-score='5']"))
             print("widget asks for CSAT after the agent closed the chat")

@@ -32,19 +32,24 @@ public struct QueueEntry: Sendable, Hashable {
     public var reason: Handoff.Reason
     public var urgency: QueueUrgency
     public var enqueuedAt: Date
+    /// The chat was with an agent who went offline: it goes to the front of its class, since
+    /// the customer already waited once.
+    public var returned: Bool
 
-    public init(session: String, reason: Handoff.Reason, urgency: QueueUrgency, enqueuedAt: Date) {
+    public init(session: String, reason: Handoff.Reason, urgency: QueueUrgency, enqueuedAt: Date, returned: Bool = false) {
         self.session = session
         self.reason = reason
         self.urgency = urgency
         self.enqueuedAt = enqueuedAt
+        self.returned = returned
     }
 
     public func waiting(at now: Date) -> TimeInterval { max(0, now.timeIntervalSince(enqueuedAt)) }
 }
 
-/// One tenant's waiting chats, in service order: urgent, then high, then the rest; oldest
-/// first within a class (ties by session id, so the order is total and stable).
+/// One tenant's waiting chats, in service order: urgent, then high, then the rest; within a
+/// class, chats returned by an agent who went offline first, then oldest first (ties by
+/// session id, so the order is total and stable).
 public struct HandoffQueue: Sendable {
     public private(set) var entries: [QueueEntry] = []
     /// Moving average of how long an agent spends on one chat (seed: 5 minutes).
@@ -54,6 +59,7 @@ public struct HandoffQueue: Sendable {
 
     static func before(_ a: QueueEntry, _ b: QueueEntry) -> Bool {
         if a.urgency != b.urgency { return a.urgency > b.urgency }
+        if a.returned != b.returned { return a.returned }
         if a.enqueuedAt != b.enqueuedAt { return a.enqueuedAt < b.enqueuedAt }
         return a.session < b.session
     }
@@ -65,6 +71,7 @@ public struct HandoffQueue: Sendable {
         if let old = entries.firstIndex(where: { $0.session == entry.session }) {
             entry.enqueuedAt = min(entry.enqueuedAt, entries[old].enqueuedAt)
             entry.urgency = max(entry.urgency, entries[old].urgency)
+            entry.returned = entry.returned || entries[old].returned
             entries.remove(at: old)
         }
         let index = entries.firstIndex(where: { Self.before(entry, $0) }) ?? entries.endIndex

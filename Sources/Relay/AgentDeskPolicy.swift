@@ -18,6 +18,10 @@ public struct AgentDeskPolicy: Sendable {
     /// Round-robin: queued chats are given to the online agents in turn (within
     /// ``maxChatsPerAgent``) instead of waiting for someone to take them.
     public var autoAssign = false
+    /// An agent whose console has been gone this long (every socket closed, or the server
+    /// restarted) loses their open chats: they go back to the front of their priority class in
+    /// the queue, supervisors are notified and the customer is told.
+    public var agentOfflineGrace: TimeInterval = 2 * 60
 
     public init(agentsMayDeliverCardKeys: Bool = false, serviceLevel: TimeInterval = 5 * 60, businessHours: BusinessHours? = nil,
                 cannedResponses: [CannedResponse] = []) {

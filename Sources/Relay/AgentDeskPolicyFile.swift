@@ -9,6 +9,7 @@ import Yams
 /// service_level_minutes: 5                # escalate queued chats after this long (default 5)
 /// max_chats_per_agent: 8                  # chats one agent may have at once (default 8)
 /// auto_assign: false                      # round-robin to online agents (default: agents take chats)
+/// agent_offline_grace_seconds: 120        # an agent offline this long loses their chats to the queue (default 120)
 /// business_hours: { opens: "09:00", closes: "21:00", utc_offset: "+08:00" }   # default: always open
 /// canned_responses:
 ///   - key: refund
@@ -63,7 +64,7 @@ public enum AgentDeskPolicyFile {
         var policy = AgentDeskPolicy()
         guard let root else { return policy }
         let f = try fields(root, ["agents_may_deliver_card_keys", "service_level_minutes", "max_chats_per_agent", "auto_assign", "business_hours",
-                                  "canned_responses"], "")
+                                  "canned_responses", "agent_offline_grace_seconds"], "")
         if let node = f["agents_may_deliver_card_keys"] {
             guard let value = node.bool else { throw fail(node, "agents_may_deliver_card_keys", "expected true or false") }
             policy.agentsMayDeliverCardKeys = value
@@ -79,6 +80,10 @@ public enum AgentDeskPolicyFile {
         if let node = f["auto_assign"] {
             guard let value = node.bool else { throw fail(node, "auto_assign", "expected true or false") }
             policy.autoAssign = value
+        }
+        if let node = f["agent_offline_grace_seconds"] {
+            guard let value = node.int, (5...86_400).contains(value) else { throw fail(node, "agent_offline_grace_seconds", "expected 5–86400") }
+            policy.agentOfflineGrace = TimeInterval(value)
         }
         if let node = f["business_hours"] {
             let hours = try fields(node, ["opens", "closes", "utc_offset"], "business_hours.")

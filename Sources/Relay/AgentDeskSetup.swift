@@ -8,12 +8,13 @@ import TranscriptStore
 /// Opens the agent desk of a data directory: accounts and logins in `agents.sqlite`, session
 /// tokens hashed under each tenant's `KRagsess` purpose key, audit entries in the Compliance
 /// ledger (`compliance.sqlite`), each tenant's rules from `policies/agents/TENANT.yaml` when present
-/// (else `policies`).
+/// (else `policies`). With the relay's `state` database the hand-off queue and the chats with
+/// agents are kept there (sealed) and restored from it here, so they survive a restart.
 public enum AgentDeskSetup {
     public static func open(dataDirectory: String, store: SQLiteTranscriptStore, tenants: TenantDirectory,
                             policies: [String: AgentDeskPolicy] = [:], settings: AgentAuthSettings = AgentAuthSettings(),
                             passwordParameters: Argon2idParameters = .interactive, clock: @escaping @Sendable () -> Date = { Date() },
-                            logger: Logger = Logger(label: "kamirelay.agents")) async throws -> AgentHub {
+                            logger: Logger = Logger(label: "kamirelay.agents"), state: RelayStateStore? = nil) async throws -> AgentHub {
         let accounts = try AgentStore(path: AgentStore.path(dataDirectory: dataDirectory))
         var keys: [String: BLAKE2bKeyedHasher] = [:]
         for id in tenants.tenants.keys {
@@ -23,8 +24,10 @@ public enum AgentDeskSetup {
                                                    passwordParameters: passwordParameters, clock: clock)
         let ledger = try ComplianceLedger(path: dataDirectory + "/compliance.sqlite")
         let files = try AgentDeskPolicyFile.loadAll(dataDirectory: dataDirectory, tenants: Array(tenants.tenants.keys), defaults: policies)
-        return AgentHub(tenants: tenants, store: store, authenticator: authenticator,
-                        audit: LedgerAgentAudit(ledger: ledger, store: store), policies: files, clock: clock, logger: logger)
+        let hub = AgentHub(tenants: tenants, store: store, authenticator: authenticator,
+                           audit: LedgerAgentAudit(ledger: ledger, store: store), policies: files, clock: clock, logger: logger, state: state)
+        await hub.restore()
+        return hub
     }
 
     /// `serve --demo`: (re)creates the demo agent account with a fresh random password and

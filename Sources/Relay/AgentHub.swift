@@ -57,7 +57,9 @@ public final class AgentHub: Sendable {
     let policies: [String: AgentDeskPolicy]
     let clock: @Sendable () -> Date
     let logger: Logger
-    private let state = NIOLockedValueBox(State())
+    /// Where the queue and the chats with agents survive a restart (nil: memory only).
+    let persistence: HandoffPersistence?
+    let state = NIOLockedValueBox(State())
 
     /// Resolution codes an agent can close a chat with.
     public static let resolutions: Set<String> = ["resolved", "refunded", "card_resent", "replaced", "no_response", "duplicate",
@@ -65,7 +67,8 @@ public final class AgentHub: Sendable {
 
     public init(tenants: TenantDirectory, store: any TranscriptStore, authenticator: AgentAuthenticator, audit: any AgentAuditLog,
                 policies: [String: AgentDeskPolicy] = [:], clock: @escaping @Sendable () -> Date = { Date() },
-                logger: Logger = Logger(label: "kamirelay.agents")) {
+                logger: Logger = Logger(label: "kamirelay.agents"), state: RelayStateStore? = nil) {
+        self.persistence = state.map { HandoffPersistence(store: $0, logger: logger) }
         self.tenants = tenants
         self.store = store
         self.authenticator = authenticator
@@ -101,6 +104,21 @@ public final class AgentHub: Sendable {
         var notes: [Note] = []
         var escalated = false
         var toldPosition: Int?
+        /// Back in the queue because its agent went offline: front of its class.
+        var returned = false
+        /// Since when the chat's agent has had no console open (nil: online, or no agent).
+        var agentAwaySince: Date?
+
+        var persisted: PersistedHandoff {
+            PersistedHandoff(session: session, language: language, reason: reason, urgency: urgency.rawValue, summary: summary, anger: anger,
+                             orderNumber: orderNumber, enqueuedAt: enqueuedAt, returned: returned, agentID: agentID, agentName: agentName,
+                             takenAt: takenAt, escalated: escalated,
+                             notes: notes.map { PersistedHandoff.Note(author: $0.author, text: $0.text, at: $0.at) })
+        }
+
+        var queueEntry: QueueEntry {
+            QueueEntry(session: session, reason: reason, urgency: urgency, enqueuedAt: enqueuedAt, returned: returned)
+        }
     }
 
     struct TenantDesk: Sendable {
@@ -153,6 +171,7 @@ public final class AgentHub: Sendable {
         }
         logger.info("agents.queued", metadata: ["tenant": "\(tenant)", "session": "\(session)", "urgency": "\(urgency)",
                                                 "reason": "\(handoff.reason.rawValue)"])
+        await persist(tenant, session)
         await broadcastQueue(tenant: tenant)
         await tellPositions(tenant: tenant)
         await autoAssign(tenant: tenant)
@@ -186,6 +205,7 @@ public final class AgentHub: Sendable {
             return state.desks[tenant]?.chats.removeValue(forKey: session)
         }
         guard let removed else { return }
+        await persist(tenant, session)
         await sendToAgents(tenant: tenant, filter: { $0.role.supervises || $0.account.id == removed.agentID },
                            object: ["type": "chat_ended", "session": session, "how": "customer_left"])
         await broadcastQueue(tenant: tenant)
@@ -200,6 +220,11 @@ public final class AgentHub: Sendable {
         let id: UInt64 = state.withLockedValue { state in
             state.nextConnection += 1
             state.connections[state.nextConnection] = Connection(principal: principal, token: token, send: send, close: close)
+            // Back within the grace period (or after a restart): the agent's chats stay theirs.
+            if var desk = state.desks[principal.tenant] {
+                for (session, chat) in desk.chats where chat.agentID == principal.account.id { desk.chats[session]?.agentAwaySince = nil }
+                state.desks[principal.tenant] = desk
+            }
             return state.nextConnection
         }
         await send(Self.json(["type": "welcome", "agent": principal.account.username, "role": principal.role.rawValue,
@@ -210,8 +235,23 @@ public final class AgentHub: Sendable {
         return id
     }
 
+    /// A console socket closed. When it was the agent's last one, the grace period for their
+    /// open chats starts (``checkAgentsOffline()``).
     public func disconnect(_ id: UInt64) async {
-        let tenant = state.withLockedValue { $0.connections.removeValue(forKey: id)?.principal.tenant }
+        let now = clock()
+        let tenant = state.withLockedValue { state -> String? in
+            guard let principal = state.connections.removeValue(forKey: id)?.principal else { return nil }
+            let stillOnline = state.connections.values.contains {
+                $0.principal.tenant == principal.tenant && $0.principal.account.id == principal.account.id
+            }
+            if !stillOnline, var desk = state.desks[principal.tenant] {
+                for (session, chat) in desk.chats where chat.agentID == principal.account.id && chat.agentAwaySince == nil {
+                    desk.chats[session]?.agentAwaySince = now
+                }
+                state.desks[principal.tenant] = desk
+            }
+            return principal.tenant
+        }
         if let tenant { await broadcastQueue(tenant: tenant) }
     }
 
@@ -286,7 +326,8 @@ public final class AgentHub: Sendable {
         var row: [String: Any] = ["session": chat.session, "urgency": chat.urgency.description, "reason": chat.reason.rawValue,
                                   "language": chat.language, "waiting_seconds": Int(now.timeIntervalSince(chat.enqueuedAt)),
                                   "enqueued_at": time(chat.enqueuedAt), "summary": chat.summary, "anger": chat.anger,
-                                  "escalated": chat.escalated, "state": chat.agentID == nil ? "queued" : "active"]
+                                  "escalated": chat.escalated, "state": chat.agentID == nil ? "queued" : "active",
+                                  "returned": chat.returned]
         if let agent = chat.agentName { row["agent"] = agent }
         if let order = chat.orderNumber { row["order"] = order }
         return row
@@ -318,6 +359,11 @@ public final class AgentHub: Sendable {
             current.agentID = principal.account.id
             current.agentName = principal.account.username
             current.takenAt = current.takenAt ?? clock()
+            // Taken over the HTTP API without a console open: the grace period runs from now.
+            let online = state.connections.values.contains {
+                $0.principal.tenant == principal.tenant && $0.principal.account.id == principal.account.id
+            }
+            current.agentAwaySince = online ? nil : clock()
             state.desks[principal.tenant]?.chats[session] = current
             return .success(before)
         }
@@ -326,14 +372,12 @@ public final class AgentHub: Sendable {
             state.withLockedValue { state in
                 guard state.desks[principal.tenant]?.chats[session]?.agentID == principal.account.id else { return }
                 state.desks[principal.tenant]?.chats[session] = previous
-                if previous.agentID == nil {
-                    state.desks[principal.tenant]?.queue.enqueue(QueueEntry(session: session, reason: previous.reason,
-                                                                            urgency: previous.urgency, enqueuedAt: previous.enqueuedAt))
-                }
+                if previous.agentID == nil { state.desks[principal.tenant]?.queue.enqueue(previous.queueEntry) }
             }
             throw error
         }
         logger.info("agents.taken", metadata: ["tenant": "\(principal.tenant)", "session": "\(session)", "agent": "\(principal.account.auditName)"])
+        await persist(principal.tenant, session)
         if let other = previous.agentID, other != principal.account.id {
             await sendToAgents(tenant: principal.tenant, filter: { $0.account.id == other },
                                object: ["type": "chat_ended", "session": session, "how": "reassigned"])
@@ -470,6 +514,7 @@ public final class AgentHub: Sendable {
         guard let tenant = tenants.tenants[principal.tenant] else { throw AgentDeskError.notFound }
         let note = Note(author: principal.account.username, text: tenant.redactor.redact(text).text, at: clock())
         state.withLockedValue { $0.desks[principal.tenant]?.chats[session]?.notes.append(note) }
+        await persist(principal.tenant, session)
         await sendToWatchers(tenant: principal.tenant, session: session, object: [
             "type": "note", "session": session, "author": note.author, "text": note.text, "time": Self.time(note.at)])
     }
@@ -480,6 +525,7 @@ public final class AgentHub: Sendable {
         guard chat.agentID == principal.account.id || principal.role.supervises else { throw AgentDeskError.notYours }
         try await record(principal, "agent.return_to_bot", ["session": session])
         finish(principal.tenant, session)
+        await persist(principal.tenant, session)
         try? await storeAndTell(tenant: principal.tenant, session: session, role: .system,
                                 text: HandoffTexts.returnedToBot(language: chat.language), customer: chat.customer)
         try? await chat.customer?(.handoff(state: "returned_to_bot", priority: chat.urgency.description, reason: chat.reason.rawValue))
@@ -505,12 +551,12 @@ public final class AgentHub: Sendable {
             guard var current = state.desks[principal.tenant]?.chats[session] else { return }
             current.agentID = target?.id
             current.agentName = target?.username
-            if target == nil {
-                state.desks[principal.tenant]?.queue.enqueue(QueueEntry(session: session, reason: current.reason, urgency: current.urgency,
-                                                                        enqueuedAt: current.enqueuedAt))
-            }
+            let targetOnline = state.connections.values.contains { $0.principal.tenant == principal.tenant && $0.principal.account.id == target?.id }
+            current.agentAwaySince = target == nil || targetOnline ? nil : clock()
+            if target == nil { state.desks[principal.tenant]?.queue.enqueue(current.queueEntry) }
             state.desks[principal.tenant]?.chats[session] = current
         }
+        await persist(principal.tenant, session)
         if let previous = chat.agentID {
             await sendToAgents(tenant: principal.tenant, filter: { $0.account.id == previous },
                                object: ["type": "chat_ended", "session": session, "how": "transferred"])
@@ -534,6 +580,7 @@ public final class AgentHub: Sendable {
         guard chat.agentID == principal.account.id || principal.role.supervises else { throw AgentDeskError.notYours }
         try await record(principal, "agent.close", ["session": session, "resolution": resolution])
         finish(principal.tenant, session)
+        await persist(principal.tenant, session)
         _ = try? await store.append([PendingMessage(tenant: principal.tenant, session: session, role: .system,
                                                     text: "closed by agent: resolution \(resolution)", sentAt: clock())])
         try? await storeAndTell(tenant: principal.tenant, session: session, role: .system,
@@ -575,6 +622,7 @@ public final class AgentHub: Sendable {
             return due
         }
         for (tenant, chat) in due {
+            await persist(tenant, chat.session)
             logger.notice("agents.sla_breached", metadata: ["tenant": "\(tenant)", "session": "\(chat.session)"])
             await sendToAgents(tenant: tenant, filter: { $0.role.supervises }, object: [
                 "type": "escalation", "session": chat.session, "waiting_seconds": Int(now.timeIntervalSince(chat.enqueuedAt)),

@@ -1,7 +1,8 @@
 import ServiceLifecycle
 
-/// Every few seconds until shutdown: escalates chats over their service level, closes console
-/// sockets whose login session ended, and runs round-robin assignment where it is on.
+/// Every few seconds until shutdown: escalates chats over their service level, re-queues the
+/// chats of agents offline past their grace period, closes console sockets whose login session
+/// ended, and runs round-robin assignment where it is on.
 struct AgentServiceLevelService: Service {
     let hub: AgentHub
     var interval: Duration = .seconds(5)
@@ -12,6 +13,7 @@ struct AgentServiceLevelService: Service {
                 while !Task.isCancelled {
                     try await Task.sleep(for: interval)
                     await hub.checkServiceLevels()
+                    await hub.checkAgentsOffline()
                     await hub.closeEndedSessions()
                     for tenant in hub.tenants.tenants.keys { await hub.autoAssign(tenant: tenant) }
                 }

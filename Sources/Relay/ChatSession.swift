@@ -156,8 +156,9 @@ public struct ChatSession: Sendable {
     /// A chat continued from its persisted state (after a restart, or an HTTP-API session's next
     /// request). The redaction tail starts empty: it is never persisted.
     init(restoring saved: PersistedChat, tenant: TenantRuntime, store: any TranscriptStore, resumes: ResumeRegistry,
-         metrics: RelayMetrics, limits: RelayLimits, logger: Logger) {
-        self.init(tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: logger, channel: saved.channel)
+         metrics: RelayMetrics, limits: RelayLimits, logger: Logger, agents: AgentHub? = nil) {
+        self.init(tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: logger, channel: saved.channel,
+                  agents: agents)
         sessionID = saved.session
         language = saved.language
         answered = saved.answered
@@ -167,8 +168,9 @@ public struct ChatSession: Sendable {
 
     /// An HTTP-API chat attached to an existing session whose state expired (or a new one).
     init(apiSession id: String, tenant: TenantRuntime, store: any TranscriptStore, resumes: ResumeRegistry,
-         metrics: RelayMetrics, limits: RelayLimits, logger: Logger) {
-        self.init(tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: logger, channel: "api")
+         metrics: RelayMetrics, limits: RelayLimits, logger: Logger, agents: AgentHub? = nil) {
+        self.init(tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: logger, channel: "api",
+                  agents: agents)
         sessionID = id
         self.logger[metadataKey: "session"] = "\(id)"
     }
@@ -268,6 +270,13 @@ public struct ChatSession: Sendable {
         try await send(.welcome(session: id, tenant: tenant.id, language: language, resumeToken: token, resumed: true))
         for message in missed {
             try await send(.message(role: message.role.name, text: message.text, id: message.sequence, time: message.sentAt, clientID: nil))
+        }
+        // Still with the human desk (also after a server restart): say where the chat stands.
+        if let status = agents?.status(tenant: tenant.id, session: id) {
+            try await send(.handoff(state: status.state, priority: status.priority, reason: status.reason))
+            if let position = status.position, let wait = status.expectedWait {
+                try await send(.queue(position: position, expectedWaitSeconds: wait))
+            }
         }
         return true
     }

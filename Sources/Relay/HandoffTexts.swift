@@ -44,4 +44,10 @@ enum HandoffTexts {
             ? "Sorry for the wait — all agents are busy longer than we aim for. A supervisor has been told and your chat is being prioritised."
             : "抱歉让您久等了，目前客服繁忙，等待时间超出了我们的承诺。我们已通知主管优先处理您的问题。"
     }
+
+    static func agentOffline(language: String) -> String {
+        language == "en"
+            ? "The agent who was helping you has lost their connection. Your chat is back in the queue, ahead of other chats of the same priority, and the next free agent will continue it; nothing you wrote is lost."
+            : "为您服务的客服已断开连接。您的会话已重新排队，排在同等优先级会话的最前面，下一位空闲的客服会接着为您处理，您之前的消息都还在。"
+    }
 }

@@ -41,11 +41,14 @@ public struct RelayHTTPAPI: Sendable {
     let metrics: RelayMetrics
     let limits: RelayLimits
     let logger: Logger
+    /// The human hand-off desk: API chats join its queue like WebSocket chats (nil: none).
+    let agents: AgentHub?
     let buckets = NIOLockedValueBox<[String: TokenBucket]>([:])
     let sessionLocks = KeyedLocks()
 
     init(tenants: TenantDirectory, store: any TranscriptStore, state: RelayStateStore?, resumes: ResumeRegistry,
-         metrics: RelayMetrics, limits: RelayLimits, logger: Logger) {
+         metrics: RelayMetrics, limits: RelayLimits, logger: Logger, agents: AgentHub? = nil) {
+        self.agents = agents
         self.tenants = tenants
         self.store = store
         self.state = state
@@ -238,7 +241,8 @@ public struct RelayHTTPAPI: Sendable {
                 try await state.deleteChats(tenant: tenant.id, session: id)
                 throw APIError.unknownSession
             }
-            chat = ChatSession(restoring: saved, tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger)
+            chat = ChatSession(restoring: saved, tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger,
+                               agents: agents)
         } else {
             do {
                 let info = try await store.session(tenant: tenant.id, session: id)
@@ -248,7 +252,8 @@ public struct RelayHTTPAPI: Sendable {
                 try await store.openSession(tenant: tenant.id, session: id, channel: "api", identifiers: [], at: Date())
                 created = true
             }
-            chat = ChatSession(apiSession: id, tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger)
+            chat = ChatSession(apiSession: id, tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger,
+                               agents: agents)
             if created { chatLogger.info("chat.started", metadata: ["session": "\(id)"]) }
         }
         if let language = body.language { chat.prefer(language: language) }
@@ -270,7 +275,10 @@ public struct RelayHTTPAPI: Sendable {
                 if role == "customer" {
                     message["client_message_id"] = clientID ?? body.clientID
                     result["customer_message"] = message
-                } else {
+                } else if role == "system" {
+                    // What the relay tells the customer (queue place, expected wait), apart from the answer.
+                    result["notices"] = (result["notices"] as? [[String: Any]] ?? []) + [message]
+                } else if result["reply"] == nil {
                     result["reply"] = message
                 }
             case .redacted(_, let types, let notice):
@@ -288,6 +296,9 @@ public struct RelayHTTPAPI: Sendable {
             }
         }
         guard result["customer_message"] != nil else { throw APIError.unavailable }
+        // Handed off (by this message or earlier): where the chat stands. The message went to
+        // the agents, not the bot; their replies appear in GET /v1/sessions/{id}/messages.
+        if let handoff = handoffNow(result["handoff"] as? [String: Any], tenant: tenant.id, session: id) { result["handoff"] = handoff }
         return Self.json(result, status: .ok)
     }
 
@@ -308,10 +319,20 @@ public struct RelayHTTPAPI: Sendable {
             result["redaction"] = ["types": earlier.types,
                                    "notice": RedactionNotice.text(for: earlier.types.compactMap { .init(rawValue: $0) }, language: language)]
         }
-        if let handoff = earlier.handoff {
-            result["handoff"] = ["state": handoff.state, "priority": handoff.priority, "reason": handoff.reason]
-        }
+        let told: [String: Any]? = earlier.handoff.map { ["state": $0.state, "priority": $0.priority, "reason": $0.reason] }
+        if let handoff = handoffNow(told, tenant: tenant.id, session: session) { result["handoff"] = handoff }
         return Self.json(result, status: .ok)
+    }
+
+    /// The `handoff` field: what the message caused (`told`), updated with where the chat stands
+    /// now when it is queued (place, expected wait) or with an agent; nil when the bot has it.
+    func handoffNow(_ told: [String: Any]?, tenant: String, session: String) -> [String: Any]? {
+        guard let status = agents?.status(tenant: tenant, session: session) else { return told }
+        var handoff = told ?? ["priority": status.priority, "reason": status.reason]
+        handoff["state"] = status.state
+        if let position = status.position { handoff["position"] = position }
+        if let wait = status.expectedWait { handoff["expected_wait_seconds"] = wait }
+        return handoff
     }
 
     // MARK: GET /v1/sessions/{session}/messages

@@ -106,7 +106,7 @@ public final class RelayServer: Sendable {
         router.middlewares.add(TenantHostMiddleware(tenants: tenants))
         router.get("healthz") { _, _ in "ok\n" }
         RelayHTTPAPI(tenants: tenants, store: store, state: state, resumes: resumes, metrics: metrics,
-                     limits: configuration.limits, logger: logger).addRoutes(to: router)
+                     limits: configuration.limits, logger: logger, agents: agents).addRoutes(to: router)
         WidgetAssets.addRoutes(to: router)
         if let agents { AgentConsoleRoutes.addRoutes(to: router, hub: agents) }
         let metrics = self.metrics

@@ -71,6 +71,19 @@ public final class RelayStateStore: Sendable {
                 CREATE INDEX chat_state_session ON chat_state(tenant_id, session_digest);
                 """)
         }
+        m.registerMigration("v3: hand-off queue") { db in
+            // One row per chat in the human hand-off (queued or with an agent): everything about
+            // it sealed, found by the same keyed session digest as the chat state.
+            try db.execute(sql: """
+                CREATE TABLE handoff_chats (
+                    tenant_id TEXT NOT NULL,
+                    session_digest BLOB NOT NULL,  -- keyed BLAKE2b of the session id
+                    updated_at REAL NOT NULL,
+                    sealed BLOB NOT NULL,          -- XChaCha20-Poly1305(PersistedHandoff JSON)
+                    PRIMARY KEY (tenant_id, session_digest)
+                ) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 
@@ -84,7 +97,7 @@ public final class RelayStateStore: Sendable {
         case api
     }
 
-    struct TenantStateKeys {
+    struct TenantStateKeys: Sendable {
         let seal: GuardedKey
         let lookup: BLAKE2bKeyedHasher
     }
@@ -153,14 +166,17 @@ public final class RelayStateStore: Sendable {
         keys.lookup.digest(Array("session\0\(session)".utf8))
     }
 
-    /// Deletes every piece of chat state of `session` (resume and API state): for an erasure or
-    /// a retention sweep that removed the session. Returns the rows deleted.
+    /// Deletes every piece of chat state of `session` (resume and API state, and its place in
+    /// the hand-off queue): for an erasure or a retention sweep that removed the session.
+    /// Returns the rows deleted.
     @discardableResult
     public func deleteChats(tenant: String, session: String) async throws -> Int {
         let digest = Self.sessionDigest(session, keys: try await stateKeys(tenant: tenant))
         return try await pool.write { db in
             try db.execute(sql: "DELETE FROM chat_state WHERE tenant_id = ? AND session_digest = ?", arguments: [tenant, Data(digest)])
-            return db.changesCount
+            let chats = db.changesCount
+            try db.execute(sql: "DELETE FROM handoff_chats WHERE tenant_id = ? AND session_digest = ?", arguments: [tenant, Data(digest)])
+            return chats + db.changesCount
         }
     }
 

@@ -119,7 +119,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.limits = RelayLimits()
         let tenants = TenantDirectory([demo.tenantRuntime])
         let agents = try await AgentDeskSetup.open(dataDirectory: dataDirectory, store: demo.store, tenants: tenants,
-                                                   policies: [RelayDemo.tenant: .demo], logger: logger)
+                                                   policies: [RelayDemo.tenant: .demo], logger: logger, state: demo.state)
         let agentPassword = try AgentDeskSetup.demoAccount(agents, tenant: RelayDemo.tenant)
         let server = try RelayServer(configuration: configuration, tenants: tenants,
                                      store: demo.store, state: demo.state, logger: logger, agents: agents)
@@ -179,7 +179,8 @@ struct ServeCommand: AsyncParsableCommand {
         if let port { configuration.port = port }
         if let httpPort { configuration.httpPort = httpPort }
         let tenants = TenantDirectory(opened.tenants)
-        let agents = try await AgentDeskSetup.open(dataDirectory: config.dataDirectory, store: opened.store, tenants: tenants, logger: logger)
+        let agents = try await AgentDeskSetup.open(dataDirectory: config.dataDirectory, store: opened.store, tenants: tenants, logger: logger,
+                                                   state: opened.state)
         let server = try RelayServer(configuration: configuration, tenants: tenants, store: opened.store,
                                      state: opened.state, logger: logger, agents: agents)
         let retention = try await ServeRetention.scheduler(

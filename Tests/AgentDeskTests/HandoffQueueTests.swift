@@ -32,6 +32,19 @@ struct HandoffQueueTests {
         #expect(queue.position(of: "fraud") == nil)
     }
 
+    @Test("A chat returned by an agent who went offline goes to the front of its own class, not ahead of a higher one")
+    func returnedChatsLeadTheirClass() {
+        var queue = HandoffQueue()
+        queue.enqueue(QueueEntry(session: "old-normal", reason: .customerAsked, urgency: .normal, enqueuedAt: t0))
+        queue.enqueue(QueueEntry(session: "high", reason: .paidOutOfStock, urgency: .high, enqueuedAt: t0 + 50))
+        queue.enqueue(QueueEntry(session: "returned", reason: .complaint, urgency: .normal, enqueuedAt: t0 + 30, returned: true))
+        queue.enqueue(QueueEntry(session: "new-normal", reason: .customerAsked, urgency: .normal, enqueuedAt: t0 + 60))
+        #expect(queue.entries.map(\.session) == ["high", "returned", "old-normal", "new-normal"])
+        // Re-queued again later (a transfer to the queue): it keeps its place at the front.
+        queue.enqueue(QueueEntry(session: "returned", reason: .complaint, urgency: .normal, enqueuedAt: t0 + 90))
+        #expect(queue.entries.map(\.session) == ["high", "returned", "old-normal", "new-normal"])
+    }
+
     @Test("Each bot hand-off reason gets its class", arguments: [
         (Handoff.Reason.fraudReport, QueueUrgency.urgent), (.persistentAnger, .urgent),
         (.paidOutOfStock, .high), (.paymentNeedsCheck, .high),

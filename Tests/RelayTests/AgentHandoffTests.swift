@@ -22,23 +22,33 @@ final class AgentRelayHarness: Sendable {
     let logs: CapturedLogs
     static let password = "correct horse battery"
 
-    static func start(policies: [String: AgentDeskPolicy] = [:]) async throws -> AgentRelayHarness {
-        var template = Array((NSTemporaryDirectory() + "/kamirelay-agents-XXXXXX").utf8CString)
-        guard let dir = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
-        let directory = String(cString: dir) + "/data"
+    /// - Parameters:
+    ///   - directory: an existing data directory to start on (a restart); a fresh one otherwise.
+    ///   - clock: the agent desk's clock (waiting times, grace periods, service levels).
+    static func start(policies: [String: AgentDeskPolicy] = [:], directory existing: String? = nil,
+                      clock: @escaping @Sendable () -> Date = { Date() }) async throws -> AgentRelayHarness {
+        let directory: String
+        if let existing {
+            directory = existing
+        } else {
+            var template = Array((NSTemporaryDirectory() + "/kamirelay-agents-XXXXXX").utf8CString)
+            guard let dir = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
+            directory = String(cString: dir) + "/data"
+        }
         let demo = try await RelayDemo.prepare(dataDirectory: directory, kdf: .minimumForTests)
-        try await demo.store.addTenant("shop-b")
+        if existing == nil { try await demo.store.addTenant("shop-b") }
         let shopB = TenantRuntime(id: "shop-b", hostnames: ["shop-b.test"], redactor: demo.tenantRuntime.redactor, bot: demo.tenantRuntime.bot)
         let tenants = TenantDirectory([demo.tenantRuntime, shopB])
         let logs = CapturedLogs()
         let hub = try await AgentDeskSetup.open(dataDirectory: directory, store: demo.store, tenants: tenants, policies: policies,
-                                                passwordParameters: .minimumForTests, logger: logs.logger)
-        for (tenant, name, role) in [("demo", "ann", AgentRole.agent), ("demo", "sue", .supervisor), ("shop-b", "bob", .agent)] {
+                                                passwordParameters: .minimumForTests, clock: clock, logger: logs.logger, state: demo.state)
+        for (tenant, name, role) in [("demo", "ann", AgentRole.agent), ("demo", "sue", .supervisor), ("shop-b", "bob", .agent)]
+        where try hub.authenticator.store.account(tenant: tenant, username: name) == nil {
             try hub.authenticator.store.addAccount(tenant: tenant, username: name, role: role,
                                                    passwordHash: try PasswordHash.hash(Array(password.utf8), parameters: .minimumForTests))
         }
         let server = try RelayServer(configuration: RelayServerConfiguration(host: "127.0.0.1", port: 0, tls: demo.tls),
-                                     tenants: tenants, store: demo.store, logger: logs.logger, agents: hub)
+                                     tenants: tenants, store: demo.store, state: demo.state, logger: logs.logger, agents: hub)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let group = server.makeServiceGroup(signals: []) { port in continuation.yield(port) }
         let run = Task { try await group.run() }
@@ -58,9 +68,14 @@ final class AgentRelayHarness: Sendable {
         self.logs = logs
     }
 
-    func finish() async throws {
+    /// Graceful shutdown, as on SIGTERM; the data directory stays (for a restart).
+    func shutdown() async throws {
         await group.triggerGracefulShutdown()
         try await run.value
+    }
+
+    func finish() async throws {
+        try await shutdown()
         try? FileManager.default.removeItem(atPath: (directory as NSString).deletingLastPathComponent)
     }
 
@@ -77,7 +92,7 @@ final class AgentRelayHarness: Sendable {
 
     /// One HTTPS request; `origin` defaults to the host's own.
     func request(_ method: String, _ path: String, host: String = "localhost", cookie: String? = nil, csrf: String? = nil,
-                 origin: String?? = .none, body: [String: Any]? = nil) throws -> Reply {
+                 origin: String?? = .none, bearer: String? = nil, body: [String: Any]? = nil) throws -> Reply {
         let context = try TLSProbeContext(trustedCertificatesFile: demo.rootCertificatePath)
         let client = try BlockingTLSClient(port: port, context: context, serverName: host == "localhost" ? "localhost" : nil, timeoutSeconds: clientTimeoutSeconds)
         let payload = body.map { try! JSONSerialization.data(withJSONObject: $0) } ?? Data()
@@ -87,6 +102,7 @@ final class AgentRelayHarness: Sendable {
         if let originValue { head += "Origin: \(originValue)\r\n" }
         if let cookie { head += "Cookie: \(AgentAuthenticator.cookieName)=\(cookie)\r\n" }
         if let csrf { head += "X-CSRF-Token: \(csrf)\r\n" }
+        if let bearer { head += "Authorization: Bearer \(bearer)\r\n" }
         try client.write(Array((head + "\r\n").utf8) + [UInt8](payload))
         var raw: [UInt8] = []
         while let more = try? client.read() { raw += more }

@@ -9,11 +9,13 @@
     zh: { title: "在线客服", placeholder: "输入消息…", send: "发送", lang: "English", connecting: "正在连接…",
           connected: "已连接", reconnecting: "连接已断开，正在重新连接…", typing: "客服正在输入…",
           handoff: "已为您转接人工客服，请稍候。", ended: "会话已结束。", newChat: "（新的会话）",
+          agent: "人工客服", bot: "智能客服",
           end: "结束", rate: "请为本次服务评分：", thanks: "感谢您的评价！",
           paused: "会话已暂停（长时间未操作），发送消息即可继续。" },
     en: { title: "Support", placeholder: "Type a message…", send: "Send", lang: "中文", connecting: "Connecting…",
           connected: "Connected", reconnecting: "Connection lost, reconnecting…", typing: "Support is typing…",
           handoff: "You have been passed to a human agent; please wait.", ended: "The chat has ended.",
+          agent: "Agent", bot: "Assistant",
           newChat: "(new chat)", end: "End", rate: "How was this chat?", thanks: "Thank you for your feedback!",
           paused: "The chat was paused after a while without activity; send a message to continue." }
   };
@@ -40,6 +42,8 @@
     var t = T[lang]; title.textContent = t.title; langButton.textContent = t.lang;
     input.placeholder = t.placeholder; send.textContent = t.send; typing.textContent = t.typing; endButton.textContent = t.end;
     document.documentElement.lang = lang === "zh" ? "zh" : "en";
+    var labels = log.querySelectorAll(".kr-label");
+    for (var i = 0; i < labels.length; i++) labels[i].textContent = t[labels[i].dataset.role];
   }
   relabel();
 
@@ -48,6 +52,11 @@
   function setStatus(key) { status.textContent = T[lang][key]; status.dataset.state = key; }
   function add(cls, text, id) {
     var b = el("div", "kr-bubble kr-" + cls, text); if (id) b.dataset.clientId = id;
+    if (cls === "agent" || cls === "bot") {
+      // Who is answering, a person or the assistant, is always visible on the bubble.
+      var label = el("span", "kr-label", T[lang][cls]); label.dataset.role = cls;
+      b.textContent = ""; b.appendChild(label); b.appendChild(el("span", "kr-text", text));
+    }
     if (typing.parentNode) log.insertBefore(b, typing); else log.appendChild(b);
     log.scrollTop = log.scrollHeight; return b;
   }

@@ -342,11 +342,15 @@ public struct ChatSession: Sendable {
             if !identifiers.isEmpty {
                 // Linked before the message is stored: a message that names a subject is never
                 // stored without the link an erasure of that subject needs to find it.
+                // `openSession` would create the session anew if an erasure removed it meanwhile.
+                _ = try await store.session(tenant: tenant.id, session: session)
                 try await store.openSession(tenant: tenant.id, session: session, channel: channel, identifiers: identifiers, at: now)
             }
             stored = try await store.append([PendingMessage(tenant: tenant.id, session: session, role: .customer,
                                                             text: redacted.text, sentAt: now)])
             metrics.storeWriteLatency.record(clock.now - start)
+        } catch TranscriptStoreError.unknownSession {
+            return try await sessionGone(send: send)
         } catch {
             logger.error("chat.store_failed", metadata: ["step": "customer_message", "error": "\(type(of: error))"])
             return try await send(.error(code: "store_unavailable", message: "your message was not saved; please send it again"))
@@ -421,8 +425,17 @@ public struct ChatSession: Sendable {
         }
     }
 
+    /// The chat's session left the store while the chat was open (a `kamirelay erase` of its
+    /// subject, or retention): nothing more is stored for it and the chat ends, not resumable, so
+    /// the client starts a new one instead of resending into a chat that no longer exists.
+    mutating func sessionGone(send: (ServerFrame) async throws -> Void) async throws {
+        finished = true
+        logger.notice("chat.session_gone")
+        try await send(.error(code: "chat_closed", message: "this chat has ended and its data was removed; please start a new chat"))
+    }
+
     /// Stores a message and sends it; returns its sequence number (nil when the store refused it).
-    func storeAndSend(role: SenderRole, text: String, clientID: String?, send: (ServerFrame) async throws -> Void,
+    mutating func storeAndSend(role: SenderRole, text: String, clientID: String?, send: (ServerFrame) async throws -> Void,
                       now: Date) async throws -> UInt64? {
         guard let session = sessionID else { return nil }
         let stored: AppendResult
@@ -430,6 +443,9 @@ public struct ChatSession: Sendable {
             let clock = ContinuousClock(), start = clock.now
             stored = try await store.append([PendingMessage(tenant: tenant.id, session: session, role: role, text: text, sentAt: now)])
             metrics.storeWriteLatency.record(clock.now - start)
+        } catch TranscriptStoreError.unknownSession {
+            try await sessionGone(send: send)
+            return nil
         } catch {
             logger.error("chat.store_failed", metadata: ["step": "\(role.name)_message", "error": "\(type(of: error))"])
             try await send(.error(code: "store_unavailable", message: "the reply could not be saved; please ask again in a moment"))

@@ -289,6 +289,7 @@ public struct RelayHTTPAPI: Sendable {
                 switch code {
                 case "rate_limited": throw APIError.rateLimited
                 case "store_unavailable": throw APIError.unavailable
+                case "chat_closed": throw APIError.unknownSession
                 default: throw APIError.badRequest(code, "the message was refused")
                 }
             default:

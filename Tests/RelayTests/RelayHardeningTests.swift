@@ -118,6 +118,41 @@ import TranscriptStore
         try await restarted.finish()
     }
 
+    /// A subject erased while their chat is open: the chat's next message is not stored, the
+    /// erased session is not re-created by the link step, and the chat ends (not resumable).
+    @Test func aChatErasedWhileOpenEndsWithoutRecreatingTheSession() async throws {
+        let relay = try await RelayHarness.start()
+        let port = relay.port, root = relay.demo.rootCertificatePath
+        let store = relay.demo.store
+        let compliance = Compliance(store: store, ledger: try ComplianceLedger(path: relay.directory + "/compliance.sqlite"))
+        let outcome = try await offPool { () -> (session: String, code: String?, closed: Bool) in
+            let ws = try TestWebSocket(port: port, rootCA: root)
+            defer { ws.close() }
+            try ws.send(["type": "hello"])
+            let session = try #require(try ws.receive()["session"] as? String)
+            _ = try ws.receive()
+            try ws.send(["type": "message", "client_id": "e1", "text": "我的邮箱 erased.while.open@example.com"])
+            _ = try ws.receive(until: "message")
+            _ = try ws.receive(until: "message")
+            let erased = DispatchSemaphore(value: 0)
+            Task {
+                _ = try? await compliance.erase(tenant: RelayDemo.tenant, subject: .email("erased.while.open@example.com"),
+                                                requestID: "DSR-OPEN", actor: "test", dryRun: false)
+                erased.signal()
+            }
+            erased.wait()
+            // Names a phone: the link step must not bring the erased session back.
+            try ws.send(["type": "message", "client_id": "e2", "text": "电话 13912345678"])
+            let error = try ws.receive(until: "error").frame
+            return (session, error["code"] as? String, try ws.receiveClose() != nil)
+        }
+        #expect(outcome.code == "chat_closed")
+        #expect(outcome.closed, "the chat ends")
+        await #expect(throws: (any Error).self) { _ = try await store.session(tenant: RelayDemo.tenant, session: outcome.session) }
+        #expect(try await store.sessions(tenant: RelayDemo.tenant, subject: .phone("13912345678")).isEmpty)
+        try await relay.finish()
+    }
+
     /// A graceful shutdown tells clients 1001 "reconnect shortly": after a real restart on the
     /// same data directory the resume token still works.
     @Test func resumeTokenSurvivesARestart() async throws {

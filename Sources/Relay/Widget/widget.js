@@ -11,13 +11,15 @@
           handoff: "已为您转接人工客服，请稍候。", ended: "会话已结束。", newChat: "（新的会话）",
           agent: "人工客服", bot: "智能客服",
           end: "结束", rate: "请为本次服务评分：", thanks: "感谢您的评价！",
-          paused: "会话已暂停（长时间未操作），发送消息即可继续。" },
+          paused: "会话已暂停（长时间未操作），发送消息即可继续。",
+          chatClosed: "此会话已结束，其记录已按要求删除。将为您开始新的会话。" },
     en: { title: "Support", placeholder: "Type a message…", send: "Send", lang: "中文", connecting: "Connecting…",
           connected: "Connected", reconnecting: "Connection lost, reconnecting…", typing: "Support is typing…",
           handoff: "You have been passed to a human agent; please wait.", ended: "The chat has ended.",
           agent: "Agent", bot: "Assistant",
           newChat: "(new chat)", end: "End", rate: "How was this chat?", thanks: "Thank you for your feedback!",
-          paused: "The chat was paused after a while without activity; send a message to continue." }
+          paused: "The chat was paused after a while without activity; send a message to continue.",
+          chatClosed: "This chat has ended and its records were deleted on request. A new chat will start." }
   };
   var langs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || "zh"];
   var lang = String(langs[0]).toLowerCase().indexOf("en") === 0 ? "en" : "zh";
@@ -115,6 +117,9 @@
         if (pending[f.client_id]) { log.removeChild(pending[f.client_id].bubble); delete pending[f.client_id]; }
       } else if (f.type === "error" && f.code === "resume_failed") {
         resumeToken = null;
+      } else if (f.type === "error" && f.code === "chat_closed") {
+        // The chat's data was erased while it was open: the reconnect starts a new chat.
+        resumeToken = null; showTyping(false); add("system", T[lang].chatClosed);
       } else if (f.type === "error" && f.code === "idle_timeout") {
         // The server closes an idle chat; it stays resumable. Reconnect when the customer writes.
         paused = true; showTyping(false); add("system", T[lang].paused);

@@ -77,6 +77,8 @@ public final class AgentAuthenticator: Sendable {
     let decoyHash: String
     /// Password checks in progress.
     let running = BoundedCounter()
+    /// Failed logins under names that have no account (in memory; they only mirror the lock-out).
+    let unknownNames = UnknownNameFailures()
 
     /// Cookie name. `__Host-` makes browsers insist on Secure, Path=/ and no Domain.
     public static let cookieName = "__Host-kamirelay-agent"
@@ -103,6 +105,11 @@ public final class AgentAuthenticator: Sendable {
         do { found = try store.credentials(tenant: tenant, username: username.lowercased()) } catch { throw .unavailable }
         guard let (account, hash) = found else {
             _ = PasswordHash.verify(password, against: decoyHash)
+            // Unknown names lock like real ones, so `locked_out` does not reveal which exist.
+            if let until = unknownNames.recordFailure(tenant: tenant, username: username.lowercased(), now: now,
+                                                      maxFailures: settings.maxFailures, lockout: settings.lockoutDuration) {
+                throw .lockedOut(until: until)
+            }
             throw .invalidCredentials
         }
         if let until = account.lockedUntil, until > now {
@@ -217,4 +224,41 @@ final class BoundedCounter: @unchecked Sendable {
     }
 
     func decrement() { lock.withLock { value -= 1 } }
+}
+
+/// Failed-login counts for usernames that have no account, so that they lock out exactly like
+/// real accounts: 5 failures, then `locked_out` for the lock-out period. Bounded: past
+/// `capacity` entries the expired ones go, then the oldest (an attacker spraying names can only
+/// make the mimicry forget, never grow memory).
+/// `@unchecked Sendable` is sound: `entries` is only read and written while holding `lock`.
+final class UnknownNameFailures: @unchecked Sendable {
+    private struct Entry { var failures: Int; var lockedUntil: Date?; var last: Date }
+    private let lock = NSLock()
+    private var entries: [String: Entry] = [:]
+    let capacity: Int
+
+    init(capacity: Int = 10_000) { self.capacity = capacity }
+
+    /// Counts a failure; returns the lock-out end when the name is (now or still) locked.
+    func recordFailure(tenant: String, username: String, now: Date, maxFailures: Int, lockout: TimeInterval) -> Date? {
+        let key = tenant + "\u{0}" + username
+        return lock.withLock { () -> Date? in
+            var entry = entries[key] ?? Entry(failures: 0, lockedUntil: nil, last: now)
+            if let until = entry.lockedUntil {
+                if until > now { return until }
+                entry = Entry(failures: 0, lockedUntil: nil, last: now)  // the lock-out ended: a fresh count
+            }
+            entry.failures += 1
+            entry.last = now
+            if entry.failures >= maxFailures { entry.lockedUntil = now.addingTimeInterval(lockout) }
+            if entries[key] == nil, entries.count >= capacity { evict(now: now) }
+            entries[key] = entry
+            return entry.lockedUntil
+        }
+    }
+
+    private func evict(now: Date) {
+        entries = entries.filter { ($0.value.lockedUntil ?? .distantPast) > now }
+        if entries.count >= capacity, let oldest = entries.min(by: { $0.value.last < $1.value.last }) { entries[oldest.key] = nil }
+    }
 }

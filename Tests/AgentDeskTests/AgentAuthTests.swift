@@ -88,6 +88,15 @@ struct AgentAuthTests {
         }
         // Other accounts are not affected.
         _ = try desk.auth.login(tenant: "shop-a", username: "sam", password: Desk.password)
+        // A name without an account answers exactly the same way, so lock-out reveals no account.
+        for _ in 1...4 {
+            #expect(throws: LoginFailure.invalidCredentials) { try desk.auth.login(tenant: "shop-a", username: "nobody", password: Array("wrong password!".utf8)) }
+        }
+        for _ in 1...2 {
+            #expect { try desk.auth.login(tenant: "shop-a", username: "nobody", password: Array("wrong password!".utf8)) } throws: { error in
+                if case LoginFailure.lockedOut = error { return true } else { return false }
+            }
+        }
         // After the lock-out the right password works again.
         desk.clock.advance(15 * 60 + 1)
         _ = try desk.auth.login(tenant: "shop-a", username: "alice", password: Desk.password)

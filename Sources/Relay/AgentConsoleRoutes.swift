@@ -22,21 +22,11 @@ enum AgentConsoleRoutes {
     static let bodyLimit = 16_384
 
     static func addRoutes(to router: Router<RelayRequestContext>, hub: AgentHub) {
-        let assets: [(path: String, file: String, type: String)] = [
+        WidgetAssets.addStatic([
             ("/agent", "agent.html", "text/html; charset=utf-8"),
             ("/agent/console.js", "console.js", "text/javascript; charset=utf-8"),
             ("/agent/console.css", "console.css", "text/css; charset=utf-8"),
-        ]
-        for asset in assets {
-            let body = load(asset.file)
-            let type = asset.type
-            router.get(RouterPath(asset.path)) { _, _ -> Response in
-                var response = Response(status: .ok, body: .init(byteBuffer: body))
-                response.headers[.contentType] = type
-                response.headers[.contentSecurityPolicy] = WidgetAssets.pagePolicy
-                return response
-            }
-        }
+        ], from: "AgentConsole", to: router)
 
         router.post("/agent/api/login") { request, _ -> Response in
             guard let tenant = tenant(request, hub) else { return status(.misdirectedRequest, "unknown_host") }
@@ -216,14 +206,6 @@ enum AgentConsoleRoutes {
             return .refused(refusal(.badRequest, "invalid_json", "the request body is not a JSON object"))
         }
         return .object(object)
-    }
-
-    static func load(_ name: String) -> ByteBuffer {
-        guard let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "AgentConsole"),
-              let data = try? Data(contentsOf: url) else {
-            preconditionFailure("agent console asset \(name) missing from the Relay resource bundle")
-        }
-        return ByteBuffer(bytes: data)
     }
 
     // MARK: WebSocket

@@ -9,22 +9,28 @@ enum WidgetAssets {
     static let pagePolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
         + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-    static func load(_ name: String) -> ByteBuffer {
-        guard let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Widget"),
+    /// A file of the Relay resource bundle, read once at start (a missing one is a build error).
+    static func load(_ name: String, subdirectory: String = "Widget") -> ByteBuffer {
+        guard let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: subdirectory),
               let data = try? Data(contentsOf: url) else {
-            preconditionFailure("widget asset \(name) missing from the Relay resource bundle")
+            preconditionFailure("asset \(subdirectory)/\(name) missing from the Relay resource bundle")
         }
         return ByteBuffer(bytes: data)
     }
 
     static func addRoutes<Context: RequestContext>(to router: Router<Context>) {
-        let assets: [(path: String, file: String, type: String)] = [
+        addStatic([
             ("/", "index.html", "text/html; charset=utf-8"),
             ("/widget.js", "widget.js", "text/javascript; charset=utf-8"),
             ("/widget.css", "widget.css", "text/css; charset=utf-8"),
-        ]
+        ], from: "Widget", to: router)
+    }
+
+    /// Serves bundled files under the pages' strict Content-Security-Policy.
+    static func addStatic<Context: RequestContext>(_ assets: [(path: String, file: String, type: String)], from subdirectory: String,
+                                                   to router: Router<Context>) {
         for asset in assets {
-            let body = load(asset.file)
+            let body = load(asset.file, subdirectory: subdirectory)
             let type = asset.type
             router.get(RouterPath(asset.path)) { _, _ -> Response in
                 var response = Response(status: .ok, body: .init(byteBuffer: body))

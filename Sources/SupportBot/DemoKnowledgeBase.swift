@@ -20,7 +20,8 @@ tenant: demo
 
 variables:
   shop_name: {zh: 喵喵发卡, en: MeowCard}
-  opening_hours: {zh: "每天 9:00–23:00（北京时间）", en: "9:00–23:00 daily, Beijing time"}
+  # The demo desk has no business_hours (always open); keep this in step with policies/agents/SHOP.yaml.
+  opening_hours: {zh: "全天 24 小时（演示店）", en: "24/7 (demo shop)"}
   support_email: support@meowcard.example
   refund_window: {zh: "24 小时", en: "24 hours"}
 

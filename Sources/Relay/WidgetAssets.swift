@@ -38,6 +38,15 @@ enum WidgetAssets {
                 response.headers[.contentSecurityPolicy] = pagePolicy
                 return response
             }
+            // HEAD (link checkers, uptime monitors): the same head, no body.
+            let length = body.readableBytes
+            router.head(RouterPath(asset.path)) { _, _ -> Response in
+                var response = Response(status: .ok)
+                response.headers[.contentType] = type
+                response.headers[.contentLength] = "\(length)"
+                response.headers[.contentSecurityPolicy] = pagePolicy
+                return response
+            }
         }
     }
 }

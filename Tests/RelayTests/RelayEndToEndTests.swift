@@ -328,7 +328,11 @@ import TranscriptStore
         let relay = try await RelayHarness.start()
         let page = try await offPool { try relay.httpGet("/") }
         let script = try await offPool { try relay.httpGet("/widget.js") }
+        let heads = try await offPool { try ["/", "/widget.js"].map { try relay.https("HEAD", $0) } }
         try await relay.finish()
+        for head in heads {
+            #expect(head.status == 200 && head.body.isEmpty && head.head.contains("content-security-policy: default-src 'none'"), "\(head.status) \(head.head)")
+        }
         let head = page.lowercased()
         #expect(head.hasPrefix("http/1.1 200"))
         #expect(head.contains("content-type: text/html; charset=utf-8"))

@@ -135,7 +135,7 @@ public struct RetentionScheduler: Service {
                 }
             } else if let oldest = try compliance.ledger.pendingErasures().first,
                       compliance.clock().timeIntervalSince(oldest.erasedAt) >= Compliance.epochBatchWindow {
-                logger.warning("erasure epoch due but the server cannot rotate the master key; run `kamirelay epoch run`")
+                logger.warning("erasure epoch due but the server cannot rotate the master key; stop the relay and run `kamirelay epoch run`")
             }
         } catch {
             round.failures["epoch"] = String(describing: error)

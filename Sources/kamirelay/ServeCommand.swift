@@ -46,7 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
     var passphraseFile: String?
 
     @Option(name: .customLong("master-key-file"), help: ArgumentHelp(
-        "With --config: read the master key itself (written by `kamirelay keys export-master`) instead of a passphrase (else $KAMIRELAY_MASTER_KEY_FILE). The erasure epoch then runs from the CLI (`kamirelay epoch run`).",
+        "With --config: read the master key itself (written by `kamirelay keys export-master`) instead of a passphrase (else $KAMIRELAY_MASTER_KEY_FILE). The erasure epoch then runs from the CLI: stop the relay, run `kamirelay epoch run`, start it again.",
         valueName: "file"))
     var masterKeyFile: String?
 

@@ -22,7 +22,7 @@
   var RESOLUTIONS = ["resolved", "refunded", "card_resent", "replaced", "no_response", "duplicate", "not_our_shop", "other"];
   var root = document.getElementById("agent-console");
   var me = null, csrf = null, ws = null, queue = { queued: [], active: [], agents_online: [] }, current = null, canned = [];
-  var typingTimer = null, lastTyping = 0, retry = 0, loggedOut = false;
+  var typingTimer = null, lastTyping = 0, lastTypingSession = null, retry = 0, loggedOut = false;
 
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
   function t(key) { return T[lang][key] || key; }
@@ -228,7 +228,11 @@
       sendFrame({ type: "note", session: current.session, text: text }); input.value = "";
     });
     input.addEventListener("input", function () {
-      if (Date.now() - lastTyping > 2000) { lastTyping = Date.now(); sendFrame({ type: "typing", session: current.session }); }
+      // Throttled per chat: switching to another chat must not swallow its first typing signal.
+      if (current.session !== lastTypingSession || Date.now() - lastTyping > 2000) {
+        lastTyping = Date.now(); lastTypingSession = current.session;
+        sendFrame({ type: "typing", session: current.session });
+      }
     });
     chatPane.appendChild(compose);
     renderChatHead();

@@ -62,7 +62,12 @@
     if (typing.parentNode) log.insertBefore(b, typing); else log.appendChild(b);
     log.scrollTop = log.scrollHeight; return b;
   }
+  var typingTimer = null;
   function showTyping(on) {
+    // The agent's console repeats "typing" every 2 s while they type; an agent who stops
+    // without sending must not leave the indicator up for ever.
+    clearTimeout(typingTimer);
+    if (on) typingTimer = setTimeout(function () { showTyping(false); }, 6000);
     if (on && !typing.parentNode) log.appendChild(typing);
     if (!on && typing.parentNode) log.removeChild(typing);
     log.scrollTop = log.scrollHeight;

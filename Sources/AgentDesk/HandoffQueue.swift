@@ -107,4 +107,14 @@ public struct HandoffQueue: Sendable {
         guard seconds.isFinite, seconds > 0 else { return }
         averageHandleTime = averageHandleTime * 0.8 + min(seconds, 3_600) * 0.2
     }
+
+    /// Sets the average back to a value saved before a restart. A value no recorded average
+    /// can have (not finite, not in 0 < s ≤ 3600) is ignored: the seed stays. Returns whether
+    /// it was taken.
+    @discardableResult
+    public mutating func restoreAverageHandleTime(_ seconds: TimeInterval) -> Bool {
+        guard seconds.isFinite, seconds > 0, seconds <= 3_600 else { return false }
+        averageHandleTime = seconds
+        return true
+    }
 }

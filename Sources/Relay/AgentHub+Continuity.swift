@@ -23,6 +23,18 @@ extension AgentHub {
         guard let persistence else { return 0 }
         let now = clock()
         var restored = 0
+        let averages: [String: TimeInterval]
+        do { averages = try await persistence.store.averageHandleTimes() } catch {
+            logger.error("agents.restore_failed", metadata: ["what": "average_handle_time", "error": "\(type(of: error))"])
+            averages = [:]
+        }
+        state.withLockedValue { state in
+            for (tenant, seconds) in averages where tenants.tenants[tenant] != nil {
+                var desk = state.desks[tenant] ?? TenantDesk()
+                desk.queue.restoreAverageHandleTime(seconds)
+                state.desks[tenant] = desk
+            }
+        }
         for tenant in tenants.tenants.keys.sorted() {
             let loaded: [PersistedHandoff]
             do {

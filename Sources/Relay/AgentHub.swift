@@ -524,7 +524,7 @@ public final class AgentHub: Sendable {
         let chat = try lookup(principal, session)
         guard chat.agentID == principal.account.id || principal.role.supervises else { throw AgentDeskError.notYours }
         try await record(principal, "agent.return_to_bot", ["session": session])
-        finish(principal.tenant, session)
+        await finish(principal.tenant, session)
         await persist(principal.tenant, session)
         try? await storeAndTell(tenant: principal.tenant, session: session, role: .system,
                                 text: HandoffTexts.returnedToBot(language: chat.language), customer: chat.customer)
@@ -579,7 +579,7 @@ public final class AgentHub: Sendable {
         let chat = try lookup(principal, session)
         guard chat.agentID == principal.account.id || principal.role.supervises else { throw AgentDeskError.notYours }
         try await record(principal, "agent.close", ["session": session, "resolution": resolution])
-        finish(principal.tenant, session)
+        await finish(principal.tenant, session)
         await persist(principal.tenant, session)
         _ = try? await store.append([PendingMessage(tenant: principal.tenant, session: session, role: .system,
                                                     text: "closed by agent: resolution \(resolution)", sentAt: clock())])
@@ -641,14 +641,17 @@ public final class AgentHub: Sendable {
         return chat
     }
 
-    func finish(_ tenant: String, _ session: String) {
+    /// The chat leaves the desk; a chat an agent had feeds the average handle time, which is
+    /// saved so a restart keeps the expected-wait estimate.
+    func finish(_ tenant: String, _ session: String) async {
         let now = clock()
-        state.withLockedValue { state in
+        let average: TimeInterval? = state.withLockedValue { state in
             state.desks[tenant]?.queue.remove(session: session)
-            if let chat = state.desks[tenant]?.chats.removeValue(forKey: session), let taken = chat.takenAt {
-                state.desks[tenant]?.queue.recordHandleTime(now.timeIntervalSince(taken))
-            }
+            guard let chat = state.desks[tenant]?.chats.removeValue(forKey: session), let taken = chat.takenAt else { return nil }
+            state.desks[tenant]?.queue.recordHandleTime(now.timeIntervalSince(taken))
+            return state.desks[tenant]?.queue.averageHandleTime
         }
+        if let average, let persistence { await persistence.saveAverageHandleTime(tenant: tenant, seconds: average) }
     }
 
     func record(_ principal: AgentPrincipal, _ action: String, _ detail: [String: String]) async throws {

@@ -431,7 +431,16 @@ public struct ChatSession: Sendable {
     mutating func sessionGone(send: (ServerFrame) async throws -> Void) async throws {
         finished = true
         logger.notice("chat.session_gone")
-        try await send(.error(code: "chat_closed", message: "this chat has ended and its data was removed; please start a new chat"))
+        try await send(Self.chatClosed)
+    }
+
+    /// What a chat whose session left the store gets (the widget starts a new chat).
+    static let chatClosed = ServerFrame.error(code: "chat_closed", message: "this chat has ended and its data was removed; please start a new chat")
+
+    /// The session was erased while the chat was open (noticed by ``ErasureWatchService``):
+    /// the chat is over and is not kept resumable.
+    mutating func endErased() {
+        finished = true
     }
 
     /// Stores a message and sends it; returns its sequence number (nil when the store refused it).

@@ -115,4 +115,11 @@ actor HandoffPersistence {
             logger.error("agents.persist_failed", metadata: ["session": "\(session)", "error": "\(type(of: error))"])
         }
     }
+
+    func saveAverageHandleTime(tenant: String, seconds: TimeInterval) async {
+        do { try await store.saveAverageHandleTime(tenant: tenant, seconds: seconds) } catch {
+            // Only the estimate after a restart would fall back to the seed.
+            logger.error("agents.persist_failed", metadata: ["what": "average_handle_time", "error": "\(type(of: error))"])
+        }
+    }
 }

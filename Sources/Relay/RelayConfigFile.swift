@@ -12,7 +12,7 @@ import Yams
 /// keys_dir: /etc/kamirelay/keys         # master.key (default: ./keys)
 /// tls: { profile: intermediate }        # or modern (TLS 1.3 only)
 /// limits: { max_message_characters: 2000, message_burst: 5, messages_per_second: 1, max_sessions: 1000 }
-/// retention: { enabled: true, interval_minutes: 60, batch_size: 200 }   # the sweeper inside the server
+/// retention: { enabled: true, interval_minutes: 60, batch_size: 200, erasure_check_seconds: 2 }   # the sweeper inside the server
 /// tenants:
 ///   - id: shop1                         # must exist in the store (`kamirelay tenants add shop1`)
 ///     hostnames: [chat.shop1.example]
@@ -80,8 +80,9 @@ public struct RelayConfigFile: Sendable, Equatable {
         public var enabled = true
         /// Minutes between rounds (1–720: at most 12 h keeps erasure epochs within 24 h).
         public var intervalMinutes = 60
-        /// Sessions per write transaction.
-        public var batchSize = 200
+        /// Seconds between the relay's checks that its open chats' sessions still exist, so
+        /// a `kamirelay erase` ends them promptly (1–60; runs whether or not `enabled`).
+        public var erasureCheckSeconds = 2
         public init() {}
     }
 
@@ -267,13 +268,16 @@ public struct RelayConfigFile: Sendable, Equatable {
             }
             if let retention = f["retention"] {
                 guard let map = retention.value.mapping else { throw error(retention.value, "retention", "expected a mapping") }
-                let r = try fields(map, allowed: ["enabled", "interval_minutes", "batch_size"], prefix: "retention.")
+                let r = try fields(map, allowed: ["enabled", "interval_minutes", "batch_size", "erasure_check_seconds"], prefix: "retention.")
                 if let v = r["enabled"] {
                     guard let b = v.value.bool else { throw error(v.value, "retention.enabled", "expected true or false") }
                     config.retention.enabled = b
                 }
                 if let v = r["interval_minutes"] { config.retention.intervalMinutes = try int(v.value, "retention.interval_minutes", 1...720) }
                 if let v = r["batch_size"] { config.retention.batchSize = try int(v.value, "retention.batch_size", 1...10_000) }
+                if let v = r["erasure_check_seconds"] {
+                    config.retention.erasureCheckSeconds = try int(v.value, "retention.erasure_check_seconds", 1...60)
+                }
             }
             guard let tenants = f["tenants"] else {
                 throw RelayConfigError(file: file, line: mark?.line, field: "tenants", reason: "missing: at least one tenant is needed")

@@ -77,6 +77,7 @@ public struct RelayConfigured: Sendable {
         var server = RelayServerConfiguration(host: config.host, port: config.port, tls: tls, httpPort: config.httpPort)
         server.publicPort = config.publicPort
         server.limits = config.limits
+        server.erasureCheckInterval = .seconds(config.retention.erasureCheckSeconds)
         let state = try RelayStateStore.open(dataDirectory: config.dataDirectory, keys: store)
         return RelayConfigured(store: store, state: state, tenants: runtimes, server: server)
     }

@@ -264,7 +264,10 @@ public struct RelayHTTPAPI: Sendable {
         }
         var frames: [ServerFrame] = []
         try await chat.message(body.text, clientID: body.clientID, send: { frames.append($0) }, now: Date())
-        if let persisted = chat.persisted {
+        if chat.finished {
+            // The session was erased (or removed by retention) meanwhile: none of its state is kept.
+            try await state.deleteChats(tenant: tenant.id, session: id)
+        } else if let persisted = chat.persisted {
             try await state.saveChat(persisted, tenant: tenant.id, kind: .api, handle: id, expires: Date().addingTimeInterval(limits.apiStateLifetime))
         }
         var result: [String: Any] = ["session": id, "duplicate": false, "created": created]

@@ -24,6 +24,10 @@ public struct RelayServerConfiguration: Sendable {
     /// The HTTPS port browsers use, for redirects and default WebSocket origins, when it is not
     /// the listening port (behind a port mapping). nil: the bound HTTPS port.
     public var publicPort: Int?
+    /// How often the relay checks that the sessions of its open chats and hand-offs still exist,
+    /// so an erasure done by another process (`kamirelay erase`) ends them promptly
+    /// (``ErasureWatcher``). One indexed query per tenant with live chats; at least 0.1 s.
+    public var erasureCheckInterval: Duration = .seconds(2)
 
     public init(host: String = "127.0.0.1", port: Int = 8443, tls: TLSServerConfiguration, limits: RelayLimits = RelayLimits(),
                 httpPort: Int? = nil) {
@@ -53,6 +57,8 @@ public final class RelayServer: Sendable {
     let tlsProvider: TLSServerContextProvider
     let logger: Logger
     let ports = NIOLockedValueBox<(https: Int?, http: Int?)>((nil, nil))
+    /// Ends open chats and hand-offs whose session was erased (run by the service group).
+    public let erasures: ErasureWatcher
 
     /// The bound HTTPS port once listening.
     public var httpsPort: Int? { ports.withLockedValue { $0.https } }
@@ -74,6 +80,7 @@ public final class RelayServer: Sendable {
                                         maxPerAddress: configuration.limits.maxSessionsPerIP)
         self.resumes = ResumeRegistry(lifetime: configuration.limits.resumeLifetime, state: state, logger: logger)
         self.tlsProvider = try TLSServerContextProvider(configuration: configuration.tls, logger: logger)
+        self.erasures = ErasureWatcher(store: store, registry: registry, resumes: resumes, agents: agents, state: state, logger: logger)
     }
 
     /// The TLS contexts; `reload()` re-reads the certificate files (SIGHUP does it in `serve`).
@@ -91,6 +98,8 @@ public final class RelayServer: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
         if let httpPort = configuration.httpPort { services.append(.init(service: makeRedirectApplication(port: httpPort))) }
         if let agents { services.append(.init(service: AgentServiceLevelService(hub: agents))) }
+        services.append(.init(service: ErasureWatchService(watcher: erasures,
+                                                           interval: max(.milliseconds(100), configuration.erasureCheckInterval))))
         // Graceful shutdown runs in reverse order: the drain first (chats get 1001, the store
         // is flushed), then the HTTP servers stop.
         services.append(.init(service: drain, successTerminationBehavior: .gracefullyShutdownGroup))
@@ -227,6 +236,23 @@ public final class RelayServer: Sendable {
         let goingAway: @Sendable () -> Void = {
             Task { try? await outbound.close(.goingAway, reason: "server shutting down") }
         }
+        // Erased while open: an idle chat is ended here; one handling a message ends after it.
+        let erasedWhileIdle: @Sendable () -> Void = {
+            Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        try? await outbound.write(.text(ChatSession.chatClosed.json()))
+                        try? await outbound.close(.normalClosure, reason: "chat erased")
+                    }
+                    group.addTask {
+                        try await Task.sleep(for: limits.writeTimeout)
+                        channel.close(promise: nil)  // a reader that does not read is cut off
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            }
+        }
         let registration: UInt64
         do {
             registration = try registry.register(.init(requestClose: {
@@ -235,7 +261,13 @@ public final class RelayServer: Sendable {
                     return !flags.processing
                 }
                 if closeNow { goingAway() }
-            }, address: address))
+            }, address: address, endErased: {
+                let closeNow = flags.withLockedValue { flags -> Bool in
+                    defer { flags.closeRequested = true; flags.erased = true }
+                    return !flags.processing && !flags.erased
+                }
+                if closeNow { erasedWhileIdle() }
+            }))
         } catch {
             metrics.refusedChats.increment()
             logger.notice("chat.refused", metadata: ["reason": "\(error)"])
@@ -260,7 +292,10 @@ public final class RelayServer: Sendable {
         var session = ChatSession(tenant: tenant, store: store, resumes: resumes, metrics: metrics, limits: limits, logger: chatLogger,
                                   agents: agents)
         await chatLoop(session: &session, flags: flags, metrics: metrics, limits: limits, logger: logger, channel: channel,
-                       inbound: inbound, outbound: outbound)
+                       inbound: inbound, outbound: outbound) { tenantID, sessionID in
+            registry.identify(registration, tenant: tenantID, session: sessionID)
+        }
+        if flags.withLockedValue({ $0.erased }) { session.endErased() }  // not resumable
         if let id = session.sessionID { logger.info("chat.ended", metadata: ["session": "\(id)"]) }
         // Resumable (in memory and sealed on disk) before the drain may count this chat closed.
         await session.suspend()
@@ -271,13 +306,16 @@ public final class RelayServer: Sendable {
     struct ChatFlags: Sendable {
         var processing = false
         var closeRequested = false
+        /// The chat's session was erased: it ends with `chat_closed` and is not resumable.
+        var erased = false
         var lastActivity = ContinuousClock.now
     }
 
     struct WriteTimeout: Error {}
 
     private static func chatLoop(session: inout ChatSession, flags: NIOLockedValueBox<ChatFlags>, metrics: RelayMetrics, limits: RelayLimits,
-                                 logger: Logger, channel: any Channel, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+                                 logger: Logger, channel: any Channel, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+                                 identify: (String, String) -> Void) async {
         // A client that went away mid-message does not stop the pipeline: the answer is still
         // stored, and a resume delivers it. Write failures end the chat after the message.
         // A client that does not read (its TCP window stays full) holds a write at most
@@ -347,13 +385,21 @@ public final class RelayServer: Sendable {
                 switch message {
                 case .text(let text):
                     try await session.handle(text, send: send)
+                    if let id = session.sessionID { identify(session.tenant.id, id) }
                 case .binary:
                     try await send(.error(code: "binary_not_supported", message: "send JSON in text frames"))
                 }
-                let closeNow = flags.withLockedValue { flags -> Bool in
+                let (closeNow, erased) = flags.withLockedValue { flags -> (Bool, Bool) in
                     flags.processing = false
                     flags.lastActivity = .now
-                    return flags.closeRequested
+                    return (flags.closeRequested, flags.erased)
+                }
+                if erased {
+                    // Erased while this message was handled (which may have said so already).
+                    if !session.finished { try? await send(ChatSession.chatClosed) }
+                    session.endErased()
+                    try? await outbound.close(.normalClosure, reason: "chat erased")
+                    break
                 }
                 if closeNow {
                     try? await outbound.close(.goingAway, reason: "server shutting down")

@@ -84,7 +84,37 @@ public final class RelayStateStore: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v4: desk statistics") { db in
+            // Per tenant, the queue's average handle time (for expected waits), so a restart does
+            // not go back to the seed. Not personal data: kept in clear.
+            try db.execute(sql: """
+                CREATE TABLE desk_stats (
+                    tenant_id TEXT PRIMARY KEY NOT NULL,
+                    average_handle_time REAL NOT NULL,  -- seconds
+                    updated_at REAL NOT NULL
+                );
+                """)
+        }
         return m
+    }
+
+    // MARK: Desk statistics
+
+    /// Saves `tenant`'s average handle time (seconds).
+    public func saveAverageHandleTime(tenant: String, seconds: TimeInterval, now: Date = Date()) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO desk_stats(tenant_id, average_handle_time, updated_at) VALUES (?, ?, ?)",
+                           arguments: [tenant, seconds, now.timeIntervalSince1970])
+        }
+    }
+
+    /// Every tenant's saved average handle time (seconds).
+    public func averageHandleTimes() async throws -> [String: TimeInterval] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT tenant_id, average_handle_time FROM desk_stats").reduce(into: [:]) {
+                $0[$1["tenant_id"] as String] = $1["average_handle_time"] as Double
+            }
+        }
     }
 
     // MARK: Chat state

@@ -86,4 +86,26 @@ public final class ResumeRegistry: Sendable {
 
     /// Chats waiting to be resumed in this process's memory.
     public var count: Int { entries.withLockedValue { $0.count } }
+
+    /// The sessions of the chats waiting to be resumed in memory, by tenant (expired ones left out).
+    func liveSessions(now: Date = Date()) -> [String: Set<String>] {
+        entries.withLockedValue { entries in
+            var live: [String: Set<String>] = [:]
+            for entry in entries.values where entry.expires > now {
+                if let session = entry.chat.sessionID { live[entry.chat.tenant.id, default: []].insert(session) }
+            }
+            return live
+        }
+    }
+
+    /// Forgets the suspended chats of `sessions` (erased): their bot state and redaction tail
+    /// leave memory; a token of theirs no longer resumes anything. Returns how many were dropped.
+    @discardableResult
+    func drop(tenant: String, sessions: Set<String>) -> Int {
+        entries.withLockedValue { entries in
+            let before = entries.count
+            entries = entries.filter { $0.value.chat.tenant.id != tenant || !($0.value.chat.sessionID.map(sessions.contains) ?? false) }
+            return before - entries.count
+        }
+    }
 }

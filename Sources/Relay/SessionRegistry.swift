@@ -17,6 +17,12 @@ public final class SessionRegistry: Sendable {
         let requestClose: @Sendable () -> Void
         /// The client's IP address, for the per-address cap.
         var address: String?
+        /// Ends the chat because its session was erased: `chat_closed`, then close 1000, not
+        /// resumable (``ErasureWatchService``).
+        var endErased: @Sendable () -> Void = {}
+        /// The chat's tenant and session once `hello` (or a resume) gave it one.
+        var tenant: String?
+        var session: String?
     }
 
     private struct State {
@@ -62,6 +68,35 @@ public final class SessionRegistry: Sendable {
             return state.drained
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// Records the session a chat runs (after `hello` or a resume), for ``liveSessions()``.
+    func identify(_ id: UInt64, tenant: String, session: String) {
+        state.withLockedValue { state in
+            guard state.entries[id] != nil, state.entries[id]?.session != session else { return }
+            state.entries[id]?.tenant = tenant
+            state.entries[id]?.session = session
+        }
+    }
+
+    /// The sessions of the open chats, by tenant.
+    func liveSessions() -> [String: Set<String>] {
+        state.withLockedValue { state in
+            var live: [String: Set<String>] = [:]
+            for entry in state.entries.values { if let tenant = entry.tenant, let session = entry.session { live[tenant, default: []].insert(session) } }
+            return live
+        }
+    }
+
+    /// Ends the open chats of `sessions` (erased): each gets `chat_closed` and is closed.
+    /// Returns how many chats were asked to end.
+    @discardableResult
+    func endErased(tenant: String, sessions: Set<String>) -> Int {
+        let ending = state.withLockedValue { state in
+            state.entries.values.filter { $0.tenant == tenant && $0.session.map(sessions.contains) == true }
+        }
+        for entry in ending { entry.endErased() }
+        return ending.count
     }
 
     /// True once a drain started: new chats are refused.

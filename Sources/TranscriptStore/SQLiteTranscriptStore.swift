@@ -258,6 +258,24 @@ public final class SQLiteTranscriptStore: TranscriptStore, TenantKeyManagement {
         try await pool.read { db in try self.sessionInfo(db, tenant: tenant, session: session) }
     }
 
+    public func existingSessions(tenant: String, among sessions: Set<String>) async throws -> Set<String> {
+        guard !sessions.isEmpty else { return [] }
+        let ids = Array(sessions)
+        return try await pool.read { db in
+            _ = try self.currentVersion(db, tenant: tenant)  // an unknown tenant throws, never reads as "all gone"
+            var existing = Set<String>()
+            // Chunks well under SQLite's limit on bound parameters.
+            for start in stride(from: 0, to: ids.count, by: 500) {
+                let chunk = Array(ids[start..<min(start + 500, ids.count)])
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let found = try String.fetchAll(db, sql: "SELECT id FROM sessions WHERE tenant_id = ? AND id IN (\(marks))",
+                                                arguments: StatementArguments([tenant] + chunk))
+                existing.formUnion(found)
+            }
+            return existing
+        }
+    }
+
     public func sessions(tenant: String, subject: SubjectIdentifier) async throws -> [SessionInfo] {
         try await pool.read { db in
             _ = try self.currentVersion(db, tenant: tenant)

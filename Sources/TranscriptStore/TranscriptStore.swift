@@ -98,6 +98,9 @@ public protocol TranscriptStore: Sendable {
     func session(tenant: String, session: String) async throws -> SessionInfo
     /// The sessions linked to a subject, found through the identifier's blind index.
     func sessions(tenant: String, subject: SubjectIdentifier) async throws -> [SessionInfo]
+    /// Which of `sessions` still exist (not erased, not removed by retention). Reads session
+    /// rows only: nothing is decrypted. For the relay's check of its open chats.
+    func existingSessions(tenant: String, among sessions: Set<String>) async throws -> Set<String>
     /// A per-tenant purpose key (redaction tokens, audit pseudonyms, import de-duplication).
     func purposeKey(tenant: String, _ purpose: KeyPurpose) async throws -> GuardedKey
     /// The access audit log for reads by operators.
@@ -105,6 +108,22 @@ public protocol TranscriptStore: Sendable {
 }
 
 /// Tenant-key operations for the operator CLI (`kamirelay keys …`).
+extension TranscriptStore {
+    /// One look-up per session; ``SQLiteTranscriptStore`` answers a whole set in one query.
+    public func existingSessions(tenant: String, among sessions: Set<String>) async throws -> Set<String> {
+        var existing = Set<String>()
+        for id in sessions {
+            do {
+                _ = try await session(tenant: tenant, session: id)
+                existing.insert(id)
+            } catch TranscriptStoreError.unknownSession {
+                continue
+            }
+        }
+        return existing
+    }
+}
+
 public protocol TenantKeyManagement: Sendable {
     /// Adds a new random tenant-key version and makes it current. Returns the new version.
     func rotateTenantKey(tenant: String) async throws -> Int

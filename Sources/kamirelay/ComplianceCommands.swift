@@ -242,6 +242,10 @@ struct EraseCommand: AsyncParsableCommand {
         verify`). Refused (and the refusal recorded) while a legal hold covers the subject. Erasing \
         an already-erased subject issues a receipt that says nothing was found.
 
+        A relay running on the same data directory notices within seconds (serve's erasure \
+        check): the subject's open chats get `chat_closed`, hand-offs leave the queue and every \
+        agent console, and the relay's state of those chats is deleted.
+
         Backups: copies taken before the erasure still hold the subject under the current keys until \
         the erasure epoch runs (`kamirelay epoch run`, due within 24 h; or --epoch-now here). The \
         receipt states the deadline, or with --epoch-now the time copies became undecryptable.
@@ -265,9 +269,11 @@ struct EraseCommand: AsyncParsableCommand {
         defer { lock?.release() }
         let transcripts = try options.store.openStore()
         let c = Compliance(store: transcripts, ledger: try ComplianceLedger(path: options.ledgerPath))
-        // The relay keeps sealed resume state per chat; the erased chats' state goes with them.
-        let sessionIDs = dryRun ? [] : try await transcripts.sessions(tenant: tenant, subject: id).map(\.id)
-        switch try await c.erase(tenant: tenant, subject: id, requestID: requestID, actor: options.actor, dryRun: dryRun) {
+        // The relay keeps sealed state per chat; the erased chats' state goes with them. A relay
+        // serving this directory ends the erased chats by itself within seconds.
+        let erasure = try await RelaySubjectErasure.erase(c, dataDirectory: options.store.resolvedDataDir, tenant: tenant, subject: id,
+                                                          requestID: requestID, actor: options.actor, dryRun: dryRun)
+        switch erasure.outcome {
         case .dryRun(let plan):
             guard let plan else { print("dry run: nothing stored for that subject"); return }
             print("dry run: would erase \(plan.sessions.count) session(s), \(plan.messageCount) message(s), destroy \(plan.keyIDs.count) subject key(s):")
@@ -278,13 +284,8 @@ struct EraseCommand: AsyncParsableCommand {
                 print("nothing found for that subject (already erased or never stored); the receipt says so")
             } else {
                 print("erased \(r.sessionsErased) session(s), \(r.messagesErased) message(s); destroyed \(r.keyIDsDestroyed.count) subject key(s)")
-                let statePath = options.store.resolvedDataDir + "/relay.sqlite"
-                if !sessionIDs.isEmpty, FileManager.default.fileExists(atPath: statePath) {
-                    let state = try RelayStateStore(path: statePath, keys: transcripts)
-                    var cleared = 0
-                    for session in sessionIDs { cleared += try await state.deleteChats(tenant: tenant, session: session) }
-                    if cleared > 0 { print("removed the relay's resume state of \(cleared) erased chat(s)") }
-                }
+                if erasure.relayRowsDeleted > 0 { print("removed the relay's resume state of \(erasure.relayRowsDeleted) erased chat(s)") }
+                print("a relay serving this data directory ends the erased chats (customer and agent consoles) within seconds")
             }
             if epochNow && r.outcome == "erased" {
                 let report = try await EpochRun.runEpoch(c, options: options, force: true)

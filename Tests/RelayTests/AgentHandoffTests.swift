@@ -16,6 +16,7 @@ final class AgentRelayHarness: Sendable {
     let directory: String
     let demo: RelayDemo
     let hub: AgentHub
+    let server: RelayServer
     let group: ServiceGroup
     let run: Task<Void, any Error>
     let port: Int
@@ -26,7 +27,8 @@ final class AgentRelayHarness: Sendable {
     ///   - directory: an existing data directory to start on (a restart); a fresh one otherwise.
     ///   - clock: the agent desk's clock (waiting times, grace periods, service levels).
     static func start(policies: [String: AgentDeskPolicy] = [:], directory existing: String? = nil,
-                      clock: @escaping @Sendable () -> Date = { Date() }) async throws -> AgentRelayHarness {
+                      clock: @escaping @Sendable () -> Date = { Date() },
+                      erasureCheck: Duration? = nil) async throws -> AgentRelayHarness {
         let directory: String
         if let existing {
             directory = existing
@@ -47,21 +49,24 @@ final class AgentRelayHarness: Sendable {
             try hub.authenticator.store.addAccount(tenant: tenant, username: name, role: role,
                                                    passwordHash: try PasswordHash.hash(Array(password.utf8), parameters: .minimumForTests))
         }
-        let server = try RelayServer(configuration: RelayServerConfiguration(host: "127.0.0.1", port: 0, tls: demo.tls),
+        var configuration = RelayServerConfiguration(host: "127.0.0.1", port: 0, tls: demo.tls)
+        if let erasureCheck { configuration.erasureCheckInterval = erasureCheck }
+        let server = try RelayServer(configuration: configuration,
                                      tenants: tenants, store: demo.store, state: demo.state, logger: logs.logger, agents: hub)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let group = server.makeServiceGroup(signals: []) { port in continuation.yield(port) }
         let run = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure("server did not start") }
-        return AgentRelayHarness(directory: directory, demo: demo, hub: hub, group: group, run: run, port: port, logs: logs)
+        return AgentRelayHarness(directory: directory, demo: demo, hub: hub, server: server, group: group, run: run, port: port, logs: logs)
     }
 
-    private init(directory: String, demo: RelayDemo, hub: AgentHub, group: ServiceGroup, run: Task<Void, any Error>, port: Int,
-                 logs: CapturedLogs) {
+    private init(directory: String, demo: RelayDemo, hub: AgentHub, server: RelayServer, group: ServiceGroup, run: Task<Void, any Error>,
+                 port: Int, logs: CapturedLogs) {
         self.directory = directory
         self.demo = demo
         self.hub = hub
+        self.server = server
         self.group = group
         self.run = run
         self.port = port

@@ -7,14 +7,14 @@
           waiting: "排队中", live: "进行中的会话", none: "暂无", take: "接入", back: "交回机器人", transfer: "转接",
           close: "结束", send: "发送", note: "内部备注", canned: "快捷回复…", typing: "顾客正在输入…",
           pick: "从左侧选择一个会话", ended: "会话已结束", waited: "已等待", reason: "原因", order: "订单",
-          anger: "情绪(愤怒)", toQueue: "退回队列", resolution: "结束原因", escalated: "已超时", agentOffline: "客服离线，会话已退回队列", bad: "用户名或密码错误",
+          anger: "情绪(愤怒)", toQueue: "退回队列", resolution: "结束原因", escalated: "已超时", agentOffline: "客服离线，会话已退回队列", erased: "此会话已按数据主体请求删除", bad: "用户名或密码错误",
           locked: "尝试次数过多，账户已暂时锁定", error: "出错了", reconnecting: "连接断开，正在重连…", notes: "备注",
           urgent: "紧急", high: "高", normal: "普通", min: "分", sec: "秒", you: "你" },
     en: { title: "Agent console", login: "Log in", username: "Username", password: "Password", logout: "Log out", lang: "中文",
           waiting: "Waiting", live: "Live chats", none: "None", take: "Take", back: "Back to bot", transfer: "Transfer",
           close: "Close", send: "Send", note: "Internal note", canned: "Canned response…", typing: "Customer is typing…",
           pick: "Pick a chat on the left", ended: "The chat has ended", waited: "waiting", reason: "Reason", order: "Order",
-          anger: "Anger", toQueue: "Back to queue", resolution: "Resolution", escalated: "over SLA", agentOffline: "agent offline, chat back in the queue", bad: "Wrong username or password",
+          anger: "Anger", toQueue: "Back to queue", resolution: "Resolution", escalated: "over SLA", agentOffline: "agent offline, chat back in the queue", erased: "This chat was erased at the data subject's request", bad: "Wrong username or password",
           locked: "Too many attempts; the account is locked for a while", error: "Error", reconnecting: "Connection lost, reconnecting…",
           notes: "Notes", urgent: "urgent", high: "high", normal: "normal", min: "m", sec: "s", you: "you" }
   };
@@ -108,6 +108,12 @@
     else if (f.type === "note" && current && f.session === current.session) { current.notes.push(f); addMessage("note", f.author + ": " + f.text); }
     else if (f.type === "typing" && current && f.session === current.session) { showTyping(true); }
     else if (f.type === "chat_ended" && current && f.session === current.session) { current.ended = true; addMessage("system", t("ended") + " (" + f.how + ")"); renderChatHead(); }
+    else if (f.type === "chat_erased") {
+      // The customer's data was erased: the chat leaves the screen at once (the queue frame
+      // that follows drops it from the lists); only the notice and the short id stay.
+      if (current && f.session === current.session) { current = null; renderChat(); }
+      if (status) status.textContent = t("erased") + " · #" + f.session.slice(0, 8);
+    }
     else if (f.type === "assigned") { sendFrame({ type: "open", session: f.session }); }
     else if (f.type === "escalation") { status.textContent = t("escalated") + ": " + f.session.slice(0, 8); }
     else if (f.type === "agent_offline") { status.textContent = t("agentOffline") + ": " + f.agent + " · " + f.session.slice(0, 8); }

@@ -80,6 +80,8 @@ public struct RelayConfigFile: Sendable, Equatable {
         public var enabled = true
         /// Minutes between rounds (1–720: at most 12 h keeps erasure epochs within 24 h).
         public var intervalMinutes = 60
+        /// Sessions per write transaction.
+        public var batchSize = 200
         /// Seconds between the relay's checks that its open chats' sessions still exist, so
         /// a `kamirelay erase` ends them promptly (1–60; runs whether or not `enabled`).
         public var erasureCheckSeconds = 2

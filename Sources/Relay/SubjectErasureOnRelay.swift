@@ -1,5 +1,6 @@
 import Compliance
 import Foundation
+import Sealing
 import TranscriptStore
 
 /// `kamirelay erase` as it concerns a relay on the same data directory: the subject is erased

@@ -82,10 +82,12 @@ struct LiveErasureTests {
                 let sueQueue = try sue.receive(until: "queue").frame
                 guard Set(Self.listed(sueQueue)) == [a.session, b.session] else { throw TestFailure("the supervisor sees both chats first") }
                 return Handed(value: (a, b, ann, sue))
-            }.value
-            let (a, b) = (setup.a, setup.b)
-            defer { a.ws.close(); b.ws.close(); setup.ann.close(); setup.sue.close() }
+            }
+            let (a, b) = (setup.value.a, setup.value.b)
+            let (session, other) = (a.session, b.session)
+            defer { a.ws.close(); b.ws.close(); setup.value.ann.close(); setup.value.sue.close() }
             #expect(try await relay.demo.state.handoffCount() == 2)
+            _ = b
 
             let erased = try await Self.eraseLikeTheCLI(relay, email: alice, request: "DSR-LIVE-1")
             #expect(erased.relayRowsDeleted >= 1, "the CLI path deleted the hand-off row")
@@ -93,12 +95,13 @@ struct LiveErasureTests {
             // The running relay notices by itself: no frame from the customer is needed.
             let seen = try await offPool { () -> Handed<(customer: [String: Any], close: Int?, ann: [String: Any], annQueue: [String: Any],
                                                          sue: [String: Any], sueQueue: [String: Any])> in
+                let (a, ann, sue) = (setup.value.a, setup.value.ann, setup.value.sue)
                 let closed = try a.ws.receive(until: "error").frame
                 let code = try a.ws.receiveClose()
-                let annErased = try Self.consoleFrame(setup.ann, "chat_erased", session: a.session)
-                let annQueue = try Self.nextQueue(setup.ann)
-                let sueErased = try Self.consoleFrame(setup.sue, "chat_erased", session: a.session)
-                let sueQueue = try Self.nextQueue(setup.sue)
+                let annErased = try Self.consoleFrame(ann, "chat_erased", session: a.session)
+                let annQueue = try Self.nextQueue(ann)
+                let sueErased = try Self.consoleFrame(sue, "chat_erased", session: a.session)
+                let sueQueue = try Self.nextQueue(sue)
                 return Handed(value: (closed, code, annErased, annQueue, sueErased, sueQueue))
             }.value
             #expect(seen.customer["code"] as? String == "chat_closed", "the widget starts a new chat on this")
@@ -107,15 +110,15 @@ struct LiveErasureTests {
                 #expect(frame["notice"] as? String == AgentHub.erasedNotice)
                 #expect(Set(frame.keys) == ["type", "session", "notice"], "no content in the notice")
             }
-            #expect(!Self.listed(seen.annQueue).contains(a.session), "gone from the agent's list")
-            #expect(Self.listed(seen.sueQueue) == [b.session], "the supervisor's queue lists only the other chat")
+            #expect(!Self.listed(seen.annQueue).contains(session), "gone from the agent's list")
+            #expect(Self.listed(seen.sueQueue) == [other], "the supervisor's queue lists only the other chat")
 
             // Nothing of it left in the relay: desk, memory, relay.sqlite.
             let sue = try relay.hub.authenticator.login(tenant: "demo", username: "sue", password: Array(AgentRelayHarness.password.utf8)).principal
-            #expect(!relay.hub.isWithHuman(tenant: "demo", session: a.session))
-            await #expect(throws: AgentDeskError.notFound) { _ = try await relay.hub.history(sue, session: a.session) }
+            #expect(!relay.hub.isWithHuman(tenant: "demo", session: session))
+            await #expect(throws: AgentDeskError.notFound) { _ = try await relay.hub.history(sue, session: session) }
             let rows = try await relay.demo.state.loadHandoffs(tenant: "demo")
-            #expect(rows.chats.map(\.session) == [b.session] && rows.corrupt == 0, "only the other chat's hand-off row is left")
+            #expect(rows.chats.map(\.session) == [other] && rows.corrupt == 0, "only the other chat's hand-off row is left")
             #expect(relay.logs.text.contains("relay.erased_chat_ended"))
             #expect(!relay.logs.text.contains(alice) && !relay.logs.text.contains("alice.erase"), "no identifier in the logs")
 
@@ -123,16 +126,16 @@ struct LiveErasureTests {
             let after = try await offPool { () -> Handed<(resume: [String: Any], bEcho: [String: Any])> in
                 let again = try relay.customer()
                 defer { again.close() }
-                try again.send(["type": "hello", "resume": a.token])
+                try again.send(["type": "hello", "resume": setup.value.a.token])
                 let refused = try again.receive(until: "error").frame
-                let echo = try say(b.ws, "还在吗？", id: "b3")
-                _ = try Self.consoleFrame(setup.sue, "message", session: b.session)
+                let echo = try say(setup.value.b.ws, "还在吗？", id: "b3")
+                _ = try Self.consoleFrame(setup.value.sue, "message", session: setup.value.b.session)
                 return Handed(value: (refused, echo))
             }.value
             #expect(after.resume["code"] as? String == "resume_failed")
             #expect(after.bEcho["text"] as? String == "还在吗？")
-            #expect(relay.hub.isWithHuman(tenant: "demo", session: b.session))
-            #expect(try await relay.demo.store.transcript(tenant: "demo", session: b.session).last?.text == "还在吗？")
+            #expect(relay.hub.isWithHuman(tenant: "demo", session: other))
+            #expect(try await relay.demo.store.transcript(tenant: "demo", session: other).last?.text == "还在吗？")
         } catch {
             try await relay.finish()
             throw error
@@ -158,21 +161,22 @@ struct LiveErasureTests {
                 let queue = try ann.receive(until: "queue").frame
                 guard Set(Self.listed(queue)) == [connected.session, dropped.session, other.session] else { throw TestFailure("all three queued") }
                 return Handed(value: (connected, (dropped.session, dropped.token), other, ann))
-            }.value
-            defer { setup.connected.ws.close(); setup.other.ws.close(); setup.ann.close() }
-            let gone: Set = [setup.connected.session, setup.suspended.session]
-            #expect(relay.hub.isWithHuman(tenant: "demo", session: setup.suspended.session))
+            }
+            defer { setup.value.connected.ws.close(); setup.value.other.ws.close(); setup.value.ann.close() }
+            let (suspended, other) = (setup.value.suspended, setup.value.other.session)
+            let gone: Set = [setup.value.connected.session, suspended.session]
+            #expect(relay.hub.isWithHuman(tenant: "demo", session: suspended.session))
             // The dropped chat is suspended: in memory and sealed in relay.sqlite.
             #expect(try await Self.poll { try await relay.demo.state.chatStateCount() == 1 })
-            #expect(relay.server.resumes.liveSessions()["demo"] == [setup.suspended.session])
+            #expect(relay.server.resumes.liveSessions()["demo"] == [suspended.session])
             _ = try await Self.eraseLikeTheCLI(relay, email: carol, request: "DSR-LIVE-2")
 
             let seen = try await offPool { () -> Handed<(customer: [String: Any], erased: Set<String>, queue: [String: Any])> in
-                let closed = try setup.connected.ws.receive(until: "error").frame
+                let closed = try setup.value.connected.ws.receive(until: "error").frame
                 var erased = Set<String>()
                 var queue: [String: Any] = [:]
-                while erased != gone || Set(Self.listed(queue)).intersection(gone).count > 0 {
-                    let frame = try setup.ann.receive()
+                while erased != gone || !Set(Self.listed(queue)).isDisjoint(with: gone) || queue.isEmpty {
+                    let frame = try setup.value.ann.receive()
                     if frame["type"] as? String == "chat_erased", let session = frame["session"] as? String { erased.insert(session) }
                     if frame["type"] as? String == "queue" { queue = frame }
                 }
@@ -180,22 +184,22 @@ struct LiveErasureTests {
             }.value
             #expect(seen.customer["code"] as? String == "chat_closed")
             #expect(seen.erased == gone)
-            #expect(Self.listed(seen.queue) == [setup.other.session], "only the other subject's chat is queued")
+            #expect(Self.listed(seen.queue) == [other], "only the other subject's chat is queued")
             let queued = (seen.queue["queued"] as? [[String: Any]] ?? []).first
             #expect(queued?["position"] as? Int == 1, "the other chat moved up")
 
             // The suspended chat left memory and relay.sqlite: its token resumes nothing.
             #expect(try await relay.demo.state.chatStateCount() == 0)
             #expect(relay.server.resumes.liveSessions().isEmpty && relay.server.resumes.count == 0)
-            #expect(try await relay.demo.state.loadHandoffs(tenant: "demo").chats.map(\.session) == [setup.other.session])
+            #expect(try await relay.demo.state.loadHandoffs(tenant: "demo").chats.map(\.session) == [other])
             let resume = try await offPool { () -> Handed<[String: Any]> in
                 let ws = try relay.customer()
                 defer { ws.close() }
-                try ws.send(["type": "hello", "resume": setup.suspended.token])
+                try ws.send(["type": "hello", "resume": suspended.token])
                 return Handed(value: try ws.receive(until: "error").frame)
             }.value
-            #expect(resume.value["code"] as? String == "resume_failed")
-            #expect(relay.hub.isWithHuman(tenant: "demo", session: setup.other.session))
+            #expect(resume["code"] as? String == "resume_failed")
+            #expect(relay.hub.isWithHuman(tenant: "demo", session: other))
         } catch {
             try await relay.finish()
             throw error

@@ -5,7 +5,9 @@ sees the chat queued, takes it, the two exchange messages (with typing indicator
 the customer types shows masked on the agent's screen, and the agent hands the chat back to
 the bot, which answers the customer's next question. Then a second customer on the chat widget
 in a second browser is taken, sees the agent typing and replying, and is asked for a CSAT score
-when the agent closes the chat.
+when the agent closes the chat. Last, a third customer's chat is taken and then erased with
+`kamirelay erase` (a separate process) while the relay serves: the customer gets `chat_closed`,
+the chat leaves the console, which shows the erasure notice.
 
 Usage: agent_console_browser_check.py KAMIRELAY_BINARY WORK_DIR [SCREENSHOT_DIR]
 Needs Debian's chromium, chromium-driver, python3-selenium and python3-websockets. Exit 0 on success.
@@ -21,6 +23,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 BIN, WORK = sys.argv[1], sys.argv[2]
 SHOTS = sys.argv[3] if len(sys.argv) > 3 else None
 CARD_KEY = "ZXCV-BNML-KJHG-FDSA"
+ERASE_EMAIL = "erase.me.browser@example.com"
 LOG = os.path.join(WORK, "agent-console-server.log")
 # Seconds any single wait may take. Only bounds a hang: on a loaded CI machine (2 cores) the
 # debug server and Chromium can take many seconds per step, and every wait returns as soon as
@@ -219,6 +222,44 @@ def main():
             print("ok: widget customer queued, agent typing and reply shown, closed with CSAT")
         finally:
             widget.quit()
+
+        # Erasure while the chat is on the agent's screen: `kamirelay erase` runs as its own
+        # process on the serving relay's data directory; the relay notices within seconds.
+        third = Customer(port)
+        try:
+            third.send({"type": "hello", "language": "zh"})
+            erased = third.until(lambda f: f["type"] == "welcome")["session"]
+            third.send({"type": "message", "client_id": "e1", "text": "转人工"})
+            third.until(lambda f: f["type"] == "queue")
+            third.send({"type": "message", "client_id": "e2", "text": f"我的邮箱是 {ERASE_EMAIL}"})
+            third.until(lambda f: f["type"] == "message" and f.get("client_id") == "e2")
+            entry3 = f".ac-entry[data-session='{erased}']"
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, entry3 + "[data-state='queued']"))
+            driver.find_element(By.CSS_SELECTOR, entry3).click()
+            wait.until(lambda d: d.find_elements(By.CLASS_NAME, "ac-take"))
+            driver.find_element(By.CLASS_NAME, "ac-take").click()
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, entry3 + "[data-state='active']"))
+            wait.until(lambda d: any(t.startswith("我的邮箱是") for t in texts(".ac-msg.customer")))
+            data = os.path.join(WORK, "data")
+            env = dict(os.environ, KAMIRELAY_PASSPHRASE="kamirelay-demo-NOT-FOR-PRODUCTION")
+            done = subprocess.run([BIN, "erase", "--data-dir", data, "--keys-dir", os.path.join(data, "keys"), "--tenant", "demo",
+                                   "--subject", f"email:{ERASE_EMAIL}", "--request-id", "DSR-BROWSER-1",
+                                   "--receipt", os.path.join(WORK, "receipt.json"), "--operator", "check"],
+                                  env=env, capture_output=True, text=True, timeout=TIMEOUT)
+            assert done.returncode == 0 and "erased 1 session(s)" in done.stdout, (done.returncode, done.stdout, done.stderr)
+            closed = third.until(lambda f: f["type"] == "error")
+            assert closed["code"] == "chat_closed", closed
+            print("customer's open chat closed by the running relay:", closed["code"])
+            wait.until(lambda d: "此会话已按数据主体请求删除" in d.find_element(By.CLASS_NAME, "ac-status").text)
+            wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, entry3))
+            assert not any("我的邮箱是" in t for t in texts(".ac-msg")), "the erased chat's history left the screen"
+            print("agent console shows:", driver.find_element(By.CLASS_NAME, "ac-status").text)
+            if SHOTS:
+                driver.save_screenshot(os.path.join(SHOTS, "agent-console-erased.png"))
+            assert ERASE_EMAIL not in open(LOG, encoding="utf-8").read(), "no e-mail address in the server log"
+            print("ok: erasure while served: chat_closed to the customer, chat gone from the console with a notice")
+        finally:
+            third.close()
     finally:
         customer.close()
         driver.quit()

@@ -3,7 +3,8 @@
 # driven by python3-selenium) logs in to `kamirelay serve --demo` as the printed demo agent,
 # takes a chat a Python websockets customer handed off, messages both ways, checks a card key
 # shows masked, and hands the chat back to the bot; then a widget customer in a second browser is
-# taken, sees the agent typing and replying, and rates the chat when the agent closes it.
+# taken, sees the agent typing and replying, and rates the chat when the agent closes it; last,
+# `kamirelay erase` of a third customer while the relay serves ends that chat on both sides.
 # Screenshots go to $ARTIFACTS (if set).
 # Usage: scripts/check-agent-console.sh [path/to/kamirelay]   (default: the debug build)
 set -euo pipefail

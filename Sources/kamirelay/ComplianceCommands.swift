@@ -1,3 +1,4 @@
+import AgentDesk
 import ArgumentParser
 import Compliance
 import Foundation
@@ -6,13 +7,69 @@ import PolicyFiles
 import Relay
 import Sealing
 import TranscriptStore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The store, the compliance ledger beside it, and who is acting.
 struct ComplianceOptions: ParsableArguments {
     @OptionGroup var store: StoreOptions
-    @Option(help: "Who is acting, for the audit log (default: $USER).") var `operator`: String?
+    @Option(help: "Who is acting, for the audit log (default: $USER). Ignored with --officer.") var `operator`: String?
+    @Option(help: ArgumentHelp("""
+        Sign in as this compliance account of the tenant (`kamirelay agents add --role compliance`); \
+        the audit log then names the account. Required once the tenant has a compliance account.
+        """, valueName: "username"))
+    var officer: String?
+    @Option(name: .customLong("officer-password-file"), help: ArgumentHelp(
+        "Read the officer's password from this file's first line (e.g. /dev/fd/3); default: ask on the terminal.", valueName: "file"))
+    var officerPasswordFile: String?
 
     var actor: String { `operator` ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown" }
+
+    /// Who acts for `tenant`, as the audit log will name them: the signed-in compliance account
+    /// (`agent#12`), required once the tenant has one; else `--operator` / `$USER`.
+    func signedActor(tenant: String) throws -> String {
+        let path = AgentStore.path(dataDirectory: store.resolvedDataDir)
+        guard FileManager.default.fileExists(atPath: path) else {
+            if officer != nil { throw CLIError("--officer: there are no accounts in \(store.resolvedDataDir)") }
+            return actor
+        }
+        let signIn = OfficerSignIn(store: try AgentStore(path: path))
+        guard let officer else {
+            if try signIn.required(tenant: tenant, role: .compliance) {
+                throw CLIError("tenant \(tenant) has compliance officers: sign in with --officer USERNAME (see `kamirelay agents list --tenant \(tenant)`)")
+            }
+            return actor
+        }
+        var password = try readOfficerPassword(username: officer)
+        defer { password.withUnsafeMutableBytes { Sodium.zero($0) } }
+        do {
+            return try signIn.verify(tenant: tenant, username: officer, password: password, role: .compliance).auditName
+        } catch {
+            throw CLIError("--officer \(officer): \(error.description)")
+        }
+    }
+
+    private func readOfficerPassword(username: String) throws -> [UInt8] {
+        if let file = officerPasswordFile {
+            guard let handle = FileHandle(forReadingAtPath: (file as NSString).expandingTildeInPath) else {
+                throw CLIError("cannot read the officer password file \(file)")
+            }
+            defer { try? handle.close() }
+            var bytes = [UInt8]((try? handle.read(upToCount: PasswordHash.maximumBytes + 2)) ?? Data())
+            if let newline = bytes.firstIndex(of: 10) {
+                bytes[newline...].withUnsafeMutableBytes { Sodium.zero($0) }
+                bytes.removeSubrange(newline...)
+            }
+            if bytes.last == 13 { bytes.removeLast() }
+            guard !bytes.isEmpty else { throw CLIError("the officer password file \(file) is empty") }
+            return bytes
+        }
+        guard isatty(STDIN_FILENO) == 1 else {
+            throw CLIError("no officer password: use --officer-password-file FILE, or run in a terminal")
+        }
+        return try Prompt.secret("Password for \(username): ")
+    }
     var ledgerPath: String { store.resolvedDataDir + "/compliance.sqlite" }
 
     func open() throws -> Compliance {
@@ -195,7 +252,8 @@ struct HoldAdd: AsyncParsableCommand {
     func run() async throws {
         let id = try parseSubject(subject)
         guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reason must not be empty") }
-        let h = try await options.open().addHold(tenant: tenant, subject: id, reason: reason, actor: options.actor)
+        let actor = try options.signedActor(tenant: tenant)
+        let h = try await options.open().addHold(tenant: tenant, subject: id, reason: reason, actor: actor)
         print("hold #\(h.id) placed for tenant \(tenant) (subject named by \(h.kind)): \(h.reason)")
     }
 }
@@ -224,7 +282,8 @@ struct HoldRelease: AsyncParsableCommand {
     @Option(help: "The hold number (see `hold list`).") var id: Int64
 
     func run() async throws {
-        try await options.open().releaseHold(tenant: tenant, id: id, actor: options.actor)
+        let actor = try options.signedActor(tenant: tenant)
+        try await options.open().releaseHold(tenant: tenant, id: id, actor: actor)
         print("hold #\(id) released")
     }
 }
@@ -258,6 +317,7 @@ struct EraseCommand: AsyncParsableCommand {
 
     func run() async throws {
         let id = try parseSubject(subject)
+        let actor = try options.signedActor(tenant: tenant)
         let path = receipt ?? "erasure-receipt-\(tenant)-\(requestID.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }.map(String.init).joined()).json"
         if !dryRun, FileManager.default.fileExists(atPath: path) { throw CLIError("\(path) already exists; choose another --receipt") }
         // Taken before erasing, so an --epoch-now refused here refuses the whole command.
@@ -267,7 +327,7 @@ struct EraseCommand: AsyncParsableCommand {
         let c = Compliance(store: transcripts, ledger: try ComplianceLedger(path: options.ledgerPath))
         // The relay keeps sealed resume state per chat; the erased chats' state goes with them.
         let sessionIDs = dryRun ? [] : try await transcripts.sessions(tenant: tenant, subject: id).map(\.id)
-        switch try await c.erase(tenant: tenant, subject: id, requestID: requestID, actor: options.actor, dryRun: dryRun) {
+        switch try await c.erase(tenant: tenant, subject: id, requestID: requestID, actor: actor, dryRun: dryRun) {
         case .dryRun(let plan):
             guard let plan else { print("dry run: nothing stored for that subject"); return }
             print("dry run: would erase \(plan.sessions.count) session(s), \(plan.messageCount) message(s), destroy \(plan.keyIDs.count) subject key(s):")
@@ -454,7 +514,8 @@ struct ExportCommand: AsyncParsableCommand {
         let readablePath = (out as NSString).deletingPathExtension + (readable == .html ? ".html" : ".txt")
         guard readablePath != out else { throw ValidationError("--out must not end in .\(readable == .html ? "html" : "txt")") }
         for p in [out, readablePath] where FileManager.default.fileExists(atPath: p) { throw CLIError("\(p) already exists") }
-        let export = try await options.open().export(tenant: tenant, subject: id, actor: options.actor)
+        let actor = try options.signedActor(tenant: tenant)
+        let export = try await options.open().export(tenant: tenant, subject: id, actor: actor)
         try writeNewFile(out, export.json())
         try writeNewFile(readablePath, Data((readable == .html ? export.html() : export.text()).utf8))
         print("exported \(export.sessions.count) session(s), \(export.sessions.reduce(0) { $0 + $1.messages.count }) message(s) to \(out) and \(readablePath)")

@@ -15,61 +15,16 @@ import Glibc
 struct ComplianceOptions: ParsableArguments {
     @OptionGroup var store: StoreOptions
     @Option(help: "Who is acting, for the audit log (default: $USER). Ignored with --officer.") var `operator`: String?
-    @Option(help: ArgumentHelp("""
-        Sign in as this compliance account of the tenant (`kamirelay agents add --role compliance`); \
-        the audit log then names the account. Required once the tenant has a compliance account.
-        """, valueName: "username"))
-    var officer: String?
-    @Option(name: .customLong("officer-password-file"), help: ArgumentHelp(
-        "Read the officer's password from this file's first line (e.g. /dev/fd/3); default: ask on the terminal.", valueName: "file"))
-    var officerPasswordFile: String?
+    @OptionGroup var officer: OfficerOptions
 
     var actor: String { `operator` ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown" }
 
-    /// Who acts for `tenant`, as the audit log will name them: the signed-in compliance account
-    /// (`agent#12`), required once the tenant has one; else `--operator` / `$USER`.
+    /// Who acts for `tenant` in the audit log: the signed-in compliance account once the tenant
+    /// has one (see ``OfficerOptions``), else `--operator` / `$USER`.
     func signedActor(tenant: String) throws -> String {
-        let path = AgentStore.path(dataDirectory: store.resolvedDataDir)
-        guard FileManager.default.fileExists(atPath: path) else {
-            if officer != nil { throw CLIError("--officer: there are no accounts in \(store.resolvedDataDir)") }
-            return actor
-        }
-        let signIn = OfficerSignIn(store: try AgentStore(path: path))
-        guard let officer else {
-            if try signIn.required(tenant: tenant, role: .compliance) {
-                throw CLIError("tenant \(tenant) has compliance officers: sign in with --officer USERNAME (see `kamirelay agents list --tenant \(tenant)`)")
-            }
-            return actor
-        }
-        var password = try readOfficerPassword(username: officer)
-        defer { password.withUnsafeMutableBytes { Sodium.zero($0) } }
-        do {
-            return try signIn.verify(tenant: tenant, username: officer, password: password, role: .compliance).auditName
-        } catch {
-            throw CLIError("--officer \(officer): \(error.description)")
-        }
+        try officer.actor(tenant: tenant, role: .compliance, dataDirectory: store.resolvedDataDir, fallback: actor)
     }
 
-    private func readOfficerPassword(username: String) throws -> [UInt8] {
-        if let file = officerPasswordFile {
-            guard let handle = FileHandle(forReadingAtPath: (file as NSString).expandingTildeInPath) else {
-                throw CLIError("cannot read the officer password file \(file)")
-            }
-            defer { try? handle.close() }
-            var bytes = [UInt8]((try? handle.read(upToCount: PasswordHash.maximumBytes + 2)) ?? Data())
-            if let newline = bytes.firstIndex(of: 10) {
-                bytes[newline...].withUnsafeMutableBytes { Sodium.zero($0) }
-                bytes.removeSubrange(newline...)
-            }
-            if bytes.last == 13 { bytes.removeLast() }
-            guard !bytes.isEmpty else { throw CLIError("the officer password file \(file) is empty") }
-            return bytes
-        }
-        guard isatty(STDIN_FILENO) == 1 else {
-            throw CLIError("no officer password: use --officer-password-file FILE, or run in a terminal")
-        }
-        return try Prompt.secret("Password for \(username): ")
-    }
     var ledgerPath: String { store.resolvedDataDir + "/compliance.sqlite" }
 
     func open() throws -> Compliance {

@@ -35,7 +35,7 @@ import Testing
         _ = try await ok(["agents", "add", "--tenant", "shop1", "--username", "ann", "--role", "agent", "--password-file", password] + data)
 
         let unsigned = try await run(["export", "--tenant", "shop1", "--subject", "email:bob@example.com", "--out", cli.root + "/b2.json"])
-        #expect(unsigned.status != 0 && unsigned.stderr.contains("tenant shop1 has compliance officers: sign in with --officer"))
+        #expect(unsigned.status != 0 && unsigned.stderr.contains("tenant shop1 has compliance accounts: sign in with --officer"))
         #expect(!FileManager.default.fileExists(atPath: cli.root + "/b2.json"))
         let agent = try await run(["export", "--tenant", "shop1", "--subject", "email:bob@example.com", "--out", cli.root + "/b2.json",
                                    "--officer", "ann", "--officer-password-file", password])
@@ -58,6 +58,20 @@ import Testing
         let erasure = try #require(audit.split(separator: "\n").first { $0.contains("erase") && !$0.contains("refused") })
         #expect(erasure.contains("\tagent#1\t") && !erasure.contains("someone-else"), "\(erasure)")
         #expect(audit.contains("\ttyped-name\t"), "before officers existed, the typed name")
+
+        // Operator accounts sign the shop's key, API-key and transcript commands the same way;
+        // a compliance officer cannot stand in for one.
+        _ = try await ok(["keys", "rotate", "--tenant", "shop1"])
+        _ = try await ok(["agents", "add", "--tenant", "shop1", "--username", "ops", "--role", "operator", "--password-file", password] + data)
+        let unsignedRotate = try await run(["keys", "rotate", "--tenant", "shop1"])
+        #expect(unsignedRotate.status != 0 && unsignedRotate.stderr.contains("tenant shop1 has operator accounts"))
+        let wrongRole = try await run(["tenants", "api-key", "create", "--tenant", "shop1", "--officer", "dpo", "--officer-password-file", password])
+        #expect(wrongRole.status != 0 && wrongRole.stderr.contains("dpo holds the compliance role; this command needs the operator role"))
+        _ = try await ok(["keys", "rotate", "--tenant", "shop1", "--officer", "ops", "--officer-password-file", password])
+        _ = try await ok(["tenants", "api-key", "create", "--tenant", "shop1", "--officer", "ops", "--officer-password-file", password])
+        let opsAudit = try await ok(["audit", "show", "--tenant", "shop1"]).stdout.split(separator: "\n")
+        #expect(opsAudit.filter { $0.contains("keys.rotate") }.map { $0.contains("\tagent#3\t") } == [false, true], "\(opsAudit)")
+        #expect(opsAudit.contains { $0.contains("api-key.create") && $0.contains("\tagent#3\t") })
 
         // Another shop without officers is unaffected.
         _ = try await ok(["export", "--tenant", "shop2", "--subject", "email:bob@example.com", "--out", cli.root + "/shop2.json"])

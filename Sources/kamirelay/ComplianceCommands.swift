@@ -1,3 +1,4 @@
+import AgentDesk
 import ArgumentParser
 import Compliance
 import Foundation
@@ -6,13 +7,32 @@ import PolicyFiles
 import Relay
 import Sealing
 import TranscriptStore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The store, the compliance ledger beside it, and who is acting.
 struct ComplianceOptions: ParsableArguments {
     @OptionGroup var store: StoreOptions
-    @Option(help: "Who is acting, for the audit log (default: $USER).") var `operator`: String?
+    @Option(help: "Who is acting, for the audit log (default: $USER). Ignored with --officer.") var `operator`: String?
+    @OptionGroup var officer: OfficerOptions
 
     var actor: String { `operator` ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown" }
+
+    /// Who acts for `tenant` in the audit log: the signed-in compliance account once the tenant
+    /// has one (see ``OfficerOptions``), else `--operator` / `$USER`.
+    func signedActor(tenant: String) throws -> String {
+        try officer.actor(tenant: tenant, role: .compliance, dataDirectory: store.resolvedDataDir, fallback: actor)
+    }
+
+    /// For the commands that are not about one shop's data subject (sweep, epoch, receipt
+    /// completion): `--officer` would sign nothing, so it is an error rather than ignored.
+    func refuseOfficer(_ command: String) throws {
+        if officer.officer != nil || officer.officerPasswordFile != nil {
+            throw ValidationError("`\(command)` is not signed by an officer; --officer applies to erase, export and hold")
+        }
+    }
+
     var ledgerPath: String { store.resolvedDataDir + "/compliance.sqlite" }
 
     func open() throws -> Compliance {
@@ -94,6 +114,8 @@ struct RetentionSweep: AsyncParsableCommand {
     @Option(help: "Only this tenant (default: every tenant).") var tenant: String?
     @Flag(name: .customLong("dry-run"), help: "Show what would be removed; change nothing.") var dryRun = false
     @Option(name: .customLong("batch-size"), help: "Sessions per transaction (each a few ms, so live writes interleave).") var batchSize = 200
+
+    func validate() throws { try options.refuseOfficer("retention sweep") }
 
     func run() async throws {
         let c = try options.open()
@@ -195,7 +217,8 @@ struct HoldAdd: AsyncParsableCommand {
     func run() async throws {
         let id = try parseSubject(subject)
         guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reason must not be empty") }
-        let h = try await options.open().addHold(tenant: tenant, subject: id, reason: reason, actor: options.actor)
+        let actor = try options.signedActor(tenant: tenant)
+        let h = try await options.open().addHold(tenant: tenant, subject: id, reason: reason, actor: actor)
         print("hold #\(h.id) placed for tenant \(tenant) (subject named by \(h.kind)): \(h.reason)")
     }
 }
@@ -224,7 +247,8 @@ struct HoldRelease: AsyncParsableCommand {
     @Option(help: "The hold number (see `hold list`).") var id: Int64
 
     func run() async throws {
-        try await options.open().releaseHold(tenant: tenant, id: id, actor: options.actor)
+        let actor = try options.signedActor(tenant: tenant)
+        try await options.open().releaseHold(tenant: tenant, id: id, actor: actor)
         print("hold #\(id) released")
     }
 }
@@ -262,6 +286,7 @@ struct EraseCommand: AsyncParsableCommand {
 
     func run() async throws {
         let id = try parseSubject(subject)
+        let actor = try options.signedActor(tenant: tenant)
         let path = receipt ?? "erasure-receipt-\(tenant)-\(requestID.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }.map(String.init).joined()).json"
         if !dryRun, FileManager.default.fileExists(atPath: path) { throw CLIError("\(path) already exists; choose another --receipt") }
         // Taken before erasing, so an --epoch-now refused here refuses the whole command.
@@ -272,7 +297,7 @@ struct EraseCommand: AsyncParsableCommand {
         // The relay keeps sealed state per chat; the erased chats' state goes with them. A relay
         // serving this directory ends the erased chats by itself within seconds.
         let erasure = try await RelaySubjectErasure.erase(c, dataDirectory: options.store.resolvedDataDir, tenant: tenant, subject: id,
-                                                          requestID: requestID, actor: options.actor, dryRun: dryRun)
+                                                          requestID: requestID, actor: actor, dryRun: dryRun)
         switch erasure.outcome {
         case .dryRun(let plan):
             guard let plan else { print("dry run: nothing stored for that subject"); return }
@@ -325,6 +350,8 @@ struct EpochRun: AsyncParsableCommand {
         """)
     @OptionGroup var options: ComplianceOptions
     @Flag(help: "Run now if any erasure is pending.") var now = false
+
+    func validate() throws { try options.refuseOfficer("epoch run") }
 
     func run() async throws {
         let lock = try DataDirectoryLock(dataDirectory: options.store.resolvedDataDir, .replacingMasterKey)
@@ -408,6 +435,8 @@ struct ReceiptComplete: AsyncParsableCommand {
     @Argument(help: "A receipt issued with backups pending.") var file: String
     @Option(help: "Where to write the completed receipt (must not exist).") var out: String
 
+    func validate() throws { try options.refuseOfficer("receipt complete") }
+
     func run() async throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
         guard let done = try await options.open().complete(receiptFile: data) else {
@@ -455,7 +484,8 @@ struct ExportCommand: AsyncParsableCommand {
         let readablePath = (out as NSString).deletingPathExtension + (readable == .html ? ".html" : ".txt")
         guard readablePath != out else { throw ValidationError("--out must not end in .\(readable == .html ? "html" : "txt")") }
         for p in [out, readablePath] where FileManager.default.fileExists(atPath: p) { throw CLIError("\(p) already exists") }
-        let export = try await options.open().export(tenant: tenant, subject: id, actor: options.actor)
+        let actor = try options.signedActor(tenant: tenant)
+        let export = try await options.open().export(tenant: tenant, subject: id, actor: actor)
         try writeNewFile(out, export.json())
         try writeNewFile(readablePath, Data((readable == .html ? export.html() : export.text()).utf8))
         print("exported \(export.sessions.count) session(s), \(export.sessions.reduce(0) { $0 + $1.messages.count }) message(s) to \(out) and \(readablePath)")

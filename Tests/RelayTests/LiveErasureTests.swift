@@ -206,4 +206,39 @@ struct LiveErasureTests {
         }
         try await relay.finish()
     }
+
+    @Test("An HTTP-API chat queued for a person: erasure takes it off the desk and out of relay.sqlite; the next request is 404")
+    func apiSessionHandoff() async throws {
+        let relay = try await AgentRelayHarness.start(erasureCheck: .milliseconds(200))
+        do {
+            let hub = relay.hub
+            let email = "erin.api@example.com"
+            let key = try await relay.demo.state.createAPIKey(tenant: "demo", label: "test").key
+            let post = { @Sendable (body: [String: String]) async throws -> AgentRelayHarness.Reply in
+                try await offPool { Handed(value: try relay.request("POST", "/v1/messages", origin: .some(nil), bearer: key, body: body)) }.value
+            }
+            let first = try await post(["client_message_id": "m1", "text": "转人工"])
+            let session = try #require(first.json["session"] as? String)
+            #expect(try await post(["session": session, "client_message_id": "m2", "text": "我的邮箱是 \(email)"]).status == 200)
+            let ann = try hub.authenticator.login(tenant: "demo", username: "ann", password: HandoffContinuityTests.password).principal
+            let annFrames = FrameBox()
+            _ = await hub.connect(ann, token: "unused", send: annFrames.append, close: {})
+            #expect(hub.isWithHuman(tenant: "demo", session: session))
+            #expect(try await relay.demo.state.chatStateCount() == 1)
+            #expect(try await relay.demo.state.handoffCount() == 1)
+
+            _ = try await Self.eraseLikeTheCLI(relay, email: email, request: "DSR-LIVE-3")
+            try await annFrames.wait(type: "chat_erased", "session", session)
+            #expect(!hub.isWithHuman(tenant: "demo", session: session))
+            #expect(HandoffContinuityTests.queued(hub, ann).isEmpty)
+            let after = try await post(["session": session, "client_message_id": "m3", "text": "还在吗？"])
+            #expect(after.status == 404 && (after.json["error"] as? [String: Any])?["code"] as? String == "unknown_session")
+            #expect(try await relay.demo.state.chatStateCount() == 0, "no state kept for it")
+            #expect(try await relay.demo.state.handoffCount() == 0)
+        } catch {
+            try await relay.finish()
+            throw error
+        }
+        try await relay.finish()
+    }
 }

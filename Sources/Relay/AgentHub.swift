@@ -445,7 +445,11 @@ public final class AgentHub: Sendable {
         }
         try await record(principal, "transcript.view", ["session": session])
         let messages: [TranscriptMessage]
-        do { messages = try await store.transcript(tenant: principal.tenant, session: session) } catch {
+        do { messages = try await store.transcript(tenant: principal.tenant, session: session) } catch TranscriptStoreError.unknownSession {
+            // Erased (or swept) and not yet noticed by the relay's check: it leaves the desk now.
+            await sessionsErased(tenant: principal.tenant, sessions: [session])
+            throw AgentDeskError.notFound
+        } catch {
             throw AgentDeskError.storeUnavailable
         }
         var object = Self.describe(chat, now: clock())
@@ -472,6 +476,11 @@ public final class AgentHub: Sendable {
         do {
             stored = try await store.append([PendingMessage(tenant: principal.tenant, session: session, role: .agent, text: redacted.text,
                                                             sentAt: clock())])
+        } catch TranscriptStoreError.unknownSession {
+            // Erased (or swept) and not yet noticed by the relay's check: nothing is sent, and
+            // the chat leaves the desk now (the customer's chat ends at the next check).
+            await sessionsErased(tenant: principal.tenant, sessions: [session])
+            throw AgentDeskError.notFound
         } catch { throw AgentDeskError.storeUnavailable }
         let id = stored.stored.first?.sequence ?? 0
         let now = clock()

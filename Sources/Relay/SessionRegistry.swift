@@ -23,6 +23,8 @@ public final class SessionRegistry: Sendable {
         /// The chat's tenant and session once `hello` (or a resume) gave it one.
         var tenant: String?
         var session: String?
+        /// Asked to end as erased: no longer reported live (its close may still be under way).
+        var erased = false
     }
 
     private struct State {
@@ -73,7 +75,7 @@ public final class SessionRegistry: Sendable {
     /// Records the session a chat runs (after `hello` or a resume), for ``liveSessions()``.
     func identify(_ id: UInt64, tenant: String, session: String) {
         state.withLockedValue { state in
-            guard state.entries[id] != nil, state.entries[id]?.session != session else { return }
+            guard let entry = state.entries[id], !entry.erased, entry.session != session else { return }
             state.entries[id]?.tenant = tenant
             state.entries[id]?.session = session
         }
@@ -83,7 +85,9 @@ public final class SessionRegistry: Sendable {
     func liveSessions() -> [String: Set<String>] {
         state.withLockedValue { state in
             var live: [String: Set<String>] = [:]
-            for entry in state.entries.values { if let tenant = entry.tenant, let session = entry.session { live[tenant, default: []].insert(session) } }
+            for entry in state.entries.values where !entry.erased {
+                if let tenant = entry.tenant, let session = entry.session { live[tenant, default: []].insert(session) }
+            }
             return live
         }
     }
@@ -93,7 +97,12 @@ public final class SessionRegistry: Sendable {
     @discardableResult
     func endErased(tenant: String, sessions: Set<String>) -> Int {
         let ending = state.withLockedValue { state in
-            state.entries.values.filter { $0.tenant == tenant && $0.session.map(sessions.contains) == true }
+            var ending: [Entry] = []
+            for (id, entry) in state.entries where !entry.erased && entry.tenant == tenant && entry.session.map(sessions.contains) == true {
+                state.entries[id]?.erased = true
+                ending.append(entry)
+            }
+            return ending
         }
         for entry in ending { entry.endErased() }
         return ending.count

@@ -89,8 +89,9 @@ struct LiveErasureTests {
             #expect(try await relay.demo.state.handoffCount() == 2)
             _ = b
 
-            let erased = try await Self.eraseLikeTheCLI(relay, email: alice, request: "DSR-LIVE-1")
-            #expect(erased.relayRowsDeleted >= 1, "the CLI path deleted the hand-off row")
+            // Which side deletes the hand-off row first (the eraser, or the relay's check between
+            // the eraser's two steps) is a race; that it is gone is checked below.
+            _ = try await Self.eraseLikeTheCLI(relay, email: alice, request: "DSR-LIVE-1")
 
             // The running relay notices by itself: no frame from the customer is needed.
             let seen = try await offPool { () -> Handed<(customer: [String: Any], close: Int?, ann: [String: Any], annQueue: [String: Any],
@@ -235,6 +236,42 @@ struct LiveErasureTests {
             #expect(after.status == 404 && (after.json["error"] as? [String: Any])?["code"] as? String == "unknown_session")
             #expect(try await relay.demo.state.chatStateCount() == 0, "no state kept for it")
             #expect(try await relay.demo.state.handoffCount() == 0)
+        } catch {
+            try await relay.finish()
+            throw error
+        }
+        try await relay.finish()
+    }
+
+    @Test("An agent replying to an erased chat before the relay's check noticed: nothing is sent, the chat leaves the desk at once; the check then ends the customer's chat")
+    func replyBeforeTheCheck() async throws {
+        let relay = try await AgentRelayHarness.start(erasureCheck: .seconds(3_600))  // checked by hand below
+        do {
+            let email = "fay.reply@example.com"
+            let customer = try await offPool { Handed(value: try Self.queuedCustomer(relay, email: email)) }
+            let session = customer.value.session
+            defer { customer.value.ws.close() }
+            let hub = relay.hub
+            let ann = try hub.authenticator.login(tenant: "demo", username: "ann", password: HandoffContinuityTests.password).principal
+            let annFrames = FrameBox()
+            _ = await hub.connect(ann, token: "unused", send: annFrames.append, close: {})
+            _ = try await hub.take(ann, session: session)
+            _ = try await Self.eraseLikeTheCLI(relay, email: email, request: "DSR-LIVE-4")
+
+            await #expect(throws: AgentDeskError.notFound) { try await hub.reply(ann, session: session, text: "您好，我来处理") }
+            #expect(annFrames.contains(type: "chat_erased", "session", session))
+            #expect(!hub.isWithHuman(tenant: "demo", session: session))
+            #expect(try await relay.demo.state.handoffCount() == 0)
+
+            let ended = await relay.server.erasures.check()
+            #expect(ended == ["demo": [session]], "the open WebSocket chat was still there to end")
+            let frames = try await offPool { () -> Handed<(before: [[String: Any]], closed: [String: Any])> in
+                let got = try customer.value.ws.receive(until: "error")
+                return Handed(value: (got.before, got.frame))
+            }.value
+            #expect(frames.closed["code"] as? String == "chat_closed")
+            #expect(!frames.before.contains { $0["role"] as? String == "agent" }, "the reply never reached the customer")
+            #expect(await relay.server.erasures.check().isEmpty, "nothing left to end")
         } catch {
             try await relay.finish()
             throw error

@@ -135,6 +135,7 @@ import TLSProbe
         let refusals = relay.logs.lines.withLockedValue { $0 }.filter { $0.contains("relay.connection_refused") }
         #expect(refusals.contains { $0.contains("429") } && refusals.contains { $0.contains("closed_before_tls") })
         #expect(!refusals.contains { $0.contains("127.0.0.1") || $0.contains("healthz") || $0.contains("/chat") })
+        #expect(!relay.logs.text.contains("Error handling upgrade result"), "a refused connection is no error in the WebSocket layer")
         try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
     }
 

@@ -148,6 +148,12 @@ final class TooManyConnectionsResponder: ChannelInboundHandler, RemovableChannel
         timer?.cancel()
     }
 
+    func channelInactive(context: ChannelHandlerContext) {
+        // Gone before a complete request: the same quiet end for the upgrade handler.
+        if !answered { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
+        context.fireChannelInactive()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // Answer once the request has been read (so the client is not reset mid-send).
         guard case .end = unwrapInboundIn(data), !answered else { return }

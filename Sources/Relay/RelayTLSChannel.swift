@@ -133,6 +133,8 @@ final class TooManyConnectionsResponder: ChannelInboundHandler, RemovableChannel
     let metrics: RelayMetrics?
     let logger: Logger
     private var answered = false
+    /// A HEAD request gets the head only (Content-Length still says what GET would get).
+    private var isHead = false
     private var timer: Scheduled<Void>?
 
     init(metrics: RelayMetrics?, logger: Logger) {
@@ -155,8 +157,10 @@ final class TooManyConnectionsResponder: ChannelInboundHandler, RemovableChannel
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if case .head(let head) = part { isHead = head.method == .HEAD }
         // Answer once the request has been read (so the client is not reset mid-send).
-        guard case .end = unwrapInboundIn(data), !answered else { return }
+        guard case .end = part, !answered else { return }
         answered = true
         metrics?.connectionsOverCap.increment()
         logger.notice("relay.connection_refused", metadata: ["reason": "too_many_connections_from_address", "answer": "429"])
@@ -169,7 +173,7 @@ final class TooManyConnectionsResponder: ChannelInboundHandler, RemovableChannel
         for (name, value) in SecurityHeaders.all { head.headers.add(name: name, value: value) }
         head.headers.add(name: "Content-Security-Policy", value: SecurityHeaders.contentSecurityPolicy)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if !isHead { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             // The WebSocket upgrade handler behind us still waits for a request: telling it the
             // input ended makes it give up quietly (and close) instead of reporting an error.

@@ -26,8 +26,9 @@ struct ServeCommand: AsyncParsableCommand {
         Docs/openapi.yaml). --http-port adds a plain-HTTP listener that only redirects to HTTPS.
 
         --config FILE runs real tenants from a YAML file (see Docs/relay-config.md): listen \
-        address, data and keys directories, TLS profile, limits, and per tenant its host names, \
-        certificate, redaction policy, knowledge base and order source. Tenants must exist in the \
+        addresses (one or several; --host/--port replace them with one), data and keys \
+        directories, TLS profile, limits, and per tenant its host names, certificate, \
+        redaction policy, knowledge base and order source. Tenants must exist in the \
         store (`kamirelay tenants add ID`). The master-key passphrase comes from --passphrase-file, \
         $KAMIRELAY_PASSPHRASE or a prompt (or the master key itself from --master-key-file). \
         A broken file stops with its file, line and field.

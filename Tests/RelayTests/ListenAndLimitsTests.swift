@@ -67,7 +67,7 @@ import TLSProbe
             var pastCeilingHandshake = true
             var plain: RelayHarness.HTTPResult?
             var upgrade: RelayHarness.HTTPResult?
-            var overCapAfterwards: Int?
+            var overCapAfterwards: RelayHarness.HTTPResult?
             var acceptedAfterClose = false
         }
         let outcome = try await offPool { () -> Outcome in
@@ -95,11 +95,12 @@ import TLSProbe
             outcome.plain = try exchange(overPlain, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
             outcome.upgrade = try exchange(overUpgrade, "GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                                            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-            // With both chats still open, a new connection is past the cap again: 429, not a reset.
+            // With both chats still open, a new connection is past the cap again: 429 (to a HEAD
+            // without the text), not a reset.
             _ = waitUntil(every: 0.05) {
-                guard let client = try? connect(), let result = try? exchange(client, "GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                guard let client = try? connect(), let result = try? exchange(client, "HEAD /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n")
                 else { return false }
-                outcome.overCapAfterwards = result.status
+                outcome.overCapAfterwards = result
                 return true
             }
             // Once a chat is closed, a new chat is accepted (the server frees the slot when it
@@ -122,9 +123,20 @@ import TLSProbe
             let text = String(decoding: response.body, as: UTF8.self)
             #expect(text.contains("连接过多") && text.contains("Too many connections"))
         }
-        #expect(outcome.overCapAfterwards == 429)
+        #expect(outcome.overCapAfterwards?.status == 429)
+        #expect(outcome.overCapAfterwards?.body.isEmpty == true && outcome.overCapAfterwards?.head.contains("retry-after: 10") == true,
+                "a HEAD gets the head only")
         #expect(outcome.acceptedAfterClose)
-        let metrics = String(decoding: try await offPool { try relay.https("GET", "/metrics") }.body, as: UTF8.self)
+        // Once the server has seen the test's chats close, this connection is within the cap.
+        let metrics = try await offPool { () -> String in
+            var text = ""
+            _ = waitUntil(every: 0.05) {
+                guard let result = try? relay.https("GET", "/metrics"), result.status == 200 else { return false }
+                text = String(decoding: result.body, as: UTF8.self)
+                return true
+            }
+            return text
+        }
         func counter(_ name: String) -> Int? {
             metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { $0.split(separator: " ").last }.flatMap { Int($0) }
         }

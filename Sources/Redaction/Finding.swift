@@ -14,9 +14,14 @@ public struct Finding: Sendable, Hashable {
     /// True when the secret began in an earlier message of the session (a split number):
     /// only this message's part could be masked.
     public var continuesPreviousMessage: Bool
+    /// The secret in normalised form: full-width and Chinese-numeral digits folded to ASCII,
+    /// separators and zero-width characters dropped; for a split number, the whole number
+    /// across messages. It is the secret itself, for the caller's keyed use only (linking a
+    /// chat to its data subject's blind index): never log, store or show it.
+    public var normalizedValue: NormalizedValue?
 
     public init(type: SecretType, start: Int, end: Int, confidence: Double, action: RedactionAction,
-                rule: String, continuesPreviousMessage: Bool = false) {
+                rule: String, continuesPreviousMessage: Bool = false, normalizedValue: NormalizedValue? = nil) {
         self.type = type
         self.start = start
         self.end = end
@@ -24,7 +29,24 @@ public struct Finding: Sendable, Hashable {
         self.action = action
         self.rule = rule
         self.continuesPreviousMessage = continuesPreviousMessage
+        self.normalizedValue = normalizedValue
     }
+}
+
+/// A finding's normalised value. Printing it (interpolation, `dump`, a logged ``Finding``)
+/// shows a placeholder, so a careless log line cannot leak the secret; read ``text`` on purpose.
+public struct NormalizedValue: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible,
+                               CustomReflectable {
+    /// The value itself.
+    public let text: String
+
+    public init(_ text: String) {
+        self.text = text
+    }
+
+    public var description: String { "[normalised value]" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }
 
 /// The output of redacting one message.

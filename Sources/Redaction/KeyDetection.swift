@@ -99,7 +99,6 @@ extension Scanner {
     }
 
     mutating func scanChain(_ chain: [Token]) {
-        var i = 0
         let count = chain.count
         // Nothing shorter than four letters and digits can be a key ("I", "OK", "Hi").
         if count == 1 && chain[0].length < 4 { return }

@@ -98,10 +98,20 @@ public struct Redactor: Sendable {
             cursor = end
             findings.append(Finding(type: c.type, start: start, end: end, confidence: c.confidence,
                                     action: rule.action, rule: c.rule,
-                                    continuesPreviousMessage: c.continuesPreviousMessage))
+                                    continuesPreviousMessage: c.continuesPreviousMessage,
+                                    normalizedValue: Self.normalizedValue(c)))
         }
         out.append(contentsOf: shadow.bytes[Int(shadow.scalarStart[cursor])...])
         return RedactionResult(text: String(decoding: out, as: UTF8.self), findings: findings)
+    }
+
+    /// Only the identifier types a chat is linked to its data subject by carry their value out
+    /// of the redactor; every other secret stays inside it.
+    static func normalizedValue(_ c: Candidate) -> NormalizedValue? {
+        guard c.type == .phone || c.type == .email else { return nil }
+        var view = String.UnicodeScalarView()
+        view.append(contentsOf: c.value.compactMap(Unicode.Scalar.init))
+        return NormalizedValue(String(view))
     }
 
     func placeholder(for c: Candidate, rule: RedactionPolicy.Rule) -> String {

@@ -397,21 +397,34 @@ public struct ChatSession: Sendable {
         }
     }
 
-    /// E-mail addresses and phone numbers the redactor found, read from the original text at
-    /// each finding's span (Unicode-scalar offsets). Full-width forms are folded (NFKC) before
-    /// the identifier's own normalisation; values that do not normalise (obfuscated, or the
-    /// second half of a number split over two messages) are not linked.
+    /// E-mail addresses and phone numbers the redactor found. The original text at the finding's
+    /// span is tried first (it keeps a leading `+`; full-width forms are folded with NFKC); a
+    /// value written in an obfuscated form (Chinese numerals, zero-width characters, odd
+    /// separators) or split over two messages is linked by the redactor's normalised value.
     static func subjectIdentifiers(in original: String, findings: [Finding]) -> [SubjectIdentifier] {
         guard findings.contains(where: { $0.type == .email || $0.type == .phone }) else { return [] }
         let scalars = Array(original.unicodeScalars)
         var identifiers: [SubjectIdentifier] = []
-        for finding in findings where !finding.continuesPreviousMessage && (finding.type == .email || finding.type == .phone) {
-            guard finding.start >= 0, finding.start < finding.end, finding.end <= scalars.count else { continue }
-            var view = String.UnicodeScalarView()
-            view.append(contentsOf: scalars[finding.start..<finding.end])
-            let raw = String(view).precomposedStringWithCompatibilityMapping
-            let identifier: SubjectIdentifier = finding.type == .email ? .email(raw) : .phone(raw)
-            if identifier.normalised != nil, !identifiers.contains(identifier) { identifiers.append(identifier) }
+        func add(_ identifier: SubjectIdentifier) -> Bool {
+            guard identifier.normalised != nil else { return false }
+            if !identifiers.contains(where: { $0.normalised == identifier.normalised && $0.kind == identifier.kind }) {
+                identifiers.append(identifier)
+            }
+            return true
+        }
+        func make(_ type: SecretType, _ value: String) -> SubjectIdentifier {
+            type == .email ? .email(value) : .phone(value)
+        }
+        for finding in findings where finding.type == .email || finding.type == .phone {
+            if !finding.continuesPreviousMessage, finding.start >= 0, finding.start < finding.end, finding.end <= scalars.count {
+                var view = String.UnicodeScalarView()
+                view.append(contentsOf: scalars[finding.start..<finding.end])
+                if add(make(finding.type, String(view).precomposedStringWithCompatibilityMapping)) { continue }
+            }
+            guard let value = finding.normalizedValue?.text else { continue }
+            if add(make(finding.type, value)) { continue }
+            // Digits of an international number written with `+` (the `+` is not part of the value).
+            if finding.type == .phone, finding.rule == "e164" { _ = add(.phone("+" + value)) }
         }
         return identifiers
     }

@@ -15,7 +15,9 @@ struct AgentsCommand: AsyncParsableCommand {
         discussion: """
         Accounts live in <data-dir>/agents.sqlite with Argon2id password hashes (libsodium). Roles: \
         agent (answers chats), supervisor (sees every live chat of the shop, reassigns), compliance and \
-        operator (CLI-only roles; they cannot log in to the console). Passwords are read from a prompt \
+        operator (CLI-only roles; they cannot log in to the console). Once a shop has a compliance \
+        account, its erase, export and hold commands need `--officer NAME` with that account's password; \
+        once it has an operator account, so do its keys, api-key and transcripts commands. Passwords are read from a prompt \
         without echo, or from the first line of --password-file / standard input (--password-stdin); \
         never from the command line. At least \(PasswordHash.minimumLength) characters. When the data \
         directory holds the transcript store, `add` refuses a tenant that is not in it (a typo would \

@@ -1,3 +1,4 @@
+import AgentDesk
 import ArgumentParser
 import Compliance
 import Foundation
@@ -6,13 +7,24 @@ import PolicyFiles
 import Relay
 import Sealing
 import TranscriptStore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The store, the compliance ledger beside it, and who is acting.
 struct ComplianceOptions: ParsableArguments {
     @OptionGroup var store: StoreOptions
-    @Option(help: "Who is acting, for the audit log (default: $USER).") var `operator`: String?
+    @Option(help: "Who is acting, for the audit log (default: $USER). Ignored with --officer.") var `operator`: String?
+    @OptionGroup var officer: OfficerOptions
 
     var actor: String { `operator` ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown" }
+
+    /// Who acts for `tenant` in the audit log: the signed-in compliance account once the tenant
+    /// has one (see ``OfficerOptions``), else `--operator` / `$USER`.
+    func signedActor(tenant: String) throws -> String {
+        try officer.actor(tenant: tenant, role: .compliance, dataDirectory: store.resolvedDataDir, fallback: actor)
+    }
+
     var ledgerPath: String { store.resolvedDataDir + "/compliance.sqlite" }
 
     func open() throws -> Compliance {
@@ -195,7 +207,8 @@ struct HoldAdd: AsyncParsableCommand {
     func run() async throws {
         let id = try parseSubject(subject)
         guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reason must not be empty") }
-        let h = try await options.open().addHold(tenant: tenant, subject: id, reason: reason, actor: options.actor)
+        let actor = try options.signedActor(tenant: tenant)
+        let h = try await options.open().addHold(tenant: tenant, subject: id, reason: reason, actor: actor)
         print("hold #\(h.id) placed for tenant \(tenant) (subject named by \(h.kind)): \(h.reason)")
     }
 }
@@ -224,7 +237,8 @@ struct HoldRelease: AsyncParsableCommand {
     @Option(help: "The hold number (see `hold list`).") var id: Int64
 
     func run() async throws {
-        try await options.open().releaseHold(tenant: tenant, id: id, actor: options.actor)
+        let actor = try options.signedActor(tenant: tenant)
+        try await options.open().releaseHold(tenant: tenant, id: id, actor: actor)
         print("hold #\(id) released")
     }
 }
@@ -258,6 +272,7 @@ struct EraseCommand: AsyncParsableCommand {
 
     func run() async throws {
         let id = try parseSubject(subject)
+        let actor = try options.signedActor(tenant: tenant)
         let path = receipt ?? "erasure-receipt-\(tenant)-\(requestID.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }.map(String.init).joined()).json"
         if !dryRun, FileManager.default.fileExists(atPath: path) { throw CLIError("\(path) already exists; choose another --receipt") }
         // Taken before erasing, so an --epoch-now refused here refuses the whole command.
@@ -267,7 +282,7 @@ struct EraseCommand: AsyncParsableCommand {
         let c = Compliance(store: transcripts, ledger: try ComplianceLedger(path: options.ledgerPath))
         // The relay keeps sealed resume state per chat; the erased chats' state goes with them.
         let sessionIDs = dryRun ? [] : try await transcripts.sessions(tenant: tenant, subject: id).map(\.id)
-        switch try await c.erase(tenant: tenant, subject: id, requestID: requestID, actor: options.actor, dryRun: dryRun) {
+        switch try await c.erase(tenant: tenant, subject: id, requestID: requestID, actor: actor, dryRun: dryRun) {
         case .dryRun(let plan):
             guard let plan else { print("dry run: nothing stored for that subject"); return }
             print("dry run: would erase \(plan.sessions.count) session(s), \(plan.messageCount) message(s), destroy \(plan.keyIDs.count) subject key(s):")
@@ -454,7 +469,8 @@ struct ExportCommand: AsyncParsableCommand {
         let readablePath = (out as NSString).deletingPathExtension + (readable == .html ? ".html" : ".txt")
         guard readablePath != out else { throw ValidationError("--out must not end in .\(readable == .html ? "html" : "txt")") }
         for p in [out, readablePath] where FileManager.default.fileExists(atPath: p) { throw CLIError("\(p) already exists") }
-        let export = try await options.open().export(tenant: tenant, subject: id, actor: options.actor)
+        let actor = try options.signedActor(tenant: tenant)
+        let export = try await options.open().export(tenant: tenant, subject: id, actor: actor)
         try writeNewFile(out, export.json())
         try writeNewFile(readablePath, Data((readable == .html ? export.html() : export.text()).utf8))
         print("exported \(export.sessions.count) session(s), \(export.sessions.reduce(0) { $0 + $1.messages.count }) message(s) to \(out) and \(readablePath)")

@@ -114,11 +114,13 @@ struct KeysRotate: AsyncParsableCommand {
         discussion: "New subjects are wrapped with the new version at once; run `keys rewrap` to move existing ones.")
     @OptionGroup var store: StoreOptions
     @Option(help: "The tenant.") var tenant: String
+    @OptionGroup var officer: OfficerOptions
 
     func run() async throws {
+        let actor = try officer.operatorActor(tenant: tenant, store: store)
         let s = try store.openStore()
         let v = try await s.rotateTenantKey(tenant: tenant)
-        try await recordAudit(store, s, tenant: tenant, action: "keys.rotate", detail: ["version": String(v)])
+        try await recordAudit(store, s, tenant: tenant, action: "keys.rotate", detail: ["version": String(v)], actor: actor)
         print("tenant \(tenant): version \(v) is now current; run `kamirelay keys rewrap --tenant \(tenant)` to move existing subject keys")
     }
 }
@@ -133,9 +135,11 @@ struct KeysRewrap: AsyncParsableCommand {
         """)
     @OptionGroup var store: StoreOptions
     @Option(help: "The tenant.") var tenant: String
+    @OptionGroup var officer: OfficerOptions
     @Option(name: .customLong("batch-size"), help: "Subject keys per transaction.") var batchSize = 2_000
 
     func run() async throws {
+        let actor = try officer.operatorActor(tenant: tenant, store: store)
         let s = try store.openStore()
         let bar = ProgressBar("rewrap \(tenant)")
         let started = Date()
@@ -144,7 +148,7 @@ struct KeysRewrap: AsyncParsableCommand {
         }
         bar.finish()
         try await recordAudit(store, s, tenant: tenant, action: "keys.rewrap",
-                              detail: ["rewrapped": String(result.rewrapped), "version": String(result.currentVersion)])
+                              detail: ["rewrapped": String(result.rewrapped), "version": String(result.currentVersion)], actor: actor)
         let seconds = Date().timeIntervalSince(started)
         print("tenant \(tenant): re-wrapped \(result.rewrapped) subject key(s) under v\(result.currentVersion) in \(String(format: "%.2f", seconds)) s")
     }
@@ -161,10 +165,12 @@ struct KeysTrim: AsyncParsableCommand {
         """)
     @OptionGroup var store: StoreOptions
     @Option(help: "The tenant.") var tenant: String
+    @OptionGroup var officer: OfficerOptions
     @Option(help: "Destroy every version below this one.") var below: Int
     @Flag(help: "Destroy versions even if subject keys still depend on them (their messages are lost).") var force = false
 
     func run() async throws {
+        let actor = try officer.operatorActor(tenant: tenant, store: store)
         let s = try store.openStore()
         if force {
             Terminal.warn("--force: messages whose subject keys are still under a destroyed version become permanently unreadable")
@@ -172,7 +178,7 @@ struct KeysTrim: AsyncParsableCommand {
         let r = try await s.trimTenantKeys(tenant: tenant, below: below, force: force)
         try await recordAudit(store, s, tenant: tenant, action: "keys.trim",
                               detail: ["destroyedVersions": r.destroyedVersions.map(String.init).joined(separator: ","),
-                                       "orphanedSubjectKeys": String(r.orphanedSubjectKeys), "force": String(force)])
+                                       "orphanedSubjectKeys": String(r.orphanedSubjectKeys), "force": String(force)], actor: actor)
         if r.destroyedVersions.isEmpty {
             print("tenant \(tenant): no versions below \(below) to destroy")
         } else {

@@ -21,15 +21,18 @@ struct TenantsAPIKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a key; prints it once.")
         @OptionGroup var store: StoreOptions
         @Option(help: "The tenant the key acts for.") var tenant: String
+        @OptionGroup var officer: OfficerOptions
         @Option(help: "A note for `list` (e.g. which system uses the key).") var label: String = ""
 
         func run() async throws {
+            let actor = try officer.operatorActor(tenant: tenant, store: store)
             let opened = try store.openStore()
             let state = try RelayStateStore.open(dataDirectory: store.resolvedDataDir, keys: opened)
             let created: (id: String, key: String)
             do { created = try await state.createAPIKey(tenant: tenant, label: label) } catch let error as TranscriptStoreError {
                 throw CLIError(error.description)
             }
+            try await recordAudit(store, opened, tenant: tenant, action: "api-key.create", detail: ["key": created.id], actor: actor)
             Terminal.note("API key \(created.id) created for tenant \(tenant). It is shown only now; store it as a secret:")
             print(created.key)
         }
@@ -56,13 +59,17 @@ struct TenantsAPIKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke a key at once (running relays included).")
         @OptionGroup var store: StoreOptions
         @Option(help: "The tenant the key belongs to.") var tenant: String
+        @OptionGroup var officer: OfficerOptions
         @Argument(help: "The key id (the 16 hex digits after kr_, as `list` shows).") var id: String
 
         func run() async throws {
-            let state = try RelayStateStore.open(dataDirectory: store.resolvedDataDir, keys: try store.openStore())
+            let actor = try officer.operatorActor(tenant: tenant, store: store)
+            let opened = try store.openStore()
+            let state = try RelayStateStore.open(dataDirectory: store.resolvedDataDir, keys: opened)
             guard try await state.revokeAPIKey(tenant: tenant, id: id) else {
                 throw CLIError("no active API key \(id) for tenant \(tenant)")
             }
+            try await recordAudit(store, opened, tenant: tenant, action: "api-key.revoke", detail: ["key": id], actor: actor)
             print("API key \(id) of tenant \(tenant) revoked")
         }
     }

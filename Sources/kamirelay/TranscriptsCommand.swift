@@ -30,7 +30,8 @@ struct TranscriptsShow: AsyncParsableCommand {
     @Option(help: "The tenant.") var tenant: String
     @Option(help: "A session id.") var session: String?
     @Option(help: "A data subject: email:…, phone:… or order:….") var subject: String?
-    @Option(help: "Who is reading, for the audit log (default: $USER).") var `operator`: String?
+    @Option(help: "Who is reading, for the audit log (default: $USER). Ignored with --officer.") var `operator`: String?
+    @OptionGroup var officer: OfficerOptions
 
     func validate() throws {
         guard (session == nil) != (subject == nil) else { throw ValidationError("give exactly one of --session or --subject") }
@@ -40,8 +41,9 @@ struct TranscriptsShow: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let actor = try officer.actor(tenant: tenant, role: .operator, dataDirectory: store.resolvedDataDir,
+                                      fallback: `operator` ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown")
         let s = try store.openStore()
-        let actor = `operator` ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
         var sessions: [SessionInfo]
         let target: String
         if let session {

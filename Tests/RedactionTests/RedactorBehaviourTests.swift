@@ -139,6 +139,32 @@ import PolicyFiles
         #expect(redactor.redact("5678 谢谢").findings.isEmpty)
     }
 
+    /// The linking step of a chat needs the identifier itself, whatever form the customer typed
+    /// it in; printing a finding must not show it.
+    @Test func phoneAndEmailFindingsCarryTheirNormalisedValue() {
+        let forms = ["手机 一三八一二三四五六七八", "手机 １３８１２３４５６７８", "手机138\u{200B}1234\u{200D}5678", "手机 138-1234-5678"]
+        for text in forms {
+            let finding = redact(text).findings.first
+            #expect(finding?.type == .phone && finding?.normalizedValue?.text == "13812345678", "\(text)")
+        }
+        var session = RedactionSession(redactor: redactor)
+        _ = session.redact("我手机号是138 1234")
+        let split = session.redact("5678 谢谢").findings.first
+        #expect(split?.continuesPreviousMessage == true && split?.normalizedValue?.text == "13812345678")
+
+        let email = redact("邮箱 Alice.Doe@Example.com").findings.first
+        #expect(email?.type == .email && email?.normalizedValue?.text.lowercased() == "alice.doe@example.com")
+        // Other secrets keep their value inside the redactor.
+        #expect(redact("卡密 Q7W8E9R0T1Y2U3I4 用不了").findings.first?.normalizedValue == nil)
+
+        let printed = "\(split!) \(String(describing: split)) \(String(reflecting: split!))"
+        var dumped = ""
+        dump(split!, to: &dumped)
+        for text in [printed, dumped] {
+            #expect(!text.contains("5678") && !text.contains("1234"), "\(text)")
+        }
+    }
+
     @Test func offsetsAreUnicodeScalars() {
         // 👍🏽 is two scalars; é below is e + combining acute (two scalars).
         let text = "👍🏽 e\u{301} 13812345678"

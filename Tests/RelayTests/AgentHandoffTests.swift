@@ -188,7 +188,8 @@ struct AgentHandoffTests {
                 let queued = queue["queued"] as? [[String: Any]] ?? []
                 #expect(queued.first?["session"] as? String == session)
                 #expect(queued.first?["reason"] as? String == "customer_asked")
-                #expect(((queued.first?["summary"] as? String) ?? "").contains("转人工"), "the bot's summary")
+                let summary = queued.first?["summary"] as? String ?? ""
+                #expect(summary.contains("转人工"), "the bot's summary")
 
                 try agent.send(["type": "take", "session": session])
                 let history = try agent.receive(until: "history").frame

@@ -118,6 +118,35 @@ import TranscriptStore
         try await restarted.finish()
     }
 
+    /// A phone number typed in Chinese numerals, or split over two messages, links the chat to
+    /// its subject just like a plainly written one, so erasure by that number finds the chat.
+    @Test func obfuscatedAndSplitPhoneNumbersLinkTheSession() async throws {
+        let relay = try await RelayHarness.start()
+        let port = relay.port, root = relay.demo.rootCertificatePath
+        let sessions = try await offPool { () -> [String] in
+            var sessions: [String] = []
+            for messages in [["我的手机是 一三九 八七六五 四三二一"], ["我的手机是137 0000", "1111 麻烦回电"]] {
+                let ws = try TestWebSocket(port: port, rootCA: root)
+                defer { ws.close() }
+                try ws.send(["type": "hello"])
+                sessions.append(try #require(try ws.receive()["session"] as? String))
+                _ = try ws.receive()
+                for (i, text) in messages.enumerated() {
+                    try ws.send(["type": "message", "client_id": "o\(i)", "text": text])
+                    _ = try ws.receive(until: "message")
+                    _ = try ws.receive(until: "message")
+                }
+            }
+            return sessions
+        }
+        try await relay.shutdown()
+        let store = relay.demo.store
+        #expect(try await store.sessions(tenant: RelayDemo.tenant, subject: .phone("13987654321")).map(\.id) == [sessions[0]])
+        #expect(try await store.sessions(tenant: RelayDemo.tenant, subject: .phone("+86 137 0000 1111")).map(\.id) == [sessions[1]])
+        let disk = try relay.dataDirectoryBytes()
+        for secret in ["13987654321", "13700001111", "一三九 八七六五"] { #expect(!disk.contains(secret)) }
+    }
+
     /// A subject erased while their chat is open: the chat's next message is not stored, the
     /// erased session is not re-created by the link step, and the chat ends (not resumable).
     @Test func aChatErasedWhileOpenEndsWithoutRecreatingTheSession() async throws {

@@ -61,6 +61,13 @@ public struct RelayListenAddress: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// A listen address that could not be bound (in use, not an address of this machine, …).
+public struct RelayListenError: Error, CustomStringConvertible {
+    public let address: String
+    public let reason: String
+    public var description: String { "cannot listen on \(address): \(reason)" }
+}
+
 /// Where and how the relay listens.
 public struct RelayServerConfiguration: Sendable {
     /// The HTTPS listen addresses (at least one); all serve the same relay.
@@ -167,12 +174,17 @@ public final class RelayServer: Sendable {
     public func makeServiceGroup(signals: [UnixSignal], extraServices: [any Service] = [],
                                  onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
         let drain = RelayDrainService(registry: registry, store: store, timeout: configuration.limits.drainTimeout, logger: logger)
-        var services = makeApplications(onListening: onListening).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+        var services = zip(configuration.addresses, makeApplications(onListening: onListening)).map { address, app in
+            ServiceGroupConfiguration.ServiceConfiguration(service: Listener(address: address, scheme: "https", app: app))
+        }
         if let httpPort = configuration.httpPort {
             // One redirect listener per listen host (two ports on one host share it).
             var hosts: [String] = []
             for address in configuration.addresses where !hosts.contains(address.host) { hosts.append(address.host) }
-            services += hosts.map { .init(service: makeRedirectApplication(host: $0, port: httpPort)) }
+            services += hosts.map { host in
+                .init(service: Listener(address: RelayListenAddress(host: host, port: httpPort), scheme: "http",
+                                        app: makeRedirectApplication(host: host, port: httpPort)))
+            }
         }
         if let agents { services.append(.init(service: AgentServiceLevelService(hub: agents))) }
         // Graceful shutdown runs in reverse order: the drain first (chats get 1001, the store
@@ -285,6 +297,20 @@ public final class RelayServer: Sendable {
                     if allBound { await onListening(first) }
                 },
                 logger: logger)
+        }
+    }
+
+    /// Runs one listener's application; a failure (an address that cannot be bound) names the
+    /// address.
+    struct Listener: Service {
+        let address: RelayListenAddress
+        let scheme: String
+        let app: any Service
+
+        func run() async throws {
+            do { try await app.run() } catch let error as IOError {
+                throw RelayListenError(address: "\(scheme)://\(address)", reason: String(cString: strerror(error.errnoCode)))
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import Relay
 import Testing
 import TLSProbe
@@ -56,6 +57,39 @@ import TLSProbe
             }
         }
         try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
+    }
+
+    /// An address that cannot be bound stops the start with that address named.
+    @Test func anAddressInUseIsNamed() async throws {
+        // Hold a port: a listening socket of our own.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let held = Int(UInt16(bigEndian: address.sin_port))
+        var template = Array((NSTemporaryDirectory() + "/kamirelay-relay-XXXXXX").utf8CString)
+        let directory = String(cString: try #require(mkdtemp(&template)))
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let demo = try await RelayDemo.prepare(dataDirectory: directory + "/data", kdf: .minimumForTests)
+        var configuration = RelayServerConfiguration(tls: demo.tls)
+        configuration.addresses = [RelayListenAddress(host: "127.0.0.1", port: 0), RelayListenAddress(host: "127.0.0.1", port: held)]
+        let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([demo.tenantRuntime]), store: demo.store,
+                                     state: demo.state, logger: CapturedLogs().logger)
+        let listening = NIOLockedValueBox(false)
+        do {
+            try await server.makeServiceGroup(signals: []) { _ in listening.withLockedValue { $0 = true } }.run()
+            Issue.record("the start should fail")
+        } catch let error as RelayListenError {
+            #expect(error.address == "https://127.0.0.1:\(held)")
+            #expect(error.description == "cannot listen on https://127.0.0.1:\(held): Address already in use")
+        }
+        #expect(!listening.withLockedValue { $0 }, "not reported listening with an address missing")
     }
 
     @Test func connectionsPastTheCapGet429AndPastTheCeilingAreClosedBeforeTLS() async throws {

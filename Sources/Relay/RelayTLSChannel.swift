@@ -24,21 +24,20 @@ public struct RelayTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChann
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        var overCap = false
+        let admission: ConnectionLimiter.Admission
         if let connections, let address = channel.remoteAddress?.ipAddress {
-            switch connections.open(address) {
-            case .refused:
-                // Past the hard ceiling: closed before the TLS handshake, so a flood costs no crypto.
-                logger.notice("relay.connection_refused", metadata: ["reason": "too_many_connections_from_address", "answer": "closed_before_tls"])
-                channel.close(promise: nil)
-                return channel.eventLoop.makeFailedFuture(ConnectionLimiter.Refused())
-            case .overCap:
-                overCap = true
-            case .accepted:
-                break
-            }
-            channel.closeFuture.whenComplete { _ in connections.close(address) }
+            admission = connections.open(address)
+            if admission != .refused { channel.closeFuture.whenComplete { _ in connections.close(address) } }
+        } else {
+            admission = .accepted
         }
+        if admission == .refused {
+            // Past the hard ceiling: closed before the TLS handshake, so a flood costs no crypto.
+            logger.notice("relay.connection_refused", metadata: ["reason": "too_many_connections_from_address", "answer": "closed_before_tls"])
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(ConnectionLimiter.Refused())
+        }
+        let overCap = admission == .overCap
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(provider.makeHandler())
         }.flatMap {

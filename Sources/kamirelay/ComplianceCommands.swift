@@ -25,6 +25,14 @@ struct ComplianceOptions: ParsableArguments {
         try officer.actor(tenant: tenant, role: .compliance, dataDirectory: store.resolvedDataDir, fallback: actor)
     }
 
+    /// For the commands that are not about one shop's data subject (sweep, epoch, receipt
+    /// completion): `--officer` would sign nothing, so it is an error rather than ignored.
+    func refuseOfficer(_ command: String) throws {
+        if officer.officer != nil || officer.officerPasswordFile != nil {
+            throw ValidationError("`\(command)` is not signed by an officer; --officer applies to erase, export and hold")
+        }
+    }
+
     var ledgerPath: String { store.resolvedDataDir + "/compliance.sqlite" }
 
     func open() throws -> Compliance {
@@ -106,6 +114,8 @@ struct RetentionSweep: AsyncParsableCommand {
     @Option(help: "Only this tenant (default: every tenant).") var tenant: String?
     @Flag(name: .customLong("dry-run"), help: "Show what would be removed; change nothing.") var dryRun = false
     @Option(name: .customLong("batch-size"), help: "Sessions per transaction (each a few ms, so live writes interleave).") var batchSize = 200
+
+    func validate() throws { try options.refuseOfficer("retention sweep") }
 
     func run() async throws {
         let c = try options.open()
@@ -340,6 +350,8 @@ struct EpochRun: AsyncParsableCommand {
     @OptionGroup var options: ComplianceOptions
     @Flag(help: "Run now if any erasure is pending.") var now = false
 
+    func validate() throws { try options.refuseOfficer("epoch run") }
+
     func run() async throws {
         let lock = try DataDirectoryLock(dataDirectory: options.store.resolvedDataDir, .replacingMasterKey)
         defer { lock.release() }
@@ -421,6 +433,8 @@ struct ReceiptComplete: AsyncParsableCommand {
     @OptionGroup var options: ComplianceOptions
     @Argument(help: "A receipt issued with backups pending.") var file: String
     @Option(help: "Where to write the completed receipt (must not exist).") var out: String
+
+    func validate() throws { try options.refuseOfficer("receipt complete") }
 
     func run() async throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }

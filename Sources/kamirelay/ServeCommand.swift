@@ -133,7 +133,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let portFile = self.portFile
         let orders = demo.orders
-        let group = server.makeServiceGroup(signals: [.sigterm, .sigint], extraServices: retention.map { [$0] } ?? []) { port in
+        let group = server.makeServiceGroup(signals: [.sigterm, .sigint], extraServices: (retention.map { [$0] } ?? []) + [demo.issuedKeys]) { port in
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
             let shownHost = host == "0.0.0.0" || host == "::" || host == "127.0.0.1" ? "localhost" : host
             var shown = Set<Int>()
@@ -195,7 +195,7 @@ struct ServeCommand: AsyncParsableCommand {
         let hostnames = opened.tenants.flatMap { $0.hostnames.sorted() }
         let redirectPort = configuration.httpPort
         let publicPort = configuration.publicPort
-        let group = server.makeServiceGroup(signals: [.sigterm, .sigint], extraServices: retention.map { [$0] } ?? []) { port in
+        let group = server.makeServiceGroup(signals: [.sigterm, .sigint], extraServices: (retention.map { [$0] } ?? []) + [opened.issuedKeys]) { port in
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
             print("KamiRelay is listening on " + server.listeningAddresses.map { "https://\($0)" }.joined(separator: ", "))
             if let http = redirectPort { print("plain HTTP on port \(http) only redirects to HTTPS") }

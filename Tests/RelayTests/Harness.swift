@@ -38,6 +38,8 @@ final class RelayHarness: Sendable {
     let run: Task<Void, any Error>
     let port: Int
     let logs: CapturedLogs
+    /// The tenant the server runs (a copy of the demo runtime with the test's origins).
+    let tenant: TenantRuntime
 
     /// - Parameters:
     ///   - directory: an existing data directory to start on (a restart); a fresh one otherwise.
@@ -68,11 +70,11 @@ final class RelayHarness: Sendable {
         let run = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure("server did not start") }
-        return RelayHarness(directory: directory, demo: demo, server: server, group: group, run: run, port: port, logs: logs)
+        return RelayHarness(directory: directory, demo: demo, server: server, group: group, run: run, port: port, logs: logs, tenant: tenant)
     }
 
     private init(directory: String, demo: RelayDemo, server: RelayServer, group: ServiceGroup, run: Task<Void, any Error>,
-                 port: Int, logs: CapturedLogs) {
+                 port: Int, logs: CapturedLogs, tenant: TenantRuntime) {
         self.directory = directory
         self.demo = demo
         self.server = server
@@ -80,6 +82,7 @@ final class RelayHarness: Sendable {
         self.run = run
         self.port = port
         self.logs = logs
+        self.tenant = tenant
     }
 
     /// Graceful shutdown, as on SIGTERM; waits until the server has stopped.

@@ -82,6 +82,7 @@ public struct RelayConfigured: Sendable {
         var tls = TLSServerConfiguration(defaultCertificate: nil, tenants: certificates, profile: config.profile)
         tls.unknownServerName = .reject
         var server = RelayServerConfiguration(host: config.host, port: config.port, tls: tls, httpPort: config.httpPort)
+        server.addresses = config.addresses
         server.publicPort = config.publicPort
         server.limits = config.limits
         let state = try RelayStateStore.open(dataDirectory: config.dataDirectory, keys: store)

@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(name: "SealingTests", dependencies: ["Sealing"]),
         .testTarget(name: "TranscriptStoreTests", dependencies: ["TranscriptStore", "Sealing", "Redaction", "PolicyFiles",
                                                         .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay", "Sealing", "TranscriptStore", "TLS", "Relay"]),
+        .testTarget(name: "KamiRelayCLITests", dependencies: ["kamirelay", "Sealing", "TranscriptStore", "TLS", "Relay", "Redaction", "PolicyFiles"]),
         .testTarget(name: "SupportBotTests",
                     dependencies: ["SupportBot", "SupportBotDemoStore", "SupportBotHTTPOrders", "Redaction", "Sealing"]),
         .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "TranscriptStore", "Sealing", "PolicyFiles", "SupportBotDemoStore",

@@ -6,7 +6,7 @@
 #     card key and a phone number and sees them masked, resends a message (not answered twice);
 #   - a foreign Origin cannot open a chat (403);
 #   - the HTTP API: a key made with `kamirelay tenants api-key create`, curl POST /v1/messages
-#     (masked, answered; a resend is answered from the store), no key → 401;
+#     (masked, answered; a resend is answered from the store), no key → 401 (HEAD too);
 #   - the plain-HTTP listener (--http-port) only redirects to HTTPS (308);
 #   - SIGTERM stops the server cleanly (exit 0, chats drained, store flushed);
 #   - neither the planted card key nor the phone number is in the logs or in any file of the
@@ -89,6 +89,11 @@ SESSION=$("$PYTHON" -c 'import json,sys; print(json.loads(sys.argv[1])["session"
 CHECK="API: GET /v1/sessions/ID/messages lists the session"
 check test "$(api "https://localhost:$PORT/v1/sessions/$SESSION/messages" | "$PYTHON" -c 'import json,sys; print(len(json.load(sys.stdin)["messages"]))')" = 2
 CHECK="API: no key → 401"; check test "$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$CA" -d "$BODY" "https://localhost:$PORT/v1/messages")" = 401
+# HEAD answers like GET without the body (curl --head), and needs the key like GET.
+CHECK="HEAD /healthz: 200, no body"
+check test "$(curl -sS --head -o /dev/null -w '%{http_code} %{size_download}' --cacert "$CA" "https://localhost:$PORT/healthz")" = "200 0"
+CHECK="HEAD /v1/sessions/ID/messages without a key → 401"
+check test "$(curl -sS --head -o /dev/null -w '%{http_code}' --cacert "$CA" "https://localhost:$PORT/v1/sessions/x/messages")" = 401
 REDIRECT=$(curl -sS -i "http://localhost:$HTTP_PORT/healthz?x=1")
 CHECK="plain HTTP only redirects: 308 to https"; check grep -qi "^location: https://localhost:$PORT/healthz?x=1" <<<"$REDIRECT"
 CHECK="plain HTTP: unknown Host → 421"; check test "$(curl -sS -o /dev/null -w '%{http_code}' -H 'Host: evil.example' "http://localhost:$HTTP_PORT/")" = 421

@@ -12,7 +12,7 @@
 public struct Redactor: Sendable {
     public let policy: RedactionPolicy
     let compiled: CompiledPolicy
-    let issuedKeys: IssuedKeySet?
+    private(set) var issuedKeys: IssuedKeySet?
     let tokenizer: (any KeyedHasher)?
 
     /// Errors in setting up a redactor.
@@ -41,6 +41,13 @@ public struct Redactor: Sendable {
         self.compiled = CompiledPolicy(policy)
         self.issuedKeys = issuedKeys
         self.tokenizer = tokenizer
+    }
+
+    /// The same redactor with another set of issued card keys (e.g. after the shop added some).
+    public func replacingIssuedKeys(_ keys: IssuedKeySet?) -> Redactor {
+        var copy = self
+        copy.issuedKeys = keys
+        return copy
     }
 
     /// Redacts one message on its own (no session context).
@@ -164,6 +171,22 @@ public struct SessionTail: Sendable, Hashable {
     public var isEmpty: Bool { groups.isEmpty }
 }
 
+/// One issued card key as a store keeps it: never the key, only its keyed digest.
+public struct IssuedKeyDigest: Sendable, Hashable {
+    /// The keyed hash of the normalised key (letters and digits, upper-case, folded).
+    public var digest: [UInt8]
+    /// The normalised length, so only candidates of a held length are hashed.
+    public var length: Int
+    /// The key has no digit (then plain words must be looked up too).
+    public var lettersOnly: Bool
+
+    public init(digest: [UInt8], length: Int, lettersOnly: Bool) {
+        self.digest = digest
+        self.length = length
+        self.lettersOnly = lettersOnly
+    }
+}
+
 /// The card keys a shop has issued, held only as keyed hashes: look-ups are `O(1)` per candidate
 /// and the set never holds a key in clear.
 ///
@@ -174,7 +197,9 @@ public struct SessionTail: Sendable, Hashable {
 public final class IssuedKeySet: Sendable {
     let hasher: any KeyedHasher
     let digests: Set<[UInt8]>
-    let prefilter: Set<Int>
+    /// nil when some keys are known only by their digest (``IssuedKeyDigest``): every candidate
+    /// of a matching length is then confirmed with the keyed hash directly.
+    let prefilter: Set<Int>?
     /// Bit k set: some key has normalised length k (1...63). Longer keys set bit 0.
     let lengthMask: UInt64
     /// Some key has no digit, so plain words must be looked up too.
@@ -183,21 +208,43 @@ public final class IssuedKeySet: Sendable {
     /// - Parameters:
     ///   - keys: issued card keys in any typed form (case, dashes and spaces are ignored).
     ///   - hasher: the keyed hash (e.g. keyed BLAKE2b under a per-tenant purpose key).
-    public init<S: Sequence>(keys: S, hasher: any KeyedHasher) where S.Element == String {
+    public convenience init<S: Sequence>(keys: S, hasher: any KeyedHasher) where S.Element == String {
+        self.init(digests: [IssuedKeyDigest](), keys: keys, hasher: hasher)
+    }
+
+    /// A set from keys known only by their keyed digest (stored by an earlier
+    /// ``digest(of:hasher:)`` under the same `hasher` key) plus, optionally, keys in clear.
+    public init<D: Sequence, S: Sequence>(digests stored: D, keys: S, hasher: any KeyedHasher)
+    where D.Element == IssuedKeyDigest, S.Element == String {
         self.hasher = hasher
-        var digests: Set<[UInt8]> = [], prefilter: Set<Int> = [], mask: UInt64 = 0, lettersOnly = false
+        var digests: Set<[UInt8]> = [], prefilter: Set<Int> = [], mask: UInt64 = 0, lettersOnly = false, onlyDigests = false
+        func add(_ d: IssuedKeyDigest) {
+            digests.insert(d.digest)
+            mask |= d.length < 64 ? 1 << UInt64(d.length) : 1
+            if d.lettersOnly { lettersOnly = true }
+        }
+        for d in stored where d.length >= 4 { add(d); onlyDigests = true }
         for key in keys {
             let normalised = IssuedKeySet.normalise(key)
             guard normalised.count >= 4 else { continue }
-            digests.insert(hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }))
+            add(IssuedKeyDigest(digest: hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }), length: normalised.count,
+                                lettersOnly: !normalised.contains(where: CharClass.isDigit)))
             prefilter.insert(IssuedKeySet.quickHash(normalised))
-            mask |= normalised.count < 64 ? 1 << UInt64(normalised.count) : 1
-            if !normalised.contains(where: CharClass.isDigit) { lettersOnly = true }
         }
         self.hasLettersOnlyKeys = lettersOnly
         self.digests = digests
-        self.prefilter = prefilter
+        self.prefilter = onlyDigests ? nil : prefilter
         self.lengthMask = mask
+    }
+
+    /// What a store keeps of an issued key: its keyed digest (of the normalised form, so every
+    /// typed variant matches), the normalised length and whether it has no digit. nil for
+    /// strings too short to be a key (fewer than 4 letters and digits).
+    public static func digest(of key: String, hasher: any KeyedHasher) -> IssuedKeyDigest? {
+        let normalised = normalise(key)
+        guard normalised.count >= 4 else { return nil }
+        return IssuedKeyDigest(digest: hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }), length: normalised.count,
+                               lettersOnly: !normalised.contains(where: CharClass.isDigit))
     }
 
     /// Number of distinct keys held.
@@ -223,7 +270,7 @@ public final class IssuedKeySet: Sendable {
     }
 
     func contains(normalised: [UInt32]) -> Bool {
-        guard prefilter.contains(IssuedKeySet.quickHash(normalised)) else { return false }
+        if let prefilter, !prefilter.contains(IssuedKeySet.quickHash(normalised)) { return false }
         return digests.contains(hasher.digest(normalised.map { UInt8(truncatingIfNeeded: $0) }))
     }
 }

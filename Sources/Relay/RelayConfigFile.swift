@@ -8,6 +8,7 @@ import Yams
 /// ```yaml
 /// version: 1
 /// listen: { host: 0.0.0.0, port: 8443, http_port: 8080 }   # http_port: optional redirect-only listener
+/// # or several HTTPS addresses: listen: { addresses: ["10.0.0.5:8443", "[2001:db8::5]:8443"], http_port: 8080 }
 /// data_dir: /var/lib/kamirelay          # transcripts.sqlite (default: ./data)
 /// keys_dir: /etc/kamirelay/keys         # master.key (default: ./keys)
 /// tls: { profile: intermediate }        # or modern (TLS 1.3 only)
@@ -61,8 +62,12 @@ public struct RelayConfigFile: Sendable, Equatable {
         case http(url: URL, tokenFile: String, timeoutSeconds: Double)
     }
 
-    public var host = "127.0.0.1"
-    public var port = 8443
+    /// The HTTPS listen addresses (`listen.addresses`, or the single `listen.host`/`listen.port`).
+    public var addresses = [RelayListenAddress(host: "127.0.0.1", port: 8443)]
+    /// The first listen address's host.
+    public var host: String { addresses.first?.host ?? "127.0.0.1" }
+    /// The first listen address's port.
+    public var port: Int { addresses.first?.port ?? 8443 }
     /// The plain-HTTP redirect listener's port; nil: off.
     public var httpPort: Int?
     /// The HTTPS port browsers see, when a port mapping differs from `port`.
@@ -89,7 +94,7 @@ public struct RelayConfigFile: Sendable, Equatable {
     }
 
     public static func == (a: Self, b: Self) -> Bool {
-        a.host == b.host && a.port == b.port && a.httpPort == b.httpPort && a.publicPort == b.publicPort && a.dataDirectory == b.dataDirectory && a.keysDirectory == b.keysDirectory
+        a.addresses == b.addresses && a.httpPort == b.httpPort && a.publicPort == b.publicPort && a.dataDirectory == b.dataDirectory && a.keysDirectory == b.keysDirectory
             && a.profile == b.profile && a.tenants == b.tenants && a.retention == b.retention
     }
 
@@ -198,6 +203,56 @@ public struct RelayConfigFile: Sendable, Equatable {
             return .http(url: url, tokenFile: tokenFile, timeoutSeconds: timeout)
         }
 
+        /// `listen: { host, port }` (one address) or `listen: { addresses: [HOST:PORT, "[V6]:PORT"] }`,
+        /// with the optional `http_port` and `public_port`.
+        func listen(_ node: Node, into config: inout RelayConfigFile) throws(RelayConfigError) {
+            guard let map = node.mapping else {
+                throw error(node, "listen", "expected a mapping with host and port, or with addresses")
+            }
+            let l = try fields(map, allowed: ["host", "port", "addresses", "http_port", "public_port"], prefix: "listen.")
+            if let list = l["addresses"] {
+                if let single = l["host"] ?? l["port"] {
+                    throw error(single.key, "listen." + (single.key.string ?? "host"),
+                                "give either listen.addresses or listen.host and listen.port, not both")
+                }
+                config.addresses = try addresses(list.value)
+            } else {
+                var address = config.addresses[0]
+                if let host = l["host"] { address.host = try string(host.value, "listen.host") }
+                if let port = l["port"] { address.port = try int(port.value, "listen.port", 0...65_535) }
+                config.addresses = [address]
+            }
+            if let port = l["http_port"] {
+                let httpPort = try int(port.value, "listen.http_port", 0...65_535)
+                if httpPort != 0, config.addresses.contains(where: { $0.port == httpPort }) {
+                    throw error(port.value, "listen.http_port", "must differ from the HTTPS port\(config.addresses.count > 1 ? "s" : "") (\(httpPort))")
+                }
+                config.httpPort = httpPort
+            }
+            if let port = l["public_port"] { config.publicPort = try int(port.value, "listen.public_port", 1...65_535) }
+        }
+
+        func addresses(_ node: Node) throws(RelayConfigError) -> [RelayListenAddress] {
+            let expected = "expected a non-empty list of HOST:PORT, e.g. [0.0.0.0:8443, \"[::1]:8443\"] (IPv6 in brackets, quoted)"
+            guard let list = node.sequence, !list.isEmpty else { throw error(node, "listen.addresses", expected) }
+            var addresses: [RelayListenAddress] = []
+            for (index, item) in list.enumerated() {
+                let field = "listen.addresses[\(index)]"
+                guard let text = item.scalar?.string, let address = RelayListenAddress(parsing: text) else {
+                    throw error(item, field, "expected HOST:PORT with a port from 0 to 65535 (an IPv6 address in brackets and quoted: \"[::1]:8443\")")
+                }
+                // Port 0 (any free port, for tests) can repeat; a real port cannot be bound twice.
+                if address.port != 0, let other = addresses.first(where: { $0.port == address.port && $0.overlaps(address) }) {
+                    if other.host.lowercased() == address.host.lowercased() { throw error(item, field, "\(address) is listed twice") }
+                    let wildcard = other.isWildcard ? other : address
+                    throw error(item, field, "\(wildcard) already takes every address\(wildcard.host == "::" ? " (IPv4 too, on Linux)" : "") "
+                                + "on port \(address.port), so \(other) and \(address) cannot both be bound; list the wildcard alone, or only specific addresses")
+                }
+                addresses.append(address)
+            }
+            return addresses
+        }
+
         func config(_ mapping: Node.Mapping, mark: Mark?) throws(RelayConfigError) -> RelayConfigFile {
             let f = try fields(mapping, allowed: ["version", "listen", "data_dir", "keys_dir", "tls", "limits", "retention", "tenants"], prefix: "")
             guard let version = f["version"] else {
@@ -207,19 +262,7 @@ public struct RelayConfigFile: Sendable, Equatable {
             var config = RelayConfigFile()
             config.dataDirectory = base + "/data"
             config.keysDirectory = base + "/keys"
-            if let listen = f["listen"] {
-                guard let map = listen.value.mapping else { throw error(listen.value, "listen", "expected a mapping with host and port") }
-                let l = try fields(map, allowed: ["host", "port", "http_port", "public_port"], prefix: "listen.")
-                if let host = l["host"] { config.host = try string(host.value, "listen.host") }
-                if let port = l["port"] { config.port = try int(port.value, "listen.port", 0...65_535) }
-                if let port = l["http_port"] {
-                    config.httpPort = try int(port.value, "listen.http_port", 0...65_535)
-                    if config.httpPort != 0 && config.httpPort == config.port {
-                        throw error(port.value, "listen.http_port", "must differ from listen.port")
-                    }
-                }
-                if let port = l["public_port"] { config.publicPort = try int(port.value, "listen.public_port", 1...65_535) }
-            }
+            if let listen = f["listen"] { try self.listen(listen.value, into: &config) }
             if let dir = f["data_dir"] { config.dataDirectory = try path(dir.value, "data_dir") }
             if let dir = f["keys_dir"] { config.keysDirectory = try path(dir.value, "keys_dir") }
             if let tls = f["tls"] {

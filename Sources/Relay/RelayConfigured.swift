@@ -17,6 +17,8 @@ public struct RelayConfigured: Sendable {
     public let state: RelayStateStore
     public let tenants: [TenantRuntime]
     public let server: RelayServerConfiguration
+    /// Keeps the tenants' issued card keys in step with `relay.sqlite`; run it beside the server.
+    public let issuedKeys: IssuedKeysReloader
 
     public static func open(_ config: RelayConfigFile, file: String, masterKeys: MasterKeyring) async throws -> RelayConfigured {
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true,
@@ -24,6 +26,7 @@ public struct RelayConfigured: Sendable {
         let store = try SQLiteTranscriptStore(path: config.dataDirectory + "/transcripts.sqlite", masterKeys: masterKeys)
         let known = Set(try await store.tenants())
         var runtimes: [TenantRuntime] = []
+        var issued: [IssuedKeysReloader.Tenant] = []
         var certificates: [TLSTenantCertificate] = []
         for (index, tenant) in config.tenants.enumerated() {
             let field = "tenants[\(index)]"
@@ -49,9 +52,11 @@ public struct RelayConfigured: Sendable {
             let hasher = BLAKE2bKeyedHasher(guardedKey: try await store.purposeKey(tenant: tenant.id, .tokenisation))
             let orders: any OrderSource
             let redactor: Redactor
+            var plainKeys: [String] = []
             switch tenant.orders {
             case .demo?:
                 let demoOrders = DemoOrders.generate(now: Date())
+                plainKeys = demoOrders.flatMap(\.cardKeys)
                 redactor = try Redactor(policy: policy, issuedKeys: IssuedKeySet(keys: demoOrders.flatMap(\.cardKeys), hasher: hasher),
                                         tokenizer: hasher)
                 orders = try DemoOrderStore.seeded(orders: demoOrders, tokenizer: RedactorContactTokenizer(redactor: redactor),
@@ -66,8 +71,10 @@ public struct RelayConfigured: Sendable {
                 redactor = try Redactor(policy: policy, issuedKeys: nil, tokenizer: hasher)
                 orders = UnavailableOrderSource()
             }
-            runtimes.append(TenantRuntime(id: tenant.id, hostnames: tenant.hostnames, redactor: redactor,
-                                          bot: SupportBot(model: model, orders: orders), allowedOrigins: tenant.allowedOrigins))
+            let runtime = TenantRuntime(id: tenant.id, hostnames: tenant.hostnames, redactor: redactor,
+                                        bot: SupportBot(model: model, orders: orders), allowedOrigins: tenant.allowedOrigins)
+            runtimes.append(runtime)
+            issued.append(.init(runtime: runtime, hasher: hasher, plainKeys: plainKeys))
             certificates.append(TLSTenantCertificate(
                 tenant: tenant.id, hostnames: tenant.hostnames,
                 files: TLSCertificateFiles(certificateChainPath: tenant.certificate, privateKeyPath: tenant.privateKey)))
@@ -75,11 +82,14 @@ public struct RelayConfigured: Sendable {
         var tls = TLSServerConfiguration(defaultCertificate: nil, tenants: certificates, profile: config.profile)
         tls.unknownServerName = .reject
         var server = RelayServerConfiguration(host: config.host, port: config.port, tls: tls, httpPort: config.httpPort)
+        server.addresses = config.addresses
         server.publicPort = config.publicPort
         server.limits = config.limits
         server.erasureCheckInterval = .seconds(config.retention.erasureCheckSeconds)
         let state = try RelayStateStore.open(dataDirectory: config.dataDirectory, keys: store)
-        return RelayConfigured(store: store, state: state, tenants: runtimes, server: server)
+        let issuedKeys = IssuedKeysReloader(state: state, tenants: issued)
+        try await issuedKeys.loadAll()
+        return RelayConfigured(store: store, state: state, tenants: runtimes, server: server, issuedKeys: issuedKeys)
     }
 
     /// The order backend's bearer token: the file's first line (a trailing newline is fine).

@@ -27,6 +27,8 @@ public struct RelayDemo: Sendable {
     /// Sealed resume / API-session state and API keys (`relay.sqlite`).
     public let state: RelayStateStore
     public let tenantRuntime: TenantRuntime
+    /// The demo orders' card keys plus any added with `kamirelay tenants issued-keys add`.
+    public let issuedKeys: IssuedKeysReloader
     public let tls: TLSServerConfiguration
     /// The development CA certificate a client must trust (or the browser warning to accept).
     public let rootCertificatePath: String
@@ -84,7 +86,10 @@ public struct RelayDemo: Sendable {
         let orders = DemoOrders.generate(now: Date())
         let runtime = try await makeTenantRuntime(store: store, orders: orders)
         let state = try RelayStateStore.open(dataDirectory: dataDirectory, keys: store)
-        return RelayDemo(dataDirectory: dataDirectory, store: store, state: state, tenantRuntime: runtime, tls: tls,
+        let hasher = BLAKE2bKeyedHasher(guardedKey: try await store.purposeKey(tenant: tenant, .tokenisation))
+        let issuedKeys = IssuedKeysReloader(state: state, tenants: [.init(runtime: runtime, hasher: hasher, plainKeys: orders.flatMap(\.cardKeys))])
+        try await issuedKeys.loadAll()
+        return RelayDemo(dataDirectory: dataDirectory, store: store, state: state, tenantRuntime: runtime, issuedKeys: issuedKeys, tls: tls,
                          rootCertificatePath: rootPath, orders: orders, created: created)
     }
 

@@ -11,6 +11,7 @@ public final class RelayMetrics: Sendable {
     let connections: Counter
     let connectionsOpen: Gauge
     let connectionsRefused: Counter
+    let connectionsOverCap: Counter
     let chatsOpen: Gauge
     let refusedChats: Counter
     let protocolErrors: Counter
@@ -29,7 +30,9 @@ public final class RelayMetrics: Sendable {
         connections = registry.makeCounter(descriptor: Self.name("chats_started", unit: "total", help: "WebSocket chats accepted"))
         connectionsOpen = registry.makeGauge(descriptor: Self.name("connections_open", help: "TCP connections open right now (HTTPS)"))
         connectionsRefused = registry.makeCounter(descriptor: Self.name("connections_refused", unit: "total",
-                                                                        help: "Connections closed before TLS: too many from one address"))
+                                                                        help: "Connections closed before TLS: past the hard ceiling (2 x max_connections_per_ip) from one address"))
+        connectionsOverCap = registry.makeCounter(descriptor: Self.name("connections_over_cap", unit: "total",
+                                                                        help: "Connections past max_connections_per_ip from one address, answered 429 after TLS"))
         chatsOpen = registry.makeGauge(descriptor: Self.name("chats_open", help: "Chats open right now"))
         refusedChats = registry.makeCounter(descriptor: Self.name("chats_refused", unit: "total", help: "Chats refused (busy or draining)"))
         protocolErrors = registry.makeCounter(descriptor: Self.name("protocol_errors", unit: "total",

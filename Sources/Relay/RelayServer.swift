@@ -11,18 +11,84 @@ import UnixSignals
 import TLS
 import TranscriptStore
 
+/// One HTTPS listen address: a host (an IP address or a name) and a TCP port.
+public struct RelayListenAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    /// 0 picks a free port (tests).
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `HOST:PORT`, with an IPv6 address in brackets (`[::1]:8443`).
+    public init?(parsing text: String) {
+        let host: Substring, port: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            port = text[text.index(close, offsetBy: 2)...]
+            guard host.contains(":") else { return nil }  // brackets are for IPv6 only
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+            guard !host.contains(":") else { return nil }  // an IPv6 address needs brackets
+        }
+        guard !host.isEmpty, !host.contains(where: { $0.isWhitespace || $0 == "[" || $0 == "]" || $0 == "/" }),
+              port.allSatisfy(\.isASCII), let number = Int(port), (0...65_535).contains(number) else { return nil }
+        self.init(host: String(host), port: number)
+    }
+
+    /// `HOST:PORT`, an IPv6 address in brackets.
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// 0.0.0.0 or :: (every address; on Linux `::` also takes IPv4 unless IPV6_V6ONLY is set).
+    public var isWildcard: Bool { host == "0.0.0.0" || host == "::" }
+
+    /// Whether binding both on one port would collide: the same host, or a wildcard that takes
+    /// the other's address family (`::` takes both). Host names other than literals only
+    /// collide with themselves.
+    func overlaps(_ other: RelayListenAddress) -> Bool {
+        if host.lowercased() == other.host.lowercased() { return true }
+        func covers(_ wildcard: RelayListenAddress, _ address: RelayListenAddress) -> Bool {
+            guard wildcard.isWildcard else { return false }
+            if wildcard.host == "::" { return true }
+            return !address.host.contains(":")  // 0.0.0.0 takes IPv4 addresses (and names resolving to them)
+        }
+        return covers(self, other) || covers(other, self)
+    }
+}
+
+/// A listen address that could not be bound (in use, not an address of this machine, …).
+public struct RelayListenError: Error, CustomStringConvertible {
+    public let address: String
+    public let reason: String
+    public var description: String { "cannot listen on \(address): \(reason)" }
+}
+
 /// Where and how the relay listens.
 public struct RelayServerConfiguration: Sendable {
-    public var host: String
-    /// 0 picks a free port (tests); the bound port is reported through `onListening`.
-    public var port: Int
+    /// The HTTPS listen addresses (at least one); all serve the same relay.
+    public var addresses: [RelayListenAddress]
+    /// The first address's host; setting it leaves a single address (what `serve --host` does).
+    public var host: String {
+        get { addresses.first?.host ?? "127.0.0.1" }
+        set { addresses = [RelayListenAddress(host: newValue, port: port)] }
+    }
+    /// The first address's port; setting it leaves a single address (what `serve --port` does).
+    public var port: Int {
+        get { addresses.first?.port ?? 8443 }
+        set { addresses = [RelayListenAddress(host: host, port: newValue)] }
+    }
     public var tls: TLSServerConfiguration
     public var limits: RelayLimits
-    /// A plain-HTTP listener on this port that only redirects to HTTPS (308); nil: none.
-    /// 0 picks a free port (tests).
+    /// A plain-HTTP listener on this port (on each listen host) that only redirects to HTTPS
+    /// (308); nil: none. 0 picks a free port (tests).
     public var httpPort: Int?
     /// The HTTPS port browsers use, for redirects and default WebSocket origins, when it is not
-    /// the listening port (behind a port mapping). nil: the bound HTTPS port.
+    /// the listening port (behind a port mapping). nil: the first bound HTTPS port.
     public var publicPort: Int?
     /// How often the relay checks that the sessions of its open chats and hand-offs still exist,
     /// so an erasure done by another process (`kamirelay erase`) ends them promptly
@@ -31,8 +97,7 @@ public struct RelayServerConfiguration: Sendable {
 
     public init(host: String = "127.0.0.1", port: Int = 8443, tls: TLSServerConfiguration, limits: RelayLimits = RelayLimits(),
                 httpPort: Int? = nil) {
-        self.host = host
-        self.port = port
+        self.addresses = [RelayListenAddress(host: host, port: port)]
         self.tls = tls
         self.limits = limits
         self.httpPort = httpPort
@@ -56,14 +121,29 @@ public final class RelayServer: Sendable {
     public let agents: AgentHub?
     let tlsProvider: TLSServerContextProvider
     let logger: Logger
-    let ports = NIOLockedValueBox<(https: Int?, http: Int?)>((nil, nil))
+    let ports: NIOLockedValueBox<BoundPorts>
     /// Ends open chats and hand-offs whose session was erased (run by the service group).
     public let erasures: ErasureWatcher
 
-    /// The bound HTTPS port once listening.
-    public var httpsPort: Int? { ports.withLockedValue { $0.https } }
-    /// The bound plain-HTTP (redirect) port once listening.
+    /// What is bound so far: per configured HTTPS address its bound port, and the first
+    /// plain-HTTP (redirect) port.
+    struct BoundPorts: Sendable {
+        var https: [Int?]
+        var http: Int?
+        var allHTTPSBound: Bool { !https.contains(nil) }
+    }
+
+    /// The first address's bound HTTPS port once listening.
+    public var httpsPort: Int? { ports.withLockedValue { $0.https.first ?? nil } }
+    /// The bound plain-HTTP (redirect) port once listening (the first, with several hosts).
     public var httpPort: Int? { ports.withLockedValue { $0.http } }
+    /// The HTTPS addresses with their bound ports, in configuration order; complete when
+    /// `onListening` runs.
+    public var listeningAddresses: [RelayListenAddress] {
+        ports.withLockedValue { bound in
+            zip(configuration.addresses, bound.https).compactMap { address, port in port.map { RelayListenAddress(host: address.host, port: $0) } }
+        }
+    }
 
     /// Paths the relay serves over WebSocket.
     public static let chatPath = "/chat"
@@ -80,23 +160,39 @@ public final class RelayServer: Sendable {
                                         maxPerAddress: configuration.limits.maxSessionsPerIP)
         self.resumes = ResumeRegistry(lifetime: configuration.limits.resumeLifetime, state: state, logger: logger)
         self.tlsProvider = try TLSServerContextProvider(configuration: configuration.tls, logger: logger)
+        self.ports = NIOLockedValueBox(BoundPorts(https: Array(repeating: nil, count: configuration.addresses.count)))
+        self.connections = ConnectionLimiter(limit: configuration.limits.maxConnectionsPerIP, metrics: metrics)
         self.erasures = ErasureWatcher(store: store, registry: registry, resumes: resumes, agents: agents, state: state, logger: logger)
     }
+
+    /// Open connections per client address, over every listen address.
+    let connections: ConnectionLimiter
 
     /// The TLS contexts; `reload()` re-reads the certificate files (SIGHUP does it in `serve`).
     public var tls: TLSServerContextProvider { tlsProvider }
 
-    /// A service group running the server and, in front of its shutdown, the chat drain.
+    /// A service group running the server (one HTTPS listener per configured address, all
+    /// serving the same relay) and, in front of its shutdown, the chat drain.
     /// - Parameters:
     ///   - signals: signals that start a graceful shutdown (`serve` passes SIGTERM and SIGINT).
     ///   - extraServices: run beside the server (e.g. the retention scheduler); they shut down first.
-    ///   - onListening: called with the bound port once the server accepts connections.
+    ///   - onListening: called with the first address's bound port once every HTTPS address
+    ///     accepts connections (``listeningAddresses`` has them all).
     public func makeServiceGroup(signals: [UnixSignal], extraServices: [any Service] = [],
                                  onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
-        let app = makeApplication(onListening: onListening)
         let drain = RelayDrainService(registry: registry, store: store, timeout: configuration.limits.drainTimeout, logger: logger)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
-        if let httpPort = configuration.httpPort { services.append(.init(service: makeRedirectApplication(port: httpPort))) }
+        var services = zip(configuration.addresses, makeApplications(onListening: onListening)).map { address, app in
+            ServiceGroupConfiguration.ServiceConfiguration(service: Listener(address: address, scheme: "https", app: app))
+        }
+        if let httpPort = configuration.httpPort {
+            // One redirect listener per listen host (two ports on one host share it).
+            var hosts: [String] = []
+            for address in configuration.addresses where !hosts.contains(address.host) { hosts.append(address.host) }
+            services += hosts.map { host in
+                .init(service: Listener(address: RelayListenAddress(host: host, port: httpPort), scheme: "http",
+                                        app: makeRedirectApplication(host: host, port: httpPort)))
+            }
+        }
         if let agents { services.append(.init(service: AgentServiceLevelService(hub: agents))) }
         services.append(.init(service: ErasureWatchService(watcher: erasures,
                                                            interval: max(.milliseconds(100), configuration.erasureCheckInterval))))
@@ -109,8 +205,12 @@ public final class RelayServer: Sendable {
             logger: logger))
     }
 
-    func makeApplication(onListening: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
-        let router = Router(context: RelayRequestContext.self)
+    /// One application per listen address, sharing one responder (router, tenants, limits,
+    /// metrics) and one connection limiter (a client's connections count over all addresses).
+    func makeApplications(onListening: @escaping @Sendable (Int) async -> Void) -> [any Service] {
+        // Every GET route also answers HEAD: the same status and headers (Content-Length
+        // included), no body — Hummingbird runs the GET handler, so auth and limits apply alike.
+        let router = Router(context: RelayRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.middlewares.add(SecurityHeadersMiddleware())
         router.middlewares.add(TenantHostMiddleware(tenants: tenants))
         router.get("healthz") { _, _ in "ok\n" }
@@ -143,7 +243,7 @@ public final class RelayServer: Sendable {
         let agents = self.agents
         let ports = self.ports
         let publicPort = configuration.publicPort
-        let connections = ConnectionLimiter(limit: limits.maxConnectionsPerIP, metrics: metrics)
+        let connections = self.connections
         let wsConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
             http1: .init(idleTimeout: .seconds(60)),
             ws: .init(maxFrameSize: limits.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)),
@@ -172,7 +272,8 @@ public final class RelayServer: Sendable {
                     // tenant did not allow is refused (cross-site WebSocket hijacking). Clients
                     // that are not browsers send none.
                     if let origin = request.headerFields[.origin] {
-                        let port = publicPort ?? ports.withLockedValue { $0.https } ?? 443
+                        // The page's own origin names the port this connection came in on.
+                        let port = publicPort ?? channel.localAddress?.port ?? 443
                         guard tenant.allows(origin: origin, httpsPort: port) else {
                             metrics.originRefusals.increment()
                             logger.notice("relay.origin_refused", metadata: ["tenant": "\(tenant.id)"])
@@ -189,16 +290,37 @@ public final class RelayServer: Sendable {
                 },
                 provider: provider, connections: connections)
         }
-        return Application(
-            router: router,
-            server: server,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? 0
-                ports.withLockedValue { $0.https = port }
-                await onListening(port)
-            },
-            logger: logger)
+        let responder = router.buildResponder()
+        return configuration.addresses.enumerated().map { index, address -> any Service in
+            Application(
+                responder: responder,
+                server: server,
+                configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
+                onServerRunning: { channel in
+                    let port = channel.localAddress?.port ?? 0
+                    // The last address to come up reports the server listening.
+                    let (allBound, first) = ports.withLockedValue { bound -> (Bool, Int) in
+                        bound.https[index] = port
+                        return (bound.allHTTPSBound, bound.https.first.flatMap { $0 } ?? port)
+                    }
+                    if allBound { await onListening(first) }
+                },
+                logger: logger)
+        }
+    }
+
+    /// Runs one listener's application; a failure (an address that cannot be bound) names the
+    /// address.
+    struct Listener: Service {
+        let address: RelayListenAddress
+        let scheme: String
+        let app: any Service
+
+        func run() async throws {
+            do { try await app.run() } catch let error as IOError {
+                throw RelayListenError(address: "\(scheme)://\(address)", reason: String(cString: strerror(error.errnoCode)))
+            }
+        }
     }
 
     static let securityHeaders: HTTPFields = {
@@ -211,17 +333,17 @@ public final class RelayServer: Sendable {
     /// `https://HOST[:PORT]`, where HOST is one of the tenants' host names (taken from `Host`
     /// only after it resolved to a tenant — never an arbitrary host, so no open redirect);
     /// unknown hosts get 421. Nothing else is served over plain HTTP.
-    func makeRedirectApplication(port: Int) -> some ApplicationProtocol {
+    func makeRedirectApplication(host: String, port: Int) -> some ApplicationProtocol {
         let ports = self.ports
         let publicPort = configuration.publicPort
         let responder = HTTPSRedirectResponder(tenants: tenants) {
-            publicPort ?? ports.withLockedValue { $0.https } ?? 443
+            publicPort ?? ports.withLockedValue { $0.https.first ?? nil } ?? 443
         }
         return Application(
             responder: responder,
             server: .http1(configuration: .init(idleTimeout: .seconds(30))),
-            configuration: .init(address: .hostname(configuration.host, port: port), serverName: nil),
-            onServerRunning: { channel in ports.withLockedValue { $0.http = channel.localAddress?.port } },
+            configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { channel in ports.withLockedValue { $0.http = $0.http ?? channel.localAddress?.port } },
             logger: logger)
     }
 

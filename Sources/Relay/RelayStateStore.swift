@@ -10,6 +10,7 @@ import TranscriptStore
 ///   ``KeyPurpose/relayState`` key, bound (AAD) to the tenant, the kind and the look-up digest.
 ///   A row is found by a keyed BLAKE2b digest of its resume token (or, for HTTP-API sessions,
 ///   of the session id); the token itself is never stored. Rows expire.
+/// - **issued card keys** — per tenant, keyed digests only (``IssuedKeyDigest``), for the redactor.
 /// - **API keys** — per tenant: a public key id and a keyed BLAKE2b hash (the tenant's
 ///   ``KeyPurpose/apiKeys`` key) of the secret; compared in constant time.
 ///
@@ -84,7 +85,22 @@ public final class RelayStateStore: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
-        m.registerMigration("v4: desk statistics") { db in
+        m.registerMigration("v4: issued card keys") { db in
+            // Keyed digests (the tenant's tokenisation key) of the card keys a shop has issued,
+            // for the redactor: `kamirelay tenants issued-keys add`. Never the keys themselves.
+            try db.execute(sql: """
+                CREATE TABLE issued_keys (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: MAX(id) marks changes
+                    tenant_id TEXT NOT NULL,
+                    digest BLOB NOT NULL,          -- keyed BLAKE2b of the normalised key
+                    length INTEGER NOT NULL,       -- normalised length
+                    letters_only INTEGER NOT NULL,
+                    added_at REAL NOT NULL,
+                    UNIQUE (tenant_id, digest)
+                );
+                """)
+        }
+        m.registerMigration("v5: desk statistics") { db in
             // Per tenant, the queue's average handle time (for expected waits), so a restart does
             // not go back to the seed. Not personal data: kept in clear.
             try db.execute(sql: """

@@ -24,21 +24,34 @@ public struct RelayTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChann
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let admission: ConnectionLimiter.Admission
         if let connections, let address = channel.remoteAddress?.ipAddress {
-            // Over the cap: closed before the TLS handshake, so it costs no crypto.
-            guard connections.open(address) else {
-                logger.notice("relay.connection_refused", metadata: ["reason": "too_many_connections_from_address"])
-                channel.close(promise: nil)
-                return channel.eventLoop.makeFailedFuture(ConnectionLimiter.Refused())
-            }
-            channel.closeFuture.whenComplete { _ in connections.close(address) }
+            admission = connections.open(address)
+            if admission != .refused { channel.closeFuture.whenComplete { _ in connections.close(address) } }
+        } else {
+            admission = .accepted
         }
+        if admission == .refused {
+            // Past the hard ceiling: closed before the TLS handshake, so a flood costs no crypto.
+            logger.notice("relay.connection_refused", metadata: ["reason": "too_many_connections_from_address", "answer": "closed_before_tls"])
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(ConnectionLimiter.Refused())
+        }
+        let overCap = admission == .overCap
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(provider.makeHandler())
         }.flatMap {
             self.baseChannel.setup(channel: channel, logger: logger)
         }.flatMapThrowing { value in
             try channel.pipeline.syncOperations.addHandler(ResponseGuard())
+            if overCap, let connections {
+                // Over the cap: after the handshake the first request, whatever it is (a page,
+                // the API, a WebSocket upgrade), gets 429 and the connection closes. Sits right
+                // behind the HTTP decoder, so nothing reaches the upgrade check or the router.
+                let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+                try channel.pipeline.syncOperations.addHandler(
+                    TooManyConnectionsResponder(metrics: connections.metrics, logger: logger), position: .after(decoder))
+            }
             return value
         }
     }
@@ -48,28 +61,47 @@ public struct RelayTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChann
     }
 }
 
-/// Open connections per client IP address (TLS, before any HTTP): a client cannot hold more
-/// than `limit` at once, whatever it does with them (slow handshakes, idle keep-alives, chats).
+/// Open connections per client IP address (TLS, before any HTTP), over every listen address.
+/// Up to `limit` connections from one address are served; the ones past it, up to the hard
+/// ceiling of 2 × `limit`, complete the TLS handshake and get HTTP 429 (so a browser shows why);
+/// past the ceiling a connection is closed before the handshake, so a flood cannot spend the
+/// server's CPU on crypto.
 public final class ConnectionLimiter: Sendable {
     struct Refused: Error {}
+
+    /// What happens to a new connection.
+    enum Admission: Equatable {
+        /// Served.
+        case accepted
+        /// Over the cap: answered 429 after the handshake, then closed.
+        case overCap
+        /// Over the hard ceiling: closed before the handshake.
+        case refused
+    }
+
     let limit: Int
+    /// Open connections (served and being refused with 429) past which new ones are closed
+    /// before TLS.
+    let ceiling: Int
     let metrics: RelayMetrics?
     private let counts = NIOLockedValueBox<[String: Int]>([:])
 
     public init(limit: Int, metrics: RelayMetrics? = nil) {
         self.limit = limit
+        self.ceiling = limit.multipliedReportingOverflow(by: 2).overflow ? Int.max : limit * 2
         self.metrics = metrics
     }
 
-    /// Counts a new connection from `address`; false (not counted) when it is over the limit.
-    func open(_ address: String) -> Bool {
-        let opened = counts.withLockedValue { counts -> Bool in
-            guard counts[address, default: 0] < limit else { return false }
-            counts[address, default: 0] += 1
-            return true
+    /// Counts a new connection from `address` unless it is past the ceiling.
+    func open(_ address: String) -> Admission {
+        let admission = counts.withLockedValue { counts -> Admission in
+            let open = counts[address, default: 0]
+            guard open < ceiling else { return .refused }
+            counts[address] = open + 1
+            return open < limit ? .accepted : .overCap
         }
-        if opened { metrics?.connectionsOpen.increment() } else { metrics?.connectionsRefused.increment() }
-        return opened
+        if admission == .refused { metrics?.connectionsRefused.increment() } else { metrics?.connectionsOpen.increment() }
+        return admission
     }
 
     func close(_ address: String) {
@@ -82,6 +114,72 @@ public final class ConnectionLimiter: Sendable {
 
     /// Open connections from `address` right now.
     public func count(_ address: String) -> Int { counts.withLockedValue { $0[address, default: 0] } }
+}
+
+/// On a connection over the per-address cap: answers the first request with 429 Too Many
+/// Requests (`Retry-After`, a short Chinese/English text, the security headers,
+/// `Connection: close`) and closes the connection. Everything the client sends is dropped;
+/// a connection that sends no complete request is closed after `timeout`. Lives on the
+/// channel's event loop.
+final class TooManyConnectionsResponder: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    static let retryAfterSeconds = 10
+    static let body = "同一地址的连接过多，请关闭其他页面或稍后再试。\nToo many connections from your address: close other tabs or try again shortly.\n"
+    static let timeout = TimeAmount.seconds(10)
+
+    let metrics: RelayMetrics?
+    let logger: Logger
+    private var answered = false
+    /// A HEAD request gets the head only (Content-Length still says what GET would get).
+    private var isHead = false
+    private var timer: Scheduled<Void>?
+
+    init(metrics: RelayMetrics?, logger: Logger) {
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeout) { context.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // Gone before a complete request: the same quiet end for the upgrade handler.
+        if !answered { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if case .head(let head) = part { isHead = head.method == .HEAD }
+        // Answer once the request has been read (so the client is not reset mid-send).
+        guard case .end = part, !answered else { return }
+        answered = true
+        metrics?.connectionsOverCap.increment()
+        logger.notice("relay.connection_refused", metadata: ["reason": "too_many_connections_from_address", "answer": "429"])
+        var head = HTTPResponseHead(version: .http1_1, status: .tooManyRequests)
+        let body = context.channel.allocator.buffer(string: Self.body)
+        head.headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        head.headers.add(name: "Content-Length", value: "\(body.readableBytes)")
+        head.headers.add(name: "Retry-After", value: "\(Self.retryAfterSeconds)")
+        head.headers.add(name: "Connection", value: "close")
+        for (name, value) in SecurityHeaders.all { head.headers.add(name: name, value: value) }
+        head.headers.add(name: "Content-Security-Policy", value: SecurityHeaders.contentSecurityPolicy)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if !isHead { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            // The WebSocket upgrade handler behind us still waits for a request: telling it the
+            // input ended makes it give up quietly (and close) instead of reporting an error.
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+            context.close(promise: nil)
+        }
+    }
 }
 
 extension RelayTLSChannel: HTTPChannelHandler where BaseChannel: HTTPChannelHandler {

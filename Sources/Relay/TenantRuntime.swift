@@ -1,5 +1,6 @@
 import Foundation
 import Redaction
+import Synchronization
 import Sealing
 import SupportBot
 import TranscriptStore
@@ -10,7 +11,11 @@ public struct TenantRuntime: Sendable {
     public let id: String
     /// Lower-case host names (no port) whose `Host` header selects this tenant.
     public let hostnames: Set<String>
-    public let redactor: Redactor
+    /// The tenant's redactor now. It is replaced (for every copy of this runtime) when the
+    /// shop's issued card keys change (``IssuedKeysReloader``); a chat keeps the redactor it
+    /// started with for its split-number tail, and picks up the new one for its next chat.
+    public var redactor: Redactor { redactorBox.current }
+    let redactorBox: RedactorBox
     public let bot: SupportBot
     /// Extra web origins (`https://shop.example`) allowed to open the chat WebSocket, e.g. a
     /// shop's own site embedding `widget.js`. The tenant's own host names are always allowed.
@@ -19,7 +24,7 @@ public struct TenantRuntime: Sendable {
     public init(id: String, hostnames: [String], redactor: Redactor, bot: SupportBot, allowedOrigins: [String] = []) {
         self.id = id
         self.hostnames = Set(hostnames.map { $0.lowercased() })
-        self.redactor = redactor
+        self.redactorBox = RedactorBox(redactor)
         self.bot = bot
         self.allowedOrigins = Set(allowedOrigins.compactMap(Self.canonicalOrigin))
     }
@@ -85,5 +90,20 @@ public struct TenantDirectory: Sendable {
         }
         if host.hasSuffix(".") { host.removeLast() }
         return host.isEmpty ? nil : host
+    }
+}
+
+/// A tenant's current redactor, shared by every copy of its ``TenantRuntime``.
+final class RedactorBox: Sendable {
+    private let value: Mutex<Redactor>
+
+    init(_ redactor: Redactor) {
+        value = Mutex(redactor)
+    }
+
+    var current: Redactor { value.withLock { $0 } }
+
+    func replace(with redactor: Redactor) {
+        value.withLock { $0 = redactor }
     }
 }

@@ -26,7 +26,8 @@ enum WidgetAssets {
         ], from: "Widget", to: router)
     }
 
-    /// Serves bundled files under the pages' strict Content-Security-Policy.
+    /// Serves bundled files under the pages' strict Content-Security-Policy (HEAD too: the
+    /// relay's router answers HEAD for every GET route).
     static func addStatic<Context: RequestContext>(_ assets: [(path: String, file: String, type: String)], from subdirectory: String,
                                                    to router: Router<Context>) {
         for asset in assets {
@@ -35,15 +36,6 @@ enum WidgetAssets {
             router.get(RouterPath(asset.path)) { _, _ -> Response in
                 var response = Response(status: .ok, body: .init(byteBuffer: body))
                 response.headers[.contentType] = type
-                response.headers[.contentSecurityPolicy] = pagePolicy
-                return response
-            }
-            // HEAD (link checkers, uptime monitors): the same head, no body.
-            let length = body.readableBytes
-            router.head(RouterPath(asset.path)) { _, _ -> Response in
-                var response = Response(status: .ok)
-                response.headers[.contentType] = type
-                response.headers[.contentLength] = "\(length)"
                 response.headers[.contentSecurityPolicy] = pagePolicy
                 return response
             }

@@ -277,6 +277,8 @@ public final class TLSServerHandler: ChannelDuplexHandler {
             }
             encryptFlushedWrites(context: context, ignoringWritability: true)
             sendCloseNotify(context: context)
+            // Those writes can find the connection gone and close it at once (channelInactive ran).
+            guard state != .closed else { promise?.succeed(()); return }
             state = .closing
             if receivedCloseNotify { closeNow(context: context) }
             promise?.succeed(())
@@ -288,15 +290,21 @@ public final class TLSServerHandler: ChannelDuplexHandler {
                 failPendingWrites(ChannelError.ioOnClosedChannel)
                 context.close(promise: promise)
             case .active, .closing:
+                if state == .active {
+                    encryptFlushedWrites(context: context, ignoringWritability: true)
+                    sendCloseNotify(context: context)
+                    // Those writes can find the connection gone and close it at once
+                    // (channelInactive ran): nothing is left to wait for.
+                    guard state != .closed else {
+                        promise?.succeed(())
+                        return
+                    }
+                    state = .closing
+                }
                 if let existing = closePromise {
                     if let promise { existing.futureResult.cascade(to: promise) }
                 } else {
                     closePromise = promise ?? context.eventLoop.makePromise()
-                }
-                if state == .active {
-                    encryptFlushedWrites(context: context, ignoringWritability: true)
-                    sendCloseNotify(context: context)
-                    state = .closing
                 }
                 if receivedCloseNotify {
                     closeNow(context: context)

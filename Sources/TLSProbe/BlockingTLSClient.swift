@@ -100,14 +100,15 @@ public final class BlockingTLSClient {
     private let ssl: OpaquePointer
     private var closed = false
 
-    /// Connects to `host:port` over TCP and completes the handshake.
+    /// Connects to `host:port` over TCP (`host`: an IPv4 or IPv6 literal) and completes the handshake.
     /// - Parameters:
     ///   - timeoutSeconds: applies to every later read and write as well.
     ///   - receiveBufferBytes: a small socket receive buffer (set before connecting, so the TCP
     ///     window stays small), to play a slow reader; nil: the system default.
     public init(host: String = "127.0.0.1", port: Int, context: TLSProbeContext, serverName: String? = nil,
                 session: TLSProbeSession? = nil, timeoutSeconds: Int = 5, receiveBufferBytes: Int? = nil) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let isIPv6 = host.contains(":")  // an IPv6 literal such as ::1 (no brackets)
+        let fd = socket(isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.fd = fd
         guard fd >= 0 else { throw TLSProbeError.connectFailed(String(cString: strerror(errno))) }
         if let receiveBufferBytes {
@@ -119,12 +120,23 @@ public final class BlockingTLSClient {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var one: CInt = 1
         setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, host, &address.sin_addr)
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        let rc: CInt
+        if isIPv6 {
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = in_port_t(UInt16(port).bigEndian)
+            inet_pton(AF_INET6, host, &address.sin6_addr)
+            rc = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+        } else {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            inet_pton(AF_INET, host, &address.sin_addr)
+            rc = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
         }
         guard rc == 0 else {
             let reason = String(cString: strerror(errno))

@@ -26,8 +26,9 @@ struct ServeCommand: AsyncParsableCommand {
         Docs/openapi.yaml). --http-port adds a plain-HTTP listener that only redirects to HTTPS.
 
         --config FILE runs real tenants from a YAML file (see Docs/relay-config.md): listen \
-        address, data and keys directories, TLS profile, limits, and per tenant its host names, \
-        certificate, redaction policy, knowledge base and order source. Tenants must exist in the \
+        addresses (one or several; --host/--port replace them with one), data and keys \
+        directories, TLS profile, limits, and per tenant its host names, certificate, \
+        redaction policy, knowledge base and order source. Tenants must exist in the \
         store (`kamirelay tenants add ID`). The master-key passphrase comes from --passphrase-file, \
         $KAMIRELAY_PASSPHRASE or a prompt (or the master key itself from --master-key-file). \
         A broken file stops with its file, line and field.
@@ -55,10 +56,10 @@ struct ServeCommand: AsyncParsableCommand {
         valueName: "dir"))
     var dataDir: String?
 
-    @Option(help: "Address to listen on (default 127.0.0.1, or the configuration file's).")
+    @Option(help: "Address to listen on (default 127.0.0.1, or the configuration file's; replaces all of its listen addresses).")
     var host: String?
 
-    @Option(help: "TCP port, 0 for any free port (default 8443, or the configuration file's).")
+    @Option(help: "TCP port, 0 for any free port (default 8443, or the configuration file's first; --port-file gets the first address's).")
     var port: Int?
 
     @Option(name: .customLong("http-port"), help: ArgumentHelp(
@@ -132,7 +133,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let portFile = self.portFile
         let orders = demo.orders
-        let group = server.makeServiceGroup(signals: [.sigterm, .sigint], extraServices: retention.map { [$0] } ?? []) { port in
+        let group = server.makeServiceGroup(signals: [.sigterm, .sigint], extraServices: (retention.map { [$0] } ?? []) + [demo.issuedKeys]) { port in
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
             let shownHost = host == "0.0.0.0" || host == "::" || host == "127.0.0.1" ? "localhost" : host
             var shown = Set<Int>()
@@ -175,8 +176,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw CLIError(error.description)
         }
         var configuration = opened.server
-        if let host { configuration.host = host }
-        if let port { configuration.port = port }
+        if host != nil || port != nil {
+            // --host / --port replace the file's listen addresses with a single one.
+            configuration.addresses = [RelayListenAddress(host: host ?? configuration.host, port: port ?? configuration.port)]
+        }
         if let httpPort { configuration.httpPort = httpPort }
         let tenants = TenantDirectory(opened.tenants)
         let agents = try await AgentDeskSetup.open(dataDirectory: config.dataDirectory, store: opened.store, tenants: tenants, logger: logger,
@@ -191,10 +194,14 @@ struct ServeCommand: AsyncParsableCommand {
         let portFile = self.portFile
         let hostnames = opened.tenants.flatMap { $0.hostnames.sorted() }
         let redirectPort = configuration.httpPort
-        let group = server.makeServiceGroup(signals: [.sigterm, .sigint], extraServices: retention.map { [$0] } ?? []) { port in
+        let publicPort = configuration.publicPort
+        let group = server.makeServiceGroup(signals: [.sigterm, .sigint], extraServices: (retention.map { [$0] } ?? []) + [opened.issuedKeys]) { port in
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+            print("KamiRelay is listening on " + server.listeningAddresses.map { "https://\($0)" }.joined(separator: ", "))
             if let http = redirectPort { print("plain HTTP on port \(http) only redirects to HTTPS") }
-            print("KamiRelay is serving \(opened.tenants.count) tenant(s) on port \(port): " + hostnames.map { "https://\($0):\(port)/" }.joined(separator: " "))
+            let shownPort = publicPort ?? port
+            let suffix = shownPort == 443 ? "" : ":\(shownPort)"
+            print("serving \(opened.tenants.count) tenant(s): " + hostnames.map { "https://\($0)\(suffix)/" }.joined(separator: " "))
             fflush(nil)
         }
         try await group.run()

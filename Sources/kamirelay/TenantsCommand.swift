@@ -8,7 +8,7 @@ struct TenantsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenants",
         abstract: "Register shops (tenants), each with its own keys and redaction policy.",
-        subcommands: [TenantsAdd.self, TenantsList.self, TenantsAPIKey.self]
+        subcommands: [TenantsAdd.self, TenantsList.self, TenantsAPIKey.self, TenantsIssuedKeys.self]
     )
 }
 

@@ -5,14 +5,9 @@ import Testing
 @Suite(.serialized) struct ServeRetentionCLITests {
     @Test func serveChecksRecordsAndAppliesRetentionPolicies() async throws {
         let cli = try StoreCLI()
-        func ok(_ args: [String]) async throws -> StoreCLI.Output {
-            let r = try await cli.run(args)
-            #expect(r.status == 0, "\(args.joined(separator: " ")) failed: \(r.stderr)")
-            return r
-        }
-        _ = try await ok(["keys", "init", "--kdf", "interactive"])
-        _ = try await ok(["tenants", "add", "shop1"])
-        _ = try await ok(["certs", "dev", "--host", "localhost", "--out", cli.root + "/tls"])
+        _ = try await cli.ok(["keys", "init", "--kdf", "interactive"])
+        _ = try await cli.ok(["tenants", "add", "shop1"])
+        _ = try await cli.ok(["certs", "dev", "--host", "localhost", "--out", cli.root + "/tls"])
         let config = cli.root + "/relay.yaml"
         try """
         version: 1
@@ -54,9 +49,9 @@ import Testing
         }
         #expect(swept, "the scheduler's first round ran")
         #expect(status == 0)
-        let entries = try await ok(["audit", "show", "--tenant", "shop1", "--action", "policy"]).stdout
+        let entries = try await cli.ok(["audit", "show", "--tenant", "shop1", "--action", "policy"]).stdout
         #expect(entries.contains("kind=retention") && entries.contains("file=shop1.yaml") && entries.contains("file=built-in kind=redaction"))
-        let sweep = try await ok(["audit", "show", "--tenant", "shop1", "--action", "retention"]).stdout
+        let sweep = try await cli.ok(["audit", "show", "--tenant", "shop1", "--action", "retention"]).stdout
         #expect(sweep.contains("policy.transcriptsHours=720") && sweep.contains("policy.outboxHours=48"))
         // Restarting with the same policies records nothing new.
         let before = entries.split(separator: "\n").count
@@ -72,8 +67,8 @@ import Testing
         }
         #expect(listened, "the restart listens")
         #expect(status2 == 0)
-        #expect(try await ok(["audit", "show", "--tenant", "shop1", "--action", "policy"]).stdout.split(separator: "\n").count == before)
-        #expect(try await ok(["audit", "verify", "--tenant", "shop1"]).stdout.contains("intact"))
+        #expect(try await cli.ok(["audit", "show", "--tenant", "shop1", "--action", "policy"]).stdout.split(separator: "\n").count == before)
+        #expect(try await cli.ok(["audit", "verify", "--tenant", "shop1"]).stdout.contains("intact"))
     }
 }
 

@@ -52,6 +52,14 @@ final class StoreCLI: Sendable {
         try await offPool { try self.runBlocking(args, env: extra) }
     }
 
+    /// ``run(_:env:)``, recording a test issue (at the caller) when the command fails.
+    @discardableResult
+    func ok(_ args: [String], env extra: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation) async throws -> Output {
+        let r = try await run(args, env: extra)
+        #expect(r.status == 0, "\(args.joined(separator: " ")) failed: \(r.stderr)", sourceLocation: sourceLocation)
+        return r
+    }
+
     /// ``run(_:env:)`` for code already on its own thread.
     func runBlocking(_ args: [String], env extra: [String: String] = [:]) throws -> Output {
         let (p, out, err) = try process(args, env: extra)

@@ -191,4 +191,25 @@ import PolicyFiles
         #expect(shop.redact("is 880 1234 5678 9012 still valid").findings.map(\.type) == [.cardKey])
         #expect(shop.redact("9F3KQ2ZP7N").findings.isEmpty)
     }
+
+    /// A store keeps only digests; a set rebuilt from them (no key in clear, so no prefilter)
+    /// matches exactly as a set built from the keys, letters-only keys included.
+    @Test func issuedKeysRebuiltFromStoredDigestsMatchTheSame() throws {
+        let hasher = BLAKE2bKeyedHasher.random()
+        let keys = ["silverfox77", "hello-kitty-zone", "panda-moon-2026"]
+        let stored = keys.compactMap { IssuedKeySet.digest(of: $0, hasher: hasher) }
+        #expect(stored.count == 3 && IssuedKeySet.digest(of: "ab-c", hasher: hasher) == nil)
+        #expect(stored.first { $0.length == 14 }?.lettersOnly == true, "HELLOKITTYZONE")
+        let plain = try Redactor(policy: RedactionPolicyFile.builtInDefault, tokenizer: hasher)
+        let shop = plain.replacingIssuedKeys(IssuedKeySet(digests: stored, keys: ["9F3KQ2ZP7M"], hasher: hasher))
+        for (text, masked) in [("我买的是 SilverFox77 不能用", "我买的是 [CARD_KEY] 不能用"),
+                               ("我买的是 HelloKittyZone 不能用", "我买的是 [CARD_KEY] 不能用"),
+                               ("这个 ＰＡＮＤＡ－ＭＯＯＮ－２０２６ 是啥", "这个 [CARD_KEY] 是啥"),
+                               ("你们发的9f3kq2zp7m用不了", "你们发的[CARD_KEY]用不了")] {
+            #expect(plain.redact(text).text == text || text.contains("9f3kq2zp7m"), "without the set: \(text)")
+            #expect(shop.redact(text).text == masked, "\(text)")
+        }
+        #expect(shop.redact("我买的是 silverfox78 不能用").findings.isEmpty)
+        #expect(shop.redact("hello kitty").findings.isEmpty)
+    }
 }

@@ -40,7 +40,7 @@ import TranscriptStore
 
     @Test func brokenFilesNameFileLineAndField() {
         let typo = error(Self.valid.replacingOccurrences(of: "listen: { host: 0.0.0.0, port: 9443 }", with: "listen: { host: 0.0.0.0, prot: 9443 }"))
-        #expect(typo?.description == "relay.yaml:2: field 'listen.prot': unknown field (expected one of host, port, http_port, public_port)")
+        #expect(typo?.description == "relay.yaml:2: field 'listen.prot': unknown field (expected one of host, port, addresses, http_port, public_port)")
         let port = error(Self.valid.replacingOccurrences(of: "9443", with: "99999"))
         #expect(port?.line == 2 && port?.field == "listen.port")
         let missing = error(Self.valid.replacingOccurrences(of: "    private_key: tls/shop1.key\n", with: ""))
@@ -105,6 +105,55 @@ extension RelayConfigFileTests {
         #expect(error("HTTPS://www.Shop1.example", "http://www.shop1.example")?.field == "tenants[0].allowed_origins")
         #expect(error("idle_timeout_seconds: 120", "idle_timeout_seconds: 1")?.field == "limits.idle_timeout_seconds")
         #expect(error("http_port: 8080", "http_port: 8443")?.field == "listen.http_port")
+    }
+}
+
+extension RelayConfigFileTests {
+    @Test func listenTakesSeveralAddressesAndNamesTheBadEntry() throws {
+        let several = Self.valid.replacingOccurrences(of: "listen: { host: 0.0.0.0, port: 9443 }", with: """
+            listen:
+              addresses:
+                - 10.0.0.5:8443
+                - "[2001:db8::5]:8443"
+                - "[::1]:9443"
+                - 127.0.0.1:0
+                - 127.0.0.1:0
+              http_port: 8080
+            """)
+        let config = try RelayConfigFile.parse(yaml: several, file: "relay.yaml", baseDirectory: "/etc")
+        #expect(config.addresses == [.init(host: "10.0.0.5", port: 8443), .init(host: "2001:db8::5", port: 8443), .init(host: "::1", port: 9443),
+                                     .init(host: "127.0.0.1", port: 0), .init(host: "127.0.0.1", port: 0)])
+        #expect(config.addresses.map(\.description) == ["10.0.0.5:8443", "[2001:db8::5]:8443", "[::1]:9443", "127.0.0.1:0", "127.0.0.1:0"])
+        #expect(config.httpPort == 8080 && config.host == "10.0.0.5" && config.port == 8443)
+        // The one-address form still works (and is what the default is).
+        let single = try RelayConfigFile.parse(yaml: Self.valid, file: "relay.yaml", baseDirectory: "/etc")
+        #expect(single.addresses == [.init(host: "0.0.0.0", port: 9443)])
+        #expect(try RelayConfigFile.parse(yaml: Self.valid.replacingOccurrences(of: "listen: { host: 0.0.0.0, port: 9443 }\n", with: ""),
+                                          file: "relay.yaml", baseDirectory: "/etc").addresses == [.init(host: "127.0.0.1", port: 8443)])
+
+        func error(_ entries: String, extra: String = "") -> RelayConfigError? {
+            self.error(Self.valid.replacingOccurrences(of: "listen: { host: 0.0.0.0, port: 9443 }",
+                                                       with: "listen:\n  addresses: [\(entries)]\(extra)"))
+        }
+        let badPort = error("10.0.0.5:8443, 10.0.0.6:70000")
+        #expect(badPort?.line == 3 && badPort?.field == "listen.addresses[1]", "\(String(describing: badPort))")
+        #expect(badPort?.reason.contains("port from 0 to 65535") == true)
+        #expect(error("10.0.0.5")?.field == "listen.addresses[0]", "a port is required")
+        #expect(error("\"::1:8443\"")?.field == "listen.addresses[0]", "IPv6 needs brackets")
+        #expect(error("\"[::1]\"")?.field == "listen.addresses[0]")
+        #expect(error("\":8443\"")?.field == "listen.addresses[0]", "a host is required")
+        let twice = error("10.0.0.5:8443, \"[::1]:8443\", 10.0.0.5:8443")
+        #expect(twice?.field == "listen.addresses[2]" && twice?.reason == "10.0.0.5:8443 is listed twice")
+        let wildcard = error("0.0.0.0:8443, 127.0.0.1:8443")
+        #expect(wildcard?.field == "listen.addresses[1]" && wildcard?.reason.contains("0.0.0.0:8443 already takes every address") == true)
+        #expect(error("\"[::]:8443\", 0.0.0.0:8443")?.field == "listen.addresses[1]", "[::] takes IPv4 too on Linux")
+        #expect(error("0.0.0.0:8443, \"[::1]:8443\"") == nil, "0.0.0.0 takes no IPv6 address")
+        #expect(error("0.0.0.0:8443, 0.0.0.0:9443") == nil, "other ports do not collide")
+        #expect(error("")?.field == "listen.addresses")
+        let both = error("10.0.0.5:8443", extra: "\n  port: 9443")
+        #expect(both?.field == "listen.port" && both?.line == 4 && both?.reason.contains("not both") == true)
+        #expect(error("10.0.0.5:8443, 10.0.0.6:8080", extra: "\n  http_port: 8080")?.field == "listen.http_port")
+        #expect(error("10.0.0.5:8443", extra: "\n  http_port: 8080") == nil)
     }
 }
 

@@ -38,12 +38,15 @@ final class RelayHarness: Sendable {
     let run: Task<Void, any Error>
     let port: Int
     let logs: CapturedLogs
+    /// The tenant the server runs (a copy of the demo runtime with the test's origins).
+    let tenant: TenantRuntime
 
     /// - Parameters:
     ///   - directory: an existing data directory to start on (a restart); a fresh one otherwise.
     ///   - httpPort: also run the plain-HTTP redirect listener (0: any free port).
+    ///   - addresses: the HTTPS listen addresses (default: 127.0.0.1, any free port).
     static func start(limits: RelayLimits = RelayLimits(), directory existing: String? = nil, httpPort: Int? = nil,
-                      allowedOrigins: [String] = []) async throws -> RelayHarness {
+                      allowedOrigins: [String] = [], addresses: [RelayListenAddress]? = nil) async throws -> RelayHarness {
         let directory: String
         if let existing {
             directory = existing
@@ -56,6 +59,7 @@ final class RelayHarness: Sendable {
         let logs = CapturedLogs()
         var configuration = RelayServerConfiguration(host: "127.0.0.1", port: 0, tls: demo.tls, httpPort: httpPort)
         configuration.limits = limits
+        if let addresses { configuration.addresses = addresses }
         let runtime = demo.tenantRuntime
         let tenant = TenantRuntime(id: runtime.id, hostnames: Array(runtime.hostnames), redactor: runtime.redactor, bot: runtime.bot,
                                    allowedOrigins: allowedOrigins)
@@ -66,11 +70,11 @@ final class RelayHarness: Sendable {
         let run = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure("server did not start") }
-        return RelayHarness(directory: directory, demo: demo, server: server, group: group, run: run, port: port, logs: logs)
+        return RelayHarness(directory: directory, demo: demo, server: server, group: group, run: run, port: port, logs: logs, tenant: tenant)
     }
 
     private init(directory: String, demo: RelayDemo, server: RelayServer, group: ServiceGroup, run: Task<Void, any Error>,
-                 port: Int, logs: CapturedLogs) {
+                 port: Int, logs: CapturedLogs, tenant: TenantRuntime) {
         self.directory = directory
         self.demo = demo
         self.server = server
@@ -78,6 +82,7 @@ final class RelayHarness: Sendable {
         self.run = run
         self.port = port
         self.logs = logs
+        self.tenant = tenant
     }
 
     /// Graceful shutdown, as on SIGTERM; waits until the server has stopped.
@@ -97,20 +102,23 @@ final class RelayHarness: Sendable {
     }
 
     /// A plain HTTPS request; returns the raw response.
-    func httpGet(_ path: String, hostHeader: String = "localhost") throws -> String {
+    func httpGet(_ path: String, hostHeader: String = "localhost", port: Int? = nil) throws -> String {
         let context = try TLSProbeContext(trustedCertificatesFile: demo.rootCertificatePath)
-        let client = try BlockingTLSClient(port: port, context: context, serverName: "localhost", timeoutSeconds: clientTimeoutSeconds)
+        let client = try BlockingTLSClient(port: port ?? self.port, context: context, serverName: "localhost", timeoutSeconds: clientTimeoutSeconds)
         try client.write(Array("GET \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nConnection: close\r\n\r\n".utf8))
         var response: [UInt8] = []
         while let more = try? client.read() { response += more }
         return String(decoding: response, as: UTF8.self)
     }
 
+    typealias HTTPResult = (status: Int, head: String, body: [UInt8])
+
     /// An HTTPS request with an optional body; returns the status, the lower-cased head and the body.
+    /// - Parameters: host, port: where to connect (default: 127.0.0.1 and the first listen port).
     func https(_ method: String, _ path: String, hostHeader: String = "localhost", headers: [String: String] = [:],
-               body: [UInt8]? = nil) throws -> (status: Int, head: String, body: [UInt8]) {
+               body: [UInt8]? = nil, host: String = "127.0.0.1", port: Int? = nil) throws -> HTTPResult {
         let context = try TLSProbeContext(trustedCertificatesFile: demo.rootCertificatePath)
-        let client = try BlockingTLSClient(port: port, context: context, serverName: "localhost", timeoutSeconds: clientTimeoutSeconds)
+        let client = try BlockingTLSClient(host: host, port: port ?? self.port, context: context, serverName: "localhost", timeoutSeconds: clientTimeoutSeconds)
         var request = "\(method) \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nConnection: close\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
         if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" }

@@ -241,42 +241,6 @@ import TranscriptStore
         try? FileManager.default.removeItem(atPath: (second.directory as NSString).deletingLastPathComponent)
     }
 
-    @Test func connectionsPerAddressAreCappedBeforeTLS() async throws {
-        var limits = RelayLimits()
-        limits.maxConnectionsPerIP = 2
-        let relay = try await RelayHarness.start(limits: limits)
-        let port = relay.port, root = relay.demo.rootCertificatePath
-        let (third, afterClose) = try await offPool { () -> (Bool, Bool) in
-            let first = try TestWebSocket(port: port, rootCA: root)
-            let second = try TestWebSocket(port: port, rootCA: root)
-            defer { second.close() }
-            let third = (try? TestWebSocket(port: port, rootCA: root)) != nil
-            first.close()
-            // The slot is free again once the server has seen the close (on a loaded machine
-            // that can take seconds: poll, with a deadline that only bounds a hang).
-            let reopened = waitUntil(every: 0.05) {
-                guard let ws = try? TestWebSocket(port: port, rootCA: root) else { return false }
-                ws.close()
-                return true
-            }
-            return (third, reopened)
-        }
-        #expect(!third, "a third connection from the same address is closed")
-        #expect(afterClose)
-        // The slots free up once the server has seen the clients' closes.
-        let fetched = try await offPool { () -> String? in
-            var metrics: String?
-            _ = waitUntil { metrics = try? relay.httpGet("/metrics"); return metrics != nil }
-            return metrics
-        }
-        let metrics = try #require(fetched)
-        let refused = metrics.split(separator: "\n").first { $0.hasPrefix("kamirelay_connections_refused_total ") }
-        #expect((refused?.split(separator: " ").last).flatMap { Int($0) }.map { $0 >= 1 } == true)
-        try await relay.shutdown()
-        #expect(relay.logs.text.contains("relay.connection_refused"))
-        try? FileManager.default.removeItem(atPath: (relay.directory as NSString).deletingLastPathComponent)
-    }
-
     /// A client that stops reading cannot make the server buffer its frames without bound: the
     /// write that does not complete within the write timeout ends the connection. The flood
     /// here is a resume of a chat with 12 MB of stored messages that the client never reads.

@@ -16,11 +16,11 @@ final class TestWebSocket {
     }
 
     /// Connects over TLS and upgrades `path`. Throws ``UpgradeRefused`` unless the server answers 101.
-    init(port: Int, rootCA: String, hostHeader: String = "localhost", serverName: String? = "localhost",
+    init(host: String = "127.0.0.1", port: Int, rootCA: String, hostHeader: String = "localhost", serverName: String? = "localhost",
          path: String = "/chat", origin: String? = nil, receiveBufferBytes: Int? = nil,
          extraHeaders: [String: String] = [:]) throws {
         let context = try TLSProbeContext(trustedCertificatesFile: rootCA)
-        tls = try BlockingTLSClient(port: port, context: context, serverName: serverName, timeoutSeconds: clientTimeoutSeconds,
+        tls = try BlockingTLSClient(host: host, port: port, context: context, serverName: serverName, timeoutSeconds: clientTimeoutSeconds,
                                     receiveBufferBytes: receiveBufferBytes)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let request = "GET \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

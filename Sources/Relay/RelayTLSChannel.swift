@@ -40,6 +40,7 @@ public struct RelayTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChann
         let overCap = admission == .overCap
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(provider.makeHandler())
+            try channel.pipeline.syncOperations.addHandler(QuietCloseBeforeHandshake(logger: logger))
         }.flatMap {
             self.baseChannel.setup(channel: channel, logger: logger)
         }.flatMapThrowing { value in
@@ -58,6 +59,35 @@ public struct RelayTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChann
 
     public func handle(value: BaseChannel.Value, logger: Logger) async {
         await baseChannel.handle(value: value, logger: logger)
+    }
+}
+
+/// A connection that closes before its TLS handshake completes (a load balancer's TCP health
+/// check, a port scan, a browser's unused preconnect) is nothing to report: it ends the way a
+/// connection closed before its first request does, instead of as an error-level
+/// "Error handling upgrade result" line for each one.
+/// A failed handshake (an old TLS version, no shared cipher, garbage) is logged once at info
+/// level with OpenSSL's reasons, not as an error.
+final class QuietCloseBeforeHandshake: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error as? TLSError {
+        case .eofDuringHandshake?:
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        case .handshakeFailed(let reasons)?:
+            logger.info("tls.handshake_failed", metadata: ["reasons": "\(reasons.joined(separator: "; "))"])
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        default:
+            context.fireErrorCaught(error)
+        }
     }
 }
 

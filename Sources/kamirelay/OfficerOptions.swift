@@ -16,7 +16,7 @@ import Glibc
 struct OfficerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("""
         Sign in as this account of the tenant (role compliance for erase/export/hold, operator for \\
-        keys/api-key/transcripts); the audit log then names the account. Required once the tenant \\
+        keys/api-key/issued-keys/transcripts); the audit log then names the account. Required once the tenant \\
         has an account of that role.
         """, valueName: "username"))
     var officer: String?

@@ -107,7 +107,6 @@ public protocol TranscriptStore: Sendable {
     var accessLog: any AccessLog { get }
 }
 
-/// Tenant-key operations for the operator CLI (`kamirelay keys …`).
 extension TranscriptStore {
     /// One look-up per session; ``SQLiteTranscriptStore`` answers a whole set in one query.
     public func existingSessions(tenant: String, among sessions: Set<String>) async throws -> Set<String> {
@@ -124,6 +123,7 @@ extension TranscriptStore {
     }
 }
 
+/// Tenant-key operations for the operator CLI (`kamirelay keys …`).
 public protocol TenantKeyManagement: Sendable {
     /// Adds a new random tenant-key version and makes it current. Returns the new version.
     func rotateTenantKey(tenant: String) async throws -> Int

@@ -5,7 +5,7 @@ import Sealing
 ///
 /// The same Argon2id check and lock-out as a console login, but no session: the verified account
 /// signs the one command being run, and the audit log names it (`agent#12`). Once a tenant has an
-/// enabled account of a role, that role's commands for the tenant require such a sign-in, so a
+/// account of a role, that role's commands for the tenant require such a sign-in, so a
 /// shop that has appointed compliance officers gets erasures and exports attributed to one of
 /// them rather than to whatever name was typed.
 ///
@@ -44,9 +44,11 @@ public struct OfficerSignIn: Sendable {
         self.clock = clock
     }
 
-    /// Whether the tenant has an enabled account of this role (then its commands need a sign-in).
+    /// Whether the tenant's commands of this role need a sign-in: once it has an account of the
+    /// role. Disabled accounts count, so disabling every officer cannot turn the requirement off
+    /// (fail closed); a shop that replaces its officer adds the new one.
     public func required(tenant: String, role: AgentRole) throws -> Bool {
-        try store.accounts(tenant: tenant).contains { $0.role == role && !$0.disabled }
+        try store.accounts(tenant: tenant).contains { $0.role == role }
     }
 
     /// Checks the password of `username` (a full Argon2id verification on every path) and that the
@@ -60,7 +62,10 @@ public struct OfficerSignIn: Sendable {
             _ = PasswordHash.verify(password, against: Self.decoyHash)
             throw .invalidCredentials
         }
-        if let until = account.lockedUntil, until > now { throw .lockedOut(until: until) }
+        if let until = account.lockedUntil, until > now {
+            _ = PasswordHash.verify(password, against: Self.decoyHash)
+            throw .lockedOut(until: until)
+        }
         guard PasswordHash.verify(password, against: hash) else {
             let until: Date?
             do {
@@ -76,9 +81,8 @@ public struct OfficerSignIn: Sendable {
         return account
     }
 
-    /// An Argon2id hash of a random password nobody knows, made once per process.
-    static let decoyHash: String = {
-        let letters = Array(Sodium.randomBytes(24).map { 0x41 + $0 % 26 })
-        return (try? PasswordHash.hash(letters)) ?? ""
-    }()
+    /// An Argon2id hash (the `.interactive` parameters every account uses) of a random password
+    /// that was thrown away: checking against it costs what a real check costs, so an unknown
+    /// or locked account takes as long to refuse as a wrong password.
+    static let decoyHash = "$argon2id$v=19$m=65536,t=2,p=1$VFLcCUh+4055z7FgCDNx4A$xz6jg11dGU1XYOjyG/oPduOecATnBEFVpX8BISlZP5I"
 }

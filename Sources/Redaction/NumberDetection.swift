@@ -440,7 +440,8 @@ extension Scanner {
             for k in 1...tail.groups.count {
                 let previous = tail.groups.suffix(k).flatMap { $0 }
                 let whole = previous + lead
-                guard let type = completesSecret(whole, plus: tail.plus) else { continue }
+                // The `+` stands before the tail's first group: only the whole tail can follow it.
+                guard let type = completesSecret(whole, plus: tail.plus && k == tail.groups.count) else { continue }
                 // Only when the pieces alone are not already the secret.
                 if completesSecret(lead, plus: false) != nil { return }
                 let value = whole.map { UInt32($0) + 0x30 }

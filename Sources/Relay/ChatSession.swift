@@ -424,7 +424,8 @@ public struct ChatSession: Sendable {
             guard let value = finding.normalizedValue?.text else { continue }
             if add(make(finding.type, value)) { continue }
             // Digits of an international number written with `+` (the `+` is not part of the value).
-            if finding.type == .phone, finding.rule == "e164" { _ = add(.phone("+" + value)) }
+            // (A split number keeps the `+` of its first half in the redactor's tail.)
+            if finding.type == .phone, finding.rule == "e164" || finding.rule == "split-number" { _ = add(.phone("+" + value)) }
         }
         return identifiers
     }

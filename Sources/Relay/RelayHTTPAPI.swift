@@ -269,6 +269,12 @@ public struct RelayHTTPAPI: Sendable {
             try await state.deleteChats(tenant: tenant.id, session: id)
         } else if let persisted = chat.persisted {
             try await state.saveChat(persisted, tenant: tenant.id, kind: .api, handle: id, expires: Date().addingTimeInterval(limits.apiStateLifetime))
+            // An erasure that committed while this request ran deleted the state before the save
+            // above: checked after saving, so the row cannot outlive it (the eraser deletes relay
+            // state only after its own commit).
+            if try await store.existingSessions(tenant: tenant.id, among: [id]).isEmpty {
+                try await state.deleteChats(tenant: tenant.id, session: id)
+            }
         }
         var result: [String: Any] = ["session": id, "duplicate": false, "created": created]
         for frame in frames {

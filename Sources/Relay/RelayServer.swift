@@ -282,7 +282,7 @@ public final class RelayServer: Sendable {
                         }
                     }
                     if let guardHandler { channel.pipeline.syncOperations.removeHandler(guardHandler, promise: nil) }
-                    let address = channel.remoteAddress?.ipAddress
+                    let address = channel.remoteAddress?.clientAddress
                     return .upgrade(Self.securityHeaders) { inbound, outbound, _ in
                         await Self.runChat(address: address, tenant: tenant, store: store, registry: registry, resumes: resumes, metrics: metrics, limits: limits,
                                            logger: logger, channel: channel, inbound: inbound, outbound: outbound, agents: agents)

@@ -25,7 +25,7 @@ public struct RelayTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChann
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let admission: ConnectionLimiter.Admission
-        if let connections, let address = channel.remoteAddress?.ipAddress {
+        if let connections, let address = channel.remoteAddress?.clientAddress {
             admission = connections.open(address)
             if admission != .refused { channel.closeFuture.whenComplete { _ in connections.close(address) } }
         } else {
@@ -254,5 +254,16 @@ final class ResponseGuard: ChannelOutboundHandler, RemovableChannelHandler {
             head.headers.add(name: "Content-Security-Policy", value: SecurityHeaders.contentSecurityPolicy)
         }
         context.write(wrapOutboundOut(.head(head)), promise: promise)
+    }
+}
+
+extension SocketAddress {
+    /// The client's IP address as the per-address limits count it: an IPv4 client reaching a
+    /// dual-stack `[::]` listener (`::ffff:a.b.c.d`) is the same client as on an IPv4 listener.
+    var clientAddress: String? {
+        guard let ip = ipAddress else { return nil }
+        let mapped = "::ffff:"
+        if ip.lowercased().hasPrefix(mapped), ip.dropFirst(mapped.count).contains(".") { return String(ip.dropFirst(mapped.count)) }
+        return ip
     }
 }

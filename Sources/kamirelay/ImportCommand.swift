@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Redaction
+import Relay
 import Sealing
 import TranscriptStore
 
@@ -33,8 +34,15 @@ struct ImportCommand: AsyncParsableCommand {
         let policy = try tenantPolicy(store: store, tenant: tenant, override: self.policy)
         let s = try store.openStore()
         let tokenKey = try await s.purposeKey(tenant: tenant, .tokenisation)
+        let hasher = BLAKE2bKeyedHasher(guardedKey: tokenKey)
+        // The shop's issued card keys (`tenants issued-keys add`), so imported logs mask them too.
+        var issued: IssuedKeySet? = nil
+        if FileManager.default.fileExists(atPath: store.resolvedDataDir + "/relay.sqlite") {
+            let digests = try await RelayStateStore.open(dataDirectory: store.resolvedDataDir, keys: s).issuedKeys(tenant: tenant)
+            if !digests.isEmpty { issued = IssuedKeySet(digests: digests, keys: [String](), hasher: hasher) }
+        }
         let redactor: Redactor
-        do { redactor = try Redactor(policy: policy, issuedKeys: nil, tokenizer: BLAKE2bKeyedHasher(guardedKey: tokenKey)) }
+        do { redactor = try Redactor(policy: policy, issuedKeys: issued, tokenizer: hasher) }
         catch { throw CLIError("policy: \(error)") }
         let importer = ChatLogImporter(store: s, tenant: tenant, redactor: redactor,
                                        dedupKey: try await s.purposeKey(tenant: tenant, .importDedup), batchSize: batchSize)

@@ -8,7 +8,7 @@ import Glibc
 
 /// `--officer NAME`: sign a tenant-scoped command with one of the shop's CLI accounts.
 ///
-/// Once a tenant has an enabled account of the command's role (`compliance` for erase, export
+/// Once a tenant has an account (enabled or not) of the command's role (`compliance` for erase, export
 /// and holds; `operator` for its keys, API keys and transcript views), the command refuses to
 /// run without such a sign-in, and the audit log names the account (`agent#12`) instead of a
 /// typed-in name. Accountability for the shop's designated people, not a boundary against the
@@ -55,10 +55,16 @@ struct OfficerOptions: ParsableArguments {
                 throw CLIError("cannot read the officer password file \(file)")
             }
             defer { try? handle.close() }
-            var bytes = [UInt8]((try? handle.read(upToCount: PasswordHash.maximumBytes + 2)) ?? Data())
+            var data = (try? handle.read(upToCount: PasswordHash.maximumBytes + 2)) ?? Data()
+            var bytes = [UInt8](data)
+            data.resetBytes(in: 0..<data.count)
             if let newline = bytes.firstIndex(of: 10) {
                 bytes[newline...].withUnsafeMutableBytes { Sodium.zero($0) }
                 bytes.removeSubrange(newline...)
+            } else if bytes.count > PasswordHash.maximumBytes {
+                // Cut short it could never match, and each try would count towards the lock-out.
+                bytes.withUnsafeMutableBytes { Sodium.zero($0) }
+                throw CLIError("the first line of \(file) is longer than \(PasswordHash.maximumBytes) bytes")
             }
             if bytes.last == 13 { bytes.removeLast() }
             guard !bytes.isEmpty else { throw CLIError("the officer password file \(file) is empty") }

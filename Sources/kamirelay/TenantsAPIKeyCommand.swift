@@ -32,7 +32,13 @@ struct TenantsAPIKey: AsyncParsableCommand {
             do { created = try await state.createAPIKey(tenant: tenant, label: label) } catch let error as TranscriptStoreError {
                 throw CLIError(error.description)
             }
-            try await recordAudit(store, opened, tenant: tenant, action: "api-key.create", detail: ["key": created.id], actor: actor)
+            do {
+                try await recordAudit(store, opened, tenant: tenant, action: "api-key.create", detail: ["key": created.id], actor: actor)
+            } catch {
+                // Never shown and never audited: the key must not stay active.
+                _ = try? await state.revokeAPIKey(tenant: tenant, id: created.id)
+                throw CLIError("the audit log could not record the new key, so it was revoked: \(error)")
+            }
             Terminal.note("API key \(created.id) created for tenant \(tenant). It is shown only now; store it as a secret:")
             print(created.key)
         }

@@ -51,6 +51,7 @@ struct TenantsIssuedKeys: AsyncParsableCommand {
             let bar = total > 0 ? ProgressBar("issued-keys \(tenant)") : nil
 
             var lines = SecretLineReader(handle: handle)
+            defer { lines.zero() }
             var batch: [IssuedKeyDigest] = []
             var read = 0, added = 0, tooShort = 0, lineNumber = 0
             func flush() async throws {
@@ -112,8 +113,9 @@ struct TenantsIssuedKeys: AsyncParsableCommand {
     }
 }
 
-/// Reads lines as bytes in 64 KiB chunks; every buffer is zeroed once used (the lines are
-/// live card keys).
+/// Reads lines as bytes in 64 KiB chunks; its buffers are zeroed once used, and by ``zero()``
+/// when reading stops early (the lines are live card keys). The short-lived Swift strings a
+/// caller makes from a line cannot be zeroed; they are dropped at once.
 struct SecretLineReader {
     let handle: FileHandle
     private var buffer: [UInt8] = []
@@ -123,6 +125,13 @@ struct SecretLineReader {
 
     init(handle: FileHandle) {
         self.handle = handle
+    }
+
+    /// Zeroes and drops whatever is still buffered (call when stopping before the end).
+    mutating func zero() {
+        buffer.withUnsafeMutableBytes { Sodium.zero($0) }
+        buffer = []
+        position = 0
     }
 
     mutating func next() throws -> [UInt8]? {

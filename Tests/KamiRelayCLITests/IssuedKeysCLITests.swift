@@ -47,6 +47,16 @@ import Testing
             #expect(disk.range(of: Data(key.utf8)) == nil, "\(key)")
         }
 
+        // Imported chat logs are redacted with the same set.
+        let log = cli.root + "/chat.jsonl"
+        let recent = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-3_600))
+        try """
+        {"session":"s-1","time":"\(recent)","role":"customer","text":"我买的是 SilverFox77 不能用"}
+        """.write(toFile: log, atomically: true, encoding: .utf8)
+        _ = try await cli.ok(["import", "--tenant", "shop1", log])
+        let shown = try await cli.ok(["transcripts", "show", "--tenant", "shop1", "--session", "s-1"]).stdout
+        #expect(shown.contains("我买的是 [CARD_KEY] 不能用") && !shown.contains("SilverFox77"), "\(shown)")
+
         let cleared = try await cli.ok(["tenants", "issued-keys", "clear", "--tenant", "shop1"])
         #expect(cleared.stdout.contains("4 issued-key digest(s) removed"))
     }

@@ -67,6 +67,15 @@ import Testing
         #expect(opsAudit.filter { $0.contains("keys.rotate") }.map { $0.contains("\tagent#3\t") } == [false, true], "\(opsAudit)")
         #expect(opsAudit.contains { $0.contains("api-key.create") && $0.contains("\tagent#3\t") })
 
+        // Disabling every officer does not turn the rule off.
+        _ = try await cli.ok(["agents", "disable", "--tenant", "shop1", "--username", "dpo"] + data)
+        let allDisabled = try await cli.run(["hold", "add", "--tenant", "shop1", "--subject", "email:bob@example.com", "--reason", "x"])
+        #expect(allDisabled.status != 0 && allDisabled.stderr.contains("tenant shop1 has compliance accounts"))
+        let disabled = try await cli.run(["hold", "add", "--tenant", "shop1", "--subject", "email:bob@example.com", "--reason", "x",
+                                          "--officer", "dpo", "--officer-password-file", password])
+        #expect(disabled.status != 0 && disabled.stderr.contains("the account dpo is disabled"))
+        _ = try await cli.ok(["agents", "disable", "--tenant", "shop1", "--username", "dpo", "--enable"] + data)
+
         // Another shop without officers is unaffected.
         _ = try await cli.ok(["export", "--tenant", "shop2", "--subject", "email:bob@example.com", "--out", cli.root + "/shop2.json"])
 

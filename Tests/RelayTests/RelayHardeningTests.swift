@@ -125,7 +125,7 @@ import TranscriptStore
         let port = relay.port, root = relay.demo.rootCertificatePath
         let sessions = try await offPool { () -> [String] in
             var sessions: [String] = []
-            for messages in [["我的手机是 一三九 八七六五 四三二一"], ["我的手机是137 0000", "1111 麻烦回电"]] {
+            for messages in [["我的手机是 一三九 八七六五 四三二一"], ["我的手机是137 0000", "1111 麻烦回电"], ["my number is +44 7700", "900123 thanks"]] {
                 let ws = try TestWebSocket(port: port, rootCA: root)
                 defer { ws.close() }
                 try ws.send(["type": "hello"])
@@ -143,6 +143,7 @@ import TranscriptStore
         let store = relay.demo.store
         #expect(try await store.sessions(tenant: RelayDemo.tenant, subject: .phone("13987654321")).map(\.id) == [sessions[0]])
         #expect(try await store.sessions(tenant: RelayDemo.tenant, subject: .phone("+86 137 0000 1111")).map(\.id) == [sessions[1]])
+        #expect(try await store.sessions(tenant: RelayDemo.tenant, subject: .phone("+44 7700 900123")).map(\.id) == [sessions[2]])
         let disk = try relay.dataDirectoryBytes()
         for secret in ["13987654321", "13700001111", "一三九 八七六五"] { #expect(!disk.contains(secret)) }
     }

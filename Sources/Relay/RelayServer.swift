@@ -185,9 +185,14 @@ public final class RelayServer: Sendable {
             ServiceGroupConfiguration.ServiceConfiguration(service: Listener(address: address, scheme: "https", app: app))
         }
         if let httpPort = configuration.httpPort {
-            // One redirect listener per listen host (two ports on one host share it).
+            // One redirect listener per listen host (two ports on one host share it); a host a
+            // wildcard already covers gets none (both would bind the same port and collide).
             var hosts: [String] = []
             for address in configuration.addresses where !hosts.contains(address.host) { hosts.append(address.host) }
+            func covers(_ wildcard: String, _ host: String) -> Bool {
+                wildcard != host && (wildcard == "::" || (wildcard == "0.0.0.0" && !host.contains(":")))
+            }
+            hosts = hosts.filter { host in !hosts.contains { covers($0, host) } }
             services += hosts.map { host in
                 .init(service: Listener(address: RelayListenAddress(host: host, port: httpPort), scheme: "http",
                                         app: makeRedirectApplication(host: host, port: httpPort)))

@@ -20,6 +20,30 @@ import TLSProbe
         } == 0
     }()
 
+    /// `0.0.0.0` and `127.0.0.1` on different HTTPS ports share one redirect port: the wildcard's
+    /// redirect listener serves both (a second one on 127.0.0.1 would collide with it).
+    @Test func aWildcardAndAnAddressItCoversShareOneRedirectListener() async throws {
+        // A free port for the redirect listener (a fixed one, so a collision would show).
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let found = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) == 0 && getsockname(probe, $0, &length) == 0 }
+        }
+        close(probe)
+        try #require(found)
+        let httpPort = Int(UInt16(bigEndian: address.sin_port))
+        let relay = try await RelayHarness.start(httpPort: httpPort, addresses: [RelayListenAddress(host: "0.0.0.0", port: 0),
+                                                                               RelayListenAddress(host: "127.0.0.1", port: 0)])
+        let response = try await offPool {
+            String(decoding: try plainHTTP(port: httpPort, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"), as: UTF8.self)
+        }
+        #expect(response.hasPrefix("HTTP/1.1 308"), "\(response)")
+        try await relay.finish()
+    }
+
     @Test func severalListenAddressesServeTheSameRelay() async throws {
         var addresses = [RelayListenAddress(host: "127.0.0.1", port: 0), RelayListenAddress(host: "127.0.0.1", port: 0)]
         if Self.ipv6LoopbackWorks { addresses.append(RelayListenAddress(host: "::1", port: 0)) }

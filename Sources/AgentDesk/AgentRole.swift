@@ -30,6 +30,8 @@ public struct AgentAccount: Sendable, Hashable {
     public var failedLogins: Int
     public var lockedUntil: Date?
     public var createdAt: Date
+    /// When the password was last set (created or reset).
+    public var passwordChangedAt: Date
 
     /// How the audit log names this account.
     public var auditName: String { "agent#\(id)" }

@@ -97,7 +97,7 @@ public final class AgentStore: Sendable {
                 INSERT INTO agents(tenant_id, username, role, password_hash, created_at, password_changed_at) VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [tenant, username, role.rawValue, passwordHash, at.timeIntervalSince1970, at.timeIntervalSince1970])
             return AgentAccount(id: db.lastInsertedRowID, tenant: tenant, username: username, role: role, disabled: false,
-                                failedLogins: 0, lockedUntil: nil, createdAt: at)
+                                failedLogins: 0, lockedUntil: nil, createdAt: at, passwordChangedAt: at)
         }
     }
 
@@ -178,7 +178,8 @@ public final class AgentStore: Sendable {
         AgentAccount(id: r["id"], tenant: r["tenant_id"], username: r["username"], role: AgentRole(rawValue: r["role"]) ?? .agent,
                      disabled: r["disabled"], failedLogins: r["failed_logins"],
                      lockedUntil: (r["locked_until"] as Double?).map { Date(timeIntervalSince1970: $0) },
-                     createdAt: Date(timeIntervalSince1970: r["created_at"]))
+                     createdAt: Date(timeIntervalSince1970: r["created_at"]),
+                     passwordChangedAt: Date(timeIntervalSince1970: r["password_changed_at"]))
     }
 
     // MARK: Login sessions

@@ -43,7 +43,12 @@ struct OfficerOptions: ParsableArguments {
         var password = try readPassword(username: officer)
         defer { password.withUnsafeMutableBytes { Sodium.zero($0) } }
         do {
-            return try signIn.verify(tenant: tenant, username: officer, password: password, role: role).auditName
+            let account = try signIn.verify(tenant: tenant, username: officer, password: password, role: role)
+            // `kamirelay agents` needs no master key, so a password reset is not in the signed
+            // log by itself; the time the password was set, signed with each action, shows one.
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return "\(account.auditName) (password set \(formatter.string(from: account.passwordChangedAt)))"
         } catch {
             throw CLIError("--officer \(officer): \(error.description)")
         }

@@ -50,7 +50,7 @@ import Testing
                           "--officer", "dpo", "--officer-password-file", password, "--operator", "someone-else"])
         let audit = try await cli.ok(["audit", "show", "--tenant", "shop1"]).stdout
         let erasure = try #require(audit.split(separator: "\n").first { $0.contains("erase") && !$0.contains("refused") })
-        #expect(erasure.contains("\tagent#1\t") && !erasure.contains("someone-else"), "\(erasure)")
+        #expect(erasure.contains("\tagent#1 (password set 20") && !erasure.contains("someone-else"), "\(erasure)")
         #expect(audit.contains("\ttyped-name\t"), "before officers existed, the typed name")
 
         // Operator accounts sign the shop's key, API-key and transcript commands the same way;
@@ -64,8 +64,17 @@ import Testing
         _ = try await cli.ok(["keys", "rotate", "--tenant", "shop1", "--officer", "ops", "--officer-password-file", password])
         _ = try await cli.ok(["tenants", "api-key", "create", "--tenant", "shop1", "--officer", "ops", "--officer-password-file", password])
         let opsAudit = try await cli.ok(["audit", "show", "--tenant", "shop1"]).stdout.split(separator: "\n")
-        #expect(opsAudit.filter { $0.contains("keys.rotate") }.map { $0.contains("\tagent#3\t") } == [false, true], "\(opsAudit)")
-        #expect(opsAudit.contains { $0.contains("api-key.create") && $0.contains("\tagent#3\t") })
+        #expect(opsAudit.filter { $0.contains("keys.rotate") }.map { $0.contains("\tagent#3 (password set ") } == [false, true], "\(opsAudit)")
+        #expect(opsAudit.contains { $0.contains("api-key.create") && $0.contains("\tagent#3 (password set ") })
+
+        // A password reset (no master key needed) shows in the next signed entry's actor.
+        let before = try #require(audit.split(separator: "\n").last { $0.contains("\tagent#1 (") }).split(separator: "\t")[2]
+        _ = try await cli.ok(["agents", "reset-password", "--tenant", "shop1", "--username", "dpo", "--password-file", password] + data)
+        _ = try await cli.ok(["hold", "add", "--tenant", "shop1", "--subject", "email:bob@example.com", "--reason", "tax record",
+                              "--officer", "dpo", "--officer-password-file", password])
+        let after = try #require(try await cli.ok(["audit", "show", "--tenant", "shop1"]).stdout.split(separator: "\n")
+            .last { $0.contains("\tagent#1 (") }).split(separator: "\t")[2]
+        #expect(before != after && after.hasPrefix("agent#1 (password set "), "\(before) vs \(after)")
 
         // Disabling every officer does not turn the rule off.
         _ = try await cli.ok(["agents", "disable", "--tenant", "shop1", "--username", "dpo"] + data)

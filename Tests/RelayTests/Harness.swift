@@ -157,6 +157,23 @@ final class RelayHarness: Sendable {
     }
 }
 
+/// A socket bound to a free port on 127.0.0.1 (listening if asked); the caller closes it.
+func bindLoopbackPort(listening: Bool) throws -> (fd: Int32, port: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket failed") }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && (!listening || listen(fd, 1) == 0) && getsockname(fd, $0, &length) == 0
+        }
+    }
+    guard bound else { close(fd); throw TestFailure("bind failed") }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
+}
+
 /// A plain (no TLS) HTTP/1.1 exchange on loopback: the request as written, the raw response.
 func plainHTTP(port: Int, _ request: String) throws -> [UInt8] {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -24,17 +24,9 @@ import TLSProbe
     /// redirect listener serves both (a second one on 127.0.0.1 would collide with it).
     @Test func aWildcardAndAnAddressItCoversShareOneRedirectListener() async throws {
         // A free port for the redirect listener (a fixed one, so a collision would show).
-        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let found = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) == 0 && getsockname(probe, $0, &length) == 0 }
-        }
-        close(probe)
-        try #require(found)
-        let httpPort = Int(UInt16(bigEndian: address.sin_port))
+        let probe = try bindLoopbackPort(listening: false)
+        close(probe.fd)
+        let httpPort = probe.port
         let relay = try await RelayHarness.start(httpPort: httpPort, addresses: [RelayListenAddress(host: "0.0.0.0", port: 0),
                                                                                RelayListenAddress(host: "127.0.0.1", port: 0)])
         let response = try await offPool {
@@ -86,17 +78,8 @@ import TLSProbe
     /// An address that cannot be bound stops the start with that address named.
     @Test func anAddressInUseIsNamed() async throws {
         // Hold a port: a listening socket of our own.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (fd, held) = try bindLoopbackPort(listening: true)
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        try #require(bound)
-        let held = Int(UInt16(bigEndian: address.sin_port))
         var template = Array((NSTemporaryDirectory() + "/kamirelay-relay-XXXXXX").utf8CString)
         let directory = String(cString: try #require(mkdtemp(&template)))
         defer { try? FileManager.default.removeItem(atPath: directory) }

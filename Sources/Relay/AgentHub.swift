@@ -533,16 +533,25 @@ public final class AgentHub: Sendable {
         let chat = try lookup(principal, session)
         guard chat.agentID == principal.account.id || principal.role.supervises else { throw AgentDeskError.notYours }
         try await record(principal, "agent.return_to_bot", ["session": session])
-        await finish(principal.tenant, session)
-        await persist(principal.tenant, session)
-        try? await storeAndTell(tenant: principal.tenant, session: session, role: .system,
-                                text: HandoffTexts.returnedToBot(language: chat.language), customer: chat.customer)
-        try? await chat.customer?(.handoff(state: "returned_to_bot", priority: chat.urgency.description, reason: chat.reason.rawValue))
-        await sendToAgents(tenant: principal.tenant, filter: { $0.role.supervises || $0.account.id == chat.agentID },
-                           object: ["type": "chat_ended", "session": session, "how": "returned_to_bot"])
-        await broadcastQueue(tenant: principal.tenant)
-        await tellPositions(tenant: principal.tenant)
-        await autoAssign(tenant: principal.tenant)
+        await endWithAgent(principal.tenant, chat, session: session, how: "returned_to_bot",
+                           customerText: HandoffTexts.returnedToBot(language: chat.language))
+    }
+
+    /// The end of a chat's time with the humans (back to the bot, or closed): the desk lets go of
+    /// it, the customer is told, the agent's and supervisors' views and the queue move on.
+    /// `beforeTelling` runs between letting go and telling the customer (the close's transcript line).
+    private func endWithAgent(_ tenant: String, _ chat: LiveChat, session: String, how: String, customerText: String,
+                              beforeTelling: () async -> Void = {}) async {
+        await finish(tenant, session)
+        await persist(tenant, session)
+        await beforeTelling()
+        try? await storeAndTell(tenant: tenant, session: session, role: .system, text: customerText, customer: chat.customer)
+        try? await chat.customer?(.handoff(state: how, priority: chat.urgency.description, reason: chat.reason.rawValue))
+        await sendToAgents(tenant: tenant, filter: { $0.role.supervises || $0.account.id == chat.agentID },
+                           object: ["type": "chat_ended", "session": session, "how": how])
+        await broadcastQueue(tenant: tenant)
+        await tellPositions(tenant: tenant)
+        await autoAssign(tenant: tenant)
     }
 
     /// Passes the chat to another agent of the tenant (or back to the queue with `to: "queue"`).
@@ -588,18 +597,11 @@ public final class AgentHub: Sendable {
         let chat = try lookup(principal, session)
         guard chat.agentID == principal.account.id || principal.role.supervises else { throw AgentDeskError.notYours }
         try await record(principal, "agent.close", ["session": session, "resolution": resolution])
-        await finish(principal.tenant, session)
-        await persist(principal.tenant, session)
-        _ = try? await store.append([PendingMessage(tenant: principal.tenant, session: session, role: .system,
-                                                    text: "closed by agent: resolution \(resolution)", sentAt: clock())])
-        try? await storeAndTell(tenant: principal.tenant, session: session, role: .system,
-                                text: HandoffTexts.closed(language: chat.language), customer: chat.customer)
-        try? await chat.customer?(.handoff(state: "closed", priority: chat.urgency.description, reason: chat.reason.rawValue))
-        await sendToAgents(tenant: principal.tenant, filter: { $0.role.supervises || $0.account.id == chat.agentID },
-                           object: ["type": "chat_ended", "session": session, "how": "closed"])
-        await broadcastQueue(tenant: principal.tenant)
-        await tellPositions(tenant: principal.tenant)
-        await autoAssign(tenant: principal.tenant)
+        let tenant = principal.tenant
+        await endWithAgent(tenant, chat, session: session, how: "closed", customerText: HandoffTexts.closed(language: chat.language)) {
+            _ = try? await self.store.append([PendingMessage(tenant: tenant, session: session, role: .system,
+                                                             text: "closed by agent: resolution \(resolution)", sentAt: self.clock())])
+        }
     }
 
     /// Closes console sockets whose login session ended (logout, expiry, disabled account)

@@ -53,11 +53,7 @@ final class AgentRelayHarness: Sendable {
         if let erasureCheck { configuration.erasureCheckInterval = erasureCheck }
         let server = try RelayServer(configuration: configuration,
                                      tenants: tenants, store: demo.store, state: demo.state, logger: logs.logger, agents: hub)
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let group = server.makeServiceGroup(signals: []) { port in continuation.yield(port) }
-        let run = Task { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw TestFailure("server did not start") }
+        let (group, run, port) = try await startServing(server)
         return AgentRelayHarness(directory: directory, demo: demo, hub: hub, server: server, group: group, run: run, port: port, logs: logs)
     }
 

@@ -200,11 +200,7 @@ extension RelayConfigFileTests {
         let opened = try await RelayConfigured.open(config, file: dir + "/relay.yaml", masterKeys: ring)
         let server = try RelayServer(configuration: opened.server, tenants: TenantDirectory(opened.tenants), store: opened.store,
                                      logger: CapturedLogs().logger)
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let group = server.makeServiceGroup(signals: []) { continuation.yield($0) }
-        let run = Task { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        let port = try #require(await iterator.next())
+        let (group, run, port) = try await startServing(server)
         let rootPath = dir + "/root.pem"
 
         try await offPool {
@@ -290,11 +286,7 @@ extension RelayConfigFileTests {
         let opened = try await RelayConfigured.open(try RelayConfigFile.load(path: dir + "/relay.yaml"), file: dir + "/relay.yaml", masterKeys: ring)
         let server = try RelayServer(configuration: opened.server, tenants: TenantDirectory(opened.tenants), store: opened.store,
                                      state: opened.state, logger: CapturedLogs().logger)
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let group = server.makeServiceGroup(signals: []) { continuation.yield($0) }
-        let run = Task { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        let port = try #require(await iterator.next())
+        let (group, run, port) = try await startServing(server)
         let rootPath = dir + "/root.pem"
         let reply = try await offPool { () -> String in
             let ws = try TestWebSocket(port: port, rootCA: rootPath, hostHeader: "chat.shop1.example", serverName: "chat.shop1.example")

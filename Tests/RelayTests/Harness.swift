@@ -65,11 +65,7 @@ final class RelayHarness: Sendable {
                                    allowedOrigins: allowedOrigins)
         let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([tenant]),
                                      store: demo.store, state: demo.state, logger: logs.logger)
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let group = server.makeServiceGroup(signals: []) { port in continuation.yield(port) }
-        let run = Task { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw TestFailure("server did not start") }
+        let (group, run, port) = try await startServing(server)
         return RelayHarness(directory: directory, demo: demo, server: server, group: group, run: run, port: port, logs: logs, tenant: tenant)
     }
 
@@ -155,6 +151,17 @@ final class RelayHarness: Sendable {
         }
         return bytes
     }
+}
+
+/// Runs `server`'s service group (no signals) and waits until it listens: the group, the task
+/// running it, and the first address's port.
+func startServing(_ server: RelayServer) async throws -> (group: ServiceGroup, run: Task<Void, any Error>, port: Int) {
+    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+    let group = server.makeServiceGroup(signals: []) { port in continuation.yield(port) }
+    let run = Task { try await group.run() }
+    var iterator = ports.makeAsyncIterator()
+    guard let port = await iterator.next() else { throw TestFailure("server did not start") }
+    return (group, run, port)
 }
 
 /// A socket bound to a free port on 127.0.0.1 (listening if asked); the caller closes it.

@@ -53,6 +53,8 @@ public final class ErasureWatcher: Sendable {
         for (tenant, sessions) in liveSessions().sorted(by: { $0.key < $1.key }) where !sessions.isEmpty {
             let existing: Set<String>
             do { existing = try await store.existingSessions(tenant: tenant, among: sessions) } catch {
+                // A shutdown cancels the look-up in flight; that is not a failed check.
+                if error is CancellationError || Task.isCancelled { break }
                 logger.error("relay.erasure_check_failed", metadata: ["tenant": "\(tenant)", "error": "\(type(of: error))"])
                 continue
             }

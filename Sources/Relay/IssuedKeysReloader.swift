@@ -66,6 +66,8 @@ public struct IssuedKeysReloader: Service {
                             versions[tenant.runtime.id] = try await load(tenant)
                             logger.notice("issued_keys.reloaded", metadata: ["tenant": "\(tenant.runtime.id)", "keys": "\(now.count)"])
                         } catch {
+                            // A shutdown cancels the look-up in flight; that is not a failed reload.
+                            if error is CancellationError || Task.isCancelled { break }
                             // Keep the set already loaded; try again next time.
                             logger.error("issued_keys.reload_failed", metadata: ["tenant": "\(tenant.runtime.id)", "error": "\(type(of: error))"])
                         }

@@ -278,4 +278,28 @@ struct LiveErasureTests {
         }
         try await relay.finish()
     }
+
+    @Test("A check cancelled mid-look-up (as at shutdown) is not a failure: no error line, no chat ended")
+    func cancelledCheckIsQuiet() async throws {
+        let relay = try await AgentRelayHarness.start()
+        do {
+            let customer = try await offPool { () -> Handed<(ws: TestWebSocket, session: String, token: String)> in
+                Handed(value: try Self.queuedCustomer(relay, email: "carol.keep@example.com"))
+            }.value
+            defer { customer.ws.close() }
+            let check = Task { () -> [String: Set<String>] in
+                withUnsafeCurrentTask { $0?.cancel() }
+                return await relay.server.erasures.check()
+            }
+            #expect(await check.value.isEmpty, "a cancelled look-up ends nothing")
+            #expect(!relay.logs.text.contains("relay.erasure_check_failed"))
+            #expect(relay.hub.isWithHuman(tenant: "demo", session: customer.session))
+            // A real check afterwards still sees the chat as live and leaves it alone.
+            #expect(await relay.server.erasures.check().isEmpty)
+        } catch {
+            try await relay.finish()
+            throw error
+        }
+        try await relay.finish()
+    }
 }

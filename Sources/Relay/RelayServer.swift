@@ -452,11 +452,15 @@ public final class RelayServer: Sendable {
         let send: @Sendable (ServerFrame) async throws -> Void = { frame in
             guard !clientGone.withLockedValue({ $0 }) else { return }
             let text = frame.json()
+            // Set before the close: the stuck write then fails with a channel error, which can
+            // reach the group before the timer's own `WriteTimeout` does.
+            let timedOut = NIOLockedValueBox(false)
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await outbound.write(.text(text)) }
                     group.addTask {
                         try await Task.sleep(for: writeTimeout)
+                        timedOut.withLockedValue { $0 = true }
                         // Fails the stuck write, which ends the group.
                         channel.close(promise: nil)
                         throw WriteTimeout()
@@ -466,7 +470,7 @@ public final class RelayServer: Sendable {
                 }
             } catch {
                 let first = clientGone.withLockedValue { gone -> Bool in defer { gone = true }; return !gone }
-                if first, error is WriteTimeout {
+                if first, error is WriteTimeout || timedOut.withLockedValue({ $0 }) {
                     metrics.slowReaders.increment()
                     logger.notice("chat.slow_reader_closed")
                 }

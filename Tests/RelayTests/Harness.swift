@@ -164,6 +164,31 @@ func startServing(_ server: RelayServer) async throws -> (group: ServiceGroup, r
     return (group, run, port)
 }
 
+/// A port free on every address right now, outside the kernel's ephemeral range, for a test
+/// that must name a fixed port. Ports the kernel hands out (to `port: 0` listeners and to
+/// client sockets of tests running in parallel) come from that range, so none of them can take
+/// this one between the probe and the test's own bind.
+func unusedPortOutsideEphemeralRange() throws -> Int {
+    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+        .split(whereSeparator: \.isWhitespace).compactMap { Int($0) } ?? []
+    let (low, high) = range.count == 2 ? (range[0], range[1]) : (32768, 60999)
+    let candidates = low > 11_000 ? Array(10_000..<low) : Array((high + 1)...65_535)
+    for port in candidates.shuffled().prefix(200) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = INADDR_ANY
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        if bound { return port }
+    }
+    throw TestFailure("no free port outside the ephemeral range")
+}
+
 /// A socket bound to a free port on 127.0.0.1 (listening if asked); the caller closes it.
 func bindLoopbackPort(listening: Bool) throws -> (fd: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -23,10 +23,8 @@ import TLSProbe
     /// `0.0.0.0` and `127.0.0.1` on different HTTPS ports share one redirect port: the wildcard's
     /// redirect listener serves both (a second one on 127.0.0.1 would collide with it).
     @Test func aWildcardAndAnAddressItCoversShareOneRedirectListener() async throws {
-        // A free port for the redirect listener (a fixed one, so a collision would show).
-        let probe = try bindLoopbackPort(listening: false)
-        close(probe.fd)
-        let httpPort = probe.port
+        // A fixed port for the redirect listener, so a collision would show.
+        let httpPort = try unusedPortOutsideEphemeralRange()
         let relay = try await RelayHarness.start(httpPort: httpPort, addresses: [RelayListenAddress(host: "0.0.0.0", port: 0),
                                                                                RelayListenAddress(host: "127.0.0.1", port: 0)])
         let response = try await offPool {

@@ -324,6 +324,8 @@ public final class RelayServer: Sendable {
         func run() async throws {
             do { try await app.run() } catch let error as IOError {
                 throw RelayListenError(address: "\(scheme)://\(address)", reason: String(cString: strerror(error.errnoCode)))
+            } catch is SocketAddressError.UnknownHost {
+                throw RelayListenError(address: "\(scheme)://\(address)", reason: "the host name does not resolve to an address")
             }
         }
     }

@@ -97,6 +97,25 @@ import TLSProbe
         #expect(!listening.withLockedValue { $0 }, "not reported listening with an address missing")
     }
 
+    /// A listen host name that does not resolve stops the start with the address named. (A name
+    /// the resolver rejects without asking DNS, so the test needs no network.)
+    @Test func anUnresolvableHostNameIsNamed() async throws {
+        var template = Array((NSTemporaryDirectory() + "/kamirelay-relay-XXXXXX").utf8CString)
+        let directory = String(cString: try #require(mkdtemp(&template)))
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let demo = try await RelayDemo.prepare(dataDirectory: directory + "/data", kdf: .minimumForTests)
+        var configuration = RelayServerConfiguration(tls: demo.tls)
+        configuration.addresses = [RelayListenAddress(host: "127.0.0.1", port: 0), RelayListenAddress(host: "no!such!host", port: 0)]
+        let server = try RelayServer(configuration: configuration, tenants: TenantDirectory([demo.tenantRuntime]), store: demo.store,
+                                     state: demo.state, logger: CapturedLogs().logger)
+        do {
+            try await server.makeServiceGroup(signals: []) { _ in }.run()
+            Issue.record("the start should fail")
+        } catch let error as RelayListenError {
+            #expect(error.description == "cannot listen on https://no!such!host:0: the host name does not resolve to an address")
+        }
+    }
+
     @Test func connectionsPastTheCapGet429AndPastTheCeilingAreClosedBeforeTLS() async throws {
         var limits = RelayLimits()
         limits.maxConnectionsPerIP = 2  // the hard ceiling is 4

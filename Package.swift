@@ -167,6 +167,7 @@ let package = Package(
         .testTarget(name: "RelayTests", dependencies: [
             "Relay", "TLS", "TLSProbe", "TranscriptStore", "Sealing", "Redaction", "SupportBot", "SupportBotDemoStore",
             "Compliance", "AgentDesk",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -31,4 +31,24 @@ import Testing
         #expect(database.range(of: Data(key.suffix(43).utf8)) == nil, "only a keyed hash of the key is stored")
         #expect(database.range(of: Data(id.utf8)) != nil, "the id is stored, for list and revoke")
     }
+
+    /// A key the audit log could not record is never shown and does not stay active.
+    @Test func aKeyTheAuditLogCannotRecordIsRevoked() async throws {
+        let cli = try StoreCLI()
+        #expect(try await cli.run(["keys", "init", "--kdf", "interactive"]).status == 0)
+        #expect(try await cli.run(["tenants", "add", "shop1"]).status == 0)
+        // The audit log cannot be opened: a directory stands where its database file goes.
+        let ledger = cli.root + "/data/compliance.sqlite"
+        try? FileManager.default.removeItem(atPath: ledger)
+        try FileManager.default.createDirectory(atPath: ledger, withIntermediateDirectories: false)
+        let created = try await cli.run(["tenants", "api-key", "create", "--tenant", "shop1", "--label", "crm"])
+        #expect(created.status != 0)
+        #expect(created.stderr.contains("the audit log could not record the new key, so it was revoked"), "\(created.stderr)")
+        #expect(created.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "no key is printed")
+        try FileManager.default.removeItem(atPath: ledger)
+        let listed = try await cli.run(["tenants", "api-key", "list", "--tenant", "shop1"])
+        let rows = listed.stdout.split(separator: "\n")
+        #expect(rows.count == 1 && rows[0].contains("crm") && rows[0].contains("revoked"), "\(listed.all)")
+        #expect(!listed.stdout.contains("active"))
+    }
 }

@@ -122,6 +122,9 @@ public struct RetentionScheduler: Service {
                     "auditEntries": .stringConvertible(report.auditEntries.entries), "outbox": .stringConvertible(report.outboxRecords),
                 ])
             } catch {
+                // A shutdown cancels the sweep in flight; that is not a failure (what was not
+                // swept yet is swept next time the relay runs).
+                if error is CancellationError || Task.isCancelled { return round }
                 round.failures[tenant.id] = String(describing: error)
                 logger.error("retention sweep failed; retried next round", metadata: ["tenant": .string(tenant.id), "error": .string(String(describing: error))])
             }
@@ -138,6 +141,7 @@ public struct RetentionScheduler: Service {
                 logger.warning("erasure epoch due but the server cannot rotate the master key; stop the relay and run `kamirelay epoch run`")
             }
         } catch {
+            if error is CancellationError || Task.isCancelled { return round }
             round.failures["epoch"] = String(describing: error)
             logger.error("erasure epoch failed; retried next round", metadata: ["error": .string(String(describing: error))])
         }

@@ -170,7 +170,11 @@ public struct RelayDrainService: Service {
         let left = await registry.drain(timeout: timeout)
         if left > 0 { logger.warning("relay.drain_timeout", metadata: ["still_open": "\(left)"]) }
         if let store {
-            do { try await store.checkpoint() } catch {
+            do { try await store.checkpoint() } catch is CancellationError {
+                // The group was cancelled (a listener failed to start). The WAL keeps every
+                // committed write; the next open checkpoints it.
+                logger.notice("relay.checkpoint_skipped", metadata: ["reason": "cancelled"])
+            } catch {
                 logger.error("relay.checkpoint_failed", metadata: ["error": "\(type(of: error))"])
             }
         }

@@ -384,6 +384,23 @@ let day: TimeInterval = 86_400
         await group.triggerGracefulShutdown()
         try await running.value
     }
+
+    @Test func aRoundCancelledByShutdownIsNotAFailure() async throws {
+        let f = try ComplianceFixture()
+        try await f.store.addTenant("shop1")
+        try await f.seed(subject: bob, prefix: "b", marker: "BOBMARK", at: ComplianceFixture.t0.addingTimeInterval(-200 * day))
+        let scheduler = RetentionScheduler(
+            compliance: f.compliance, tenants: [ScheduledTenant(id: "shop1") { (.default, nil, nil) }],
+            schedule: RetentionSchedule(interval: .seconds(3_600)), rotateMaster: nil, logger: Logger(label: "test"))
+        let round = await Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await scheduler.runOnce()
+        }.value
+        #expect(round.failures.isEmpty, "\(round.failures)")
+        // The next round (not cancelled) sweeps what is due.
+        let next = await scheduler.runOnce()
+        #expect(next.failures.isEmpty && next.sweeps.first?.sessionMetadata.sessions == 2)
+    }
 }
 
 /// A tiny lock for test state shared with `@Sendable` closures.

@@ -164,6 +164,15 @@ func startServing(_ server: RelayServer) async throws -> (group: ServiceGroup, r
     return (group, run, port)
 }
 
+/// An IPv4 socket address (`ip` in network byte order, as `inet_addr` gives it).
+func ipv4Address(_ ip: in_addr_t, port: Int) -> sockaddr_in {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = ip
+    return address
+}
+
 /// A port free on every address right now, outside the kernel's ephemeral range, for a test
 /// that must name a fixed port. Ports the kernel hands out (to `port: 0` listeners and to
 /// client sockets of tests running in parallel) come from that range, so none of them can take
@@ -177,10 +186,7 @@ func unusedPortOutsideEphemeralRange() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = INADDR_ANY
+        var address = ipv4Address(INADDR_ANY, port: port)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
@@ -193,9 +199,7 @@ func unusedPortOutsideEphemeralRange() throws -> Int {
 func bindLoopbackPort(listening: Bool) throws -> (fd: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestFailure("socket failed") }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var address = ipv4Address(inet_addr("127.0.0.1"), port: 0)
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -211,10 +215,7 @@ func plainHTTP(port: Int, _ request: String) throws -> [UInt8] {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestFailure("socket failed") }
     defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var address = ipv4Address(inet_addr("127.0.0.1"), port: port)
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }

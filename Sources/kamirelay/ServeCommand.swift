@@ -103,10 +103,10 @@ struct ServeCommand: AsyncParsableCommand {
         Terminal.note("""
 
         ************************************************************************************
-        *  DEMO MODE — NOT FOR PRODUCTION.                                                 *
+        *  DEMO MODE — NOT FOR PRODUCTION.
         *  The master key in \(dataDirectory)/keys is sealed with a PUBLIC passphrase
         *  ("\(RelayDemo.developmentPassphrase)"): anyone with this directory can read
-        *  every transcript. The certificate is a self-signed development certificate.      *
+        *  every transcript. The certificate is a self-signed development certificate.
         ************************************************************************************
 
         """)

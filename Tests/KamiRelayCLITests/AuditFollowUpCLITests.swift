@@ -1,14 +1,6 @@
 import Foundation
 import Testing
 
-/// Runs blocking waits (a server subprocess starting) on a thread of its own, not on the
-/// concurrency pool other tests and their relays need.
-private func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
-
 /// `serve` options that belong to the other mode, `serve --master-key-file`, and `agents add`
 /// against a store that does not know the tenant.
 @Suite(.serialized) struct AuditFollowUpCLITests {
@@ -49,20 +41,11 @@ private func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T
 
         """.write(toFile: config, atomically: true, encoding: .utf8)
         let portFile = cli.root + "/port"
-        let (p, out, err) = try cli.process(["serve", "--config", config, "--master-key-file", cli.root + "/master.export",
-                                             "--port-file", portFile], env: ["KAMIRELAY_PASSPHRASE": ""])
-        let (listened, stderr) = try await onOwnThread { () -> (Bool, String) in
-            // Only a bound on a hang: a loaded machine can take long to start the server.
-            let deadline = Date().addingTimeInterval(120)
-            while !FileManager.default.fileExists(atPath: portFile), p.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-            let listened = FileManager.default.fileExists(atPath: portFile)
-            if p.isRunning { kill(p.processIdentifier, SIGTERM) }
-            _ = out.fileHandleForReading.readDataToEndOfFile()
-            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (listened, stderr)
+        let (listened, output) = try await offPool {
+            try cli.serving(["serve", "--config", config, "--master-key-file", cli.root + "/master.export", "--port-file", portFile],
+                            env: ["KAMIRELAY_PASSPHRASE": ""]) { p in cli.waitForPortFile(portFile, of: p) }
         }
-        #expect(listened && p.terminationStatus == 0, "serve --master-key-file: \(stderr)")
+        #expect(listened && output.status == 0, "serve --master-key-file: \(output.stderr)")
     }
 
     /// Beside a transcript store, a tenant the store does not know (a typo) is refused: the

@@ -44,13 +44,10 @@ import Testing
         """.write(toFile: config, atomically: true, encoding: .utf8)
         /// Starts serve, waits for its port file, stops it with SIGTERM; its exit status and output.
         @Sendable func serve(_ extra: [String], portFile: String) throws -> (Int32, String, String) {
-            let (p, out, err) = try cli.process(["serve", "--config", config, "--port-file", portFile] + extra)
-            let started = waitUntil(seconds: 180, every: 0.1) { FileManager.default.fileExists(atPath: portFile) || !p.isRunning }
-            kill(p.processIdentifier, SIGTERM)
-            p.waitUntilExit()
-            let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            return (started ? p.terminationStatus : -1, stdout, stderr)
+            let (started, output) = try cli.serving(["serve", "--config", config, "--port-file", portFile] + extra) { p in
+                waitUntil(seconds: 180, every: 0.1) { FileManager.default.fileExists(atPath: portFile) || !p.isRunning }
+            }
+            return (started ? output.status : -1, output.stdout, output.stderr)
         }
         let (status, stdout, stderr) = try await offPool { try serve([], portFile: cli.root + "/port") }
         #expect(status == 0, "\(stderr)")

@@ -12,23 +12,16 @@ import Testing
         let portFile = cli.root + "/port"
         // The live relay is driven from a thread of its own (see offPool): waiting for processes
         // on the concurrency pool would stall the other tests of this process.
-        try await offPool {
-            let (server, out, err) = try cli.process(["serve", "--demo", "--data-dir", data, "--port", "0", "--port-file", portFile])
-            // Bounds a hang only: a loaded machine may take a while to start the relay.
-            let deadline = Date().addingTimeInterval(120)
-            while !FileManager.default.fileExists(atPath: portFile), server.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-            #expect(FileManager.default.fileExists(atPath: portFile), "the demo relay started")
+        _ = try await offPool {
+            try cli.serving(["serve", "--demo", "--data-dir", data, "--port", "0", "--port-file", portFile]) { server in
+                #expect(cli.waitForPortFile(portFile, of: server), "the demo relay started")
 
-            let rotate = try cli.runBlocking(["keys", "rotate-master"] + store, env: demoPassphrase)
-            #expect(rotate.status != 0 && rotate.stderr.contains("is running on") && rotate.stderr.contains("Stop it first"), "\(rotate.all)")
-            let epoch = try cli.runBlocking(["epoch", "run", "--now"] + store, env: demoPassphrase)
-            #expect(epoch.status != 0 && epoch.stderr.contains("is running on"), "\(epoch.all)")
-            #expect(server.isRunning, "the relay is untouched by the refusals")
-
-            kill(server.processIdentifier, SIGTERM)
-            server.waitUntilExit()
-            _ = out.fileHandleForReading.readDataToEndOfFile()
-            _ = err.fileHandleForReading.readDataToEndOfFile()
+                let rotate = try cli.runBlocking(["keys", "rotate-master"] + store, env: demoPassphrase)
+                #expect(rotate.status != 0 && rotate.stderr.contains("is running on") && rotate.stderr.contains("Stop it first"), "\(rotate.all)")
+                let epoch = try cli.runBlocking(["epoch", "run", "--now"] + store, env: demoPassphrase)
+                #expect(epoch.status != 0 && epoch.stderr.contains("is running on"), "\(epoch.all)")
+                #expect(server.isRunning, "the relay is untouched by the refusals")
+            }
         }
         let rotated = try await cli.run(["keys", "rotate-master"] + store, env: demoPassphrase)
         #expect(rotated.status == 0 && rotated.stdout.contains("is now current"), "\(rotated.all)")

@@ -36,16 +36,13 @@ import Testing
         try "version: 1\ntranscripts: 30d\noutbox: 2d\n".write(toFile: policies + "/shop1.yaml", atomically: true, encoding: .utf8)
         let portFile = cli.root + "/port"
         let (swept, status) = try await offPool { () -> (Bool, Int32) in
-            let (p, out, err) = try cli.process(["serve", "--config", config, "--port-file", portFile])
-            // Polled with a deadline that only bounds a hang (a loaded machine can take long to start).
-            let swept = try waitUntil(seconds: 180, every: 0.1) {
-                try cli.runBlocking(["audit", "show", "--tenant", "shop1"]).stdout.contains("retention-scheduler\tretention.sweep")
+            let (swept, output) = try cli.serving(["serve", "--config", config, "--port-file", portFile]) { _ in
+                // Polled with a deadline that only bounds a hang (a loaded machine can take long to start).
+                try waitUntil(seconds: 180, every: 0.1) {
+                    try cli.runBlocking(["audit", "show", "--tenant", "shop1"]).stdout.contains("retention-scheduler\tretention.sweep")
+                }
             }
-            kill(p.processIdentifier, SIGTERM)
-            p.waitUntilExit()
-            _ = out.fileHandleForReading.readDataToEndOfFile()
-            _ = err.fileHandleForReading.readDataToEndOfFile()
-            return (swept, p.terminationStatus)
+            return (swept, output.status)
         }
         #expect(swept, "the scheduler's first round ran")
         #expect(status == 0)
@@ -56,14 +53,11 @@ import Testing
         // Restarting with the same policies records nothing new.
         let before = entries.split(separator: "\n").count
         let (listened, status2) = try await offPool { () -> (Bool, Int32) in
-            let (p2, out2, err2) = try cli.process(["serve", "--config", config, "--port-file", portFile + "2"])
             // Started (and so done recording policies) once it listens.
-            let listened = waitUntil(seconds: 180, every: 0.1) { FileManager.default.fileExists(atPath: portFile + "2") }
-            kill(p2.processIdentifier, SIGTERM)
-            p2.waitUntilExit()
-            _ = out2.fileHandleForReading.readDataToEndOfFile()
-            _ = err2.fileHandleForReading.readDataToEndOfFile()
-            return (listened, p2.terminationStatus)
+            let (listened, output) = try cli.serving(["serve", "--config", config, "--port-file", portFile + "2"]) { p in
+                cli.waitForPortFile(portFile + "2", of: p)
+            }
+            return (listened, output.status)
         }
         #expect(listened, "the restart listens")
         #expect(status2 == 0)

@@ -69,6 +69,32 @@ final class StoreCLI: Sendable {
         return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
+    /// Starts `kamirelay ARGS` (a `serve`), runs `whileRunning` against it, then stops it with
+    /// SIGTERM as an operator would and waits for the exit: what `whileRunning` returned and the
+    /// process's output. Blocks: call it inside ``offPool(_:)``.
+    func serving<T>(_ args: [String], env extra: [String: String] = [:],
+                    _ whileRunning: (Process) throws -> T) throws -> (value: T, output: Output) {
+        let (p, out, err) = try process(args, env: extra)
+        let value: T
+        do { value = try whileRunning(p) } catch {
+            p.terminate()
+            p.waitUntilExit()
+            throw error
+        }
+        if p.isRunning { kill(p.processIdentifier, SIGTERM) }
+        p.waitUntilExit()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        return (value, Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self)))
+    }
+
+    /// Whether `process` wrote `portFile` (it listens) before exiting; polls up to `seconds`,
+    /// which only bounds a hang (a loaded machine can take long to start the relay).
+    func waitForPortFile(_ portFile: String, of process: Process, seconds: Double = 180) -> Bool {
+        _ = waitUntil(seconds: seconds, every: 0.1) { FileManager.default.fileExists(atPath: portFile) || !process.isRunning }
+        return FileManager.default.fileExists(atPath: portFile)
+    }
+
     func masterKey() throws -> (id: String, key: GuardedKey) {
         let file = try MasterKeyFile(contentsOf: root + "/keys/master.key")
         return (file.keyID, try file.unlock(passphrase: Array(env["KAMIRELAY_PASSPHRASE"]!.utf8)))
